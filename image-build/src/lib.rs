@@ -1,0 +1,207 @@
+//! Builds the hopboot initramfs: a newc cpio archive holding the hopboot binary as `/init`, the
+//! kernel modules it needs (with a `modules.dep` for them) and any extra files, reproducible bit for
+//! bit and compressed.
+//!
+//! ```no_run
+//! use hopboot_image_build::{build, Compression, Options};
+//! let report = build(&Options {
+//!     binary: "target/x86_64-unknown-linux-musl/release/hopboot".into(),
+//!     modules_dir: Some("/lib/modules/6.1.0-56-amd64".into()),
+//!     modules: vec!["virtio_blk".into(), "virtio_pci".into()],
+//!     extra: vec![],
+//!     compression: Compression::Gzip,
+//!     mtime: 0,
+//!     output: "target/initramfs.cpio.gz".into(),
+//! })?;
+//! println!("{} bytes", report.compressed_bytes);
+//! # anyhow::Ok(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod compress;
+pub mod cpio;
+pub mod modules;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+pub use compress::{compress, Compression, UnknownCompression};
+
+/// Directories every image has: mount points for PID 1, and `run`/`tmp` for tools it starts.
+const DIRS: [&str; 5] = ["dev", "proc", "sys", "run", "tmp"];
+
+/// What goes into the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The hopboot binary, stored as `/init`.
+    pub binary: PathBuf,
+    /// A `/lib/modules/<KVER>` tree to take modules from; required if `modules` is not empty.
+    pub modules_dir: Option<PathBuf>,
+    /// Modules to ship, with their dependencies (`-` and `_` are equivalent).
+    pub modules: Vec<String>,
+    /// Extra files: (source on the host, destination path in the image).
+    pub extra: Vec<(PathBuf, String)>,
+    /// How the archive is compressed.
+    pub compression: Compression,
+    /// Modification time of every entry (normally `SOURCE_DATE_EPOCH`).
+    pub mtime: u32,
+    /// Where the image is written; replaced atomically.
+    pub output: PathBuf,
+}
+
+/// Sizes of what [`build`] wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Size of the hopboot binary.
+    pub binary_bytes: u64,
+    /// Total size of the shipped modules, decompressed.
+    pub modules_bytes: u64,
+    /// Canonical names of the shipped modules, in load order.
+    pub module_names: Vec<String>,
+    /// Size of the cpio archive.
+    pub uncompressed_bytes: u64,
+    /// Size of the output file.
+    pub compressed_bytes: u64,
+}
+
+/// Builds the image described by `opts` and writes it to `opts.output`.
+///
+/// The image holds `init` (the binary, mode 0755), the directories `dev proc sys run tmp`,
+/// `dev/console` (char device 5:1, mode 0600), the requested modules and their dependencies under
+/// `lib/modules/<KVER>/` (decompressed, with `modules.dep` and `modules.order` describing exactly
+/// them) and the extra files, with their host permission bits.
+pub fn build(opts: &Options) -> Result<Report> {
+    let binary = fs::read(&opts.binary)
+        .with_context(|| format!("reading hopboot binary {}", opts.binary.display()))?;
+    let mut report = Report {
+        binary_bytes: len_u64(&binary),
+        ..Report::default()
+    };
+    check_size(&opts.binary, &binary)?;
+    let mut archive = cpio::Archive::new();
+    archive.add_file("init", binary, 0o755);
+    for dir in DIRS {
+        archive.add_dir(dir, 0o755);
+    }
+    // The kernel opens /dev/console for init's stdio before init runs; without the node, PID 1
+    // starts with no stdin/stdout/stderr until it mounts devtmpfs.
+    archive.add_char_dev("dev/console", 0o600, 5, 1);
+
+    match (&opts.modules_dir, opts.modules.is_empty()) {
+        (Some(dir), false) => add_modules(&mut archive, dir, &opts.modules, &mut report)?,
+        (None, false) => bail!(
+            "modules requested ({}) but no module directory given",
+            opts.modules.join(", ")
+        ),
+        (_, true) => {}
+    }
+
+    for (src, dest) in &opts.extra {
+        let dest_norm = cpio::normalize_path(dest)?;
+        if archive.contains(&dest_norm) {
+            bail!(
+                "extra file {}: {dest_norm:?} is already in the image",
+                src.display()
+            );
+        }
+        let meta = fs::metadata(src).with_context(|| format!("extra file {}", src.display()))?;
+        if !meta.is_file() {
+            bail!("extra file {}: not a regular file", src.display());
+        }
+        let data =
+            fs::read(src).with_context(|| format!("reading extra file {}", src.display()))?;
+        check_size(src, &data)?;
+        archive.add_file(&dest_norm, data, meta.permissions().mode() & 0o7777);
+    }
+
+    let cpio = archive.to_newc(opts.mtime);
+    report.uncompressed_bytes = len_u64(&cpio);
+    let image = compress(&cpio, opts.compression)
+        .with_context(|| format!("{} compression", opts.compression))?;
+    report.compressed_bytes = len_u64(&image);
+    write_atomic(&opts.output, &image)?;
+    Ok(report)
+}
+
+/// Resolves the modules to ship from `dir` and adds them, with `modules.dep` and `modules.order`.
+fn add_modules(
+    archive: &mut cpio::Archive,
+    dir: &Path,
+    names: &[String],
+    report: &mut Report,
+) -> Result<()> {
+    let tree = modules::ModuleTree::open(dir)?;
+    let resolved = tree.resolve(names)?;
+    let base = format!("lib/modules/{}", tree.kver());
+    // The kver lands in a path: make sure it is one component.
+    cpio::normalize_path(&base)
+        .ok()
+        .filter(|p| *p == base)
+        .with_context(|| format!("unusable kernel version {:?}", tree.kver()))?;
+    for m in &resolved {
+        let data = tree.read(m)?;
+        check_size(&tree.dir().join(&m.source), &data)?;
+        report.modules_bytes += len_u64(&data);
+        archive.add_file(&format!("{base}/{}", m.path), data, 0o644);
+    }
+    let dep = modules::modules_dep(&resolved)?;
+    archive.add_file(&format!("{base}/modules.dep"), dep.into_bytes(), 0o644);
+    let order = modules::modules_order(&resolved);
+    archive.add_file(&format!("{base}/modules.order"), order.into_bytes(), 0o644);
+    report.module_names = resolved.into_iter().map(|m| m.name).collect();
+    Ok(())
+}
+
+fn len_u64(data: &[u8]) -> u64 {
+    // usize is at most 64 bits on every target Rust supports.
+    u64::try_from(data.len()).unwrap_or(u64::MAX)
+}
+
+/// newc stores sizes in 32 bits.
+fn check_size(path: &Path, data: &[u8]) -> Result<()> {
+    if u32::try_from(data.len()).is_err() {
+        bail!(
+            "{}: {} bytes is too big for a cpio archive (4 GiB max)",
+            path.display(),
+            data.len()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `data` to a temporary file next to `path` and renames it over `path`, so a reader never
+/// sees a half-written image. Creates the parent directory if needed.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("output {}: not a file path", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = parent.join(tmp_name);
+    let result = (|| {
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(data)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,204 @@
+//! `hopboot-image-build`: command-line front end of [`hopboot_image_build::build`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hopboot_image_build::{build, modules::ModuleTree, Compression, Options};
+
+const USAGE: &str = "\
+Usage: hopboot-image-build --binary PATH --output FILE [OPTIONS]
+       hopboot-image-build --modules-dir DIR --module NAME[,NAME...] --list
+
+Writes the hopboot initramfs: a reproducible newc cpio archive with the hopboot
+binary as /init, kernel modules with their dependencies, and extra files.
+
+Options:
+  --binary PATH          hopboot binary, stored as /init
+  --output FILE          image to write (replaced atomically)
+  --modules-dir DIR      module tree /lib/modules/KVER to take modules from
+  --module NAME[,NAME]   module(s) to ship with their dependencies (repeatable;
+                         '-' and '_' are equivalent)
+  --compression KIND     gzip (default), zstd, xz or none
+  --add HOSTPATH:DEST    copy a host file to DEST in the image (repeatable)
+  --list                 print the resolved modules in load order and exit
+  -h, --help             print this help
+
+The mtime of every entry is $SOURCE_DATE_EPOCH (default 0).
+";
+
+/// Parsed command line.
+#[derive(Debug, Default)]
+struct Args {
+    binary: Option<PathBuf>,
+    output: Option<PathBuf>,
+    modules_dir: Option<PathBuf>,
+    modules: Vec<String>,
+    compression: Option<Compression>,
+    extra: Vec<(PathBuf, String)>,
+    list: bool,
+    help: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
+    let mut parsed = Args::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let arg = arg
+            .into_string()
+            .map_err(|a| anyhow!("argument {a:?} is not valid UTF-8"))?;
+        // Accept both `--opt value` and `--opt=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => args
+                    .next()
+                    .ok_or_else(|| anyhow!("{flag} needs a value"))?
+                    .into_string()
+                    .map_err(|a| anyhow!("value {a:?} of {flag} is not valid UTF-8")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => parsed.help = true,
+            "--list" => parsed.list = true,
+            "--binary" => parsed.binary = Some(value()?.into()),
+            "--output" => parsed.output = Some(value()?.into()),
+            "--modules-dir" => parsed.modules_dir = Some(value()?.into()),
+            "--module" => parsed.modules.extend(
+                value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned),
+            ),
+            "--compression" => parsed.compression = Some(value()?.parse()?),
+            "--add" => {
+                let spec = value()?;
+                // Split at the last ':' so host paths may contain one.
+                let (src, dest) = spec
+                    .rsplit_once(':')
+                    .filter(|(s, d)| !s.is_empty() && !d.is_empty())
+                    .ok_or_else(|| anyhow!("--add {spec:?}: expected HOSTPATH:DEST"))?;
+                parsed.extra.push((src.into(), dest.to_owned()));
+            }
+            _ => bail!("unknown argument {arg:?} (see --help)"),
+        }
+        if matches!(flag.as_str(), "-h" | "--help" | "--list") && inline.is_some() {
+            bail!("{flag} takes no value");
+        }
+    }
+    Ok(parsed)
+}
+
+/// `SOURCE_DATE_EPOCH` as a cpio mtime; unset or empty means 0.
+fn mtime_from_env() -> Result<u32> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a time between 0 and 2^32-1")),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(0),
+        Err(e) => Err(e).context("SOURCE_DATE_EPOCH"),
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if args.list {
+        let dir = args.modules_dir.context("--list needs --modules-dir")?;
+        let tree = ModuleTree::open(&dir)?;
+        for m in tree.resolve(&args.modules)? {
+            println!("{:<24} {}", m.name, m.path);
+        }
+        return Ok(());
+    }
+    let compression = args.compression.unwrap_or(Compression::Gzip);
+    let opts = Options {
+        binary: args.binary.context("--binary is required (see --help)")?,
+        output: args.output.context("--output is required (see --help)")?,
+        modules_dir: args.modules_dir,
+        modules: args.modules,
+        extra: args.extra,
+        compression,
+        mtime: mtime_from_env()?,
+    };
+    let r = build(&opts)?;
+    println!("initramfs: {} ({compression})", opts.output.display());
+    println!("  {:<18} {:>9} bytes", "hopboot binary", r.binary_bytes);
+    let label = format!("modules ({})", r.module_names.len());
+    println!(
+        "  {label:<18} {:>9} bytes  {}",
+        r.modules_bytes,
+        r.module_names.join(", ")
+    );
+    println!("  {:<18} {:>9} bytes", "uncompressed", r.uncompressed_bytes);
+    println!("  {:<18} {:>9} bytes", "compressed", r.compressed_bytes);
+    Ok(())
+}
+
+fn main() {
+    let result = parse_args(std::env::args_os().skip(1)).and_then(|args| {
+        if args.help {
+            print!("{USAGE}");
+            Ok(())
+        } else {
+            run(args)
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("hopboot-image-build: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_all_options() {
+        let a = parse(&[
+            "--binary",
+            "hb",
+            "--output=out.gz",
+            "--module",
+            "virtio-blk, virtio_pci",
+            "--module=ext4",
+            "--compression",
+            "xz",
+            "--add",
+            "/etc/a:b:etc/b",
+            "--modules-dir",
+            "/lib/modules/6.1",
+        ])
+        .unwrap();
+        assert_eq!(a.binary, Some("hb".into()));
+        assert_eq!(a.output, Some("out.gz".into()));
+        assert_eq!(a.modules, ["virtio-blk", "virtio_pci", "ext4"]);
+        assert_eq!(a.compression, Some(Compression::Xz));
+        assert_eq!(a.extra, [("/etc/a:b".into(), "etc/b".to_owned())]);
+        assert_eq!(a.modules_dir, Some("/lib/modules/6.1".into()));
+        assert!(!a.list && !a.help);
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for bad in [
+            &["--frobnicate"][..],
+            &["--binary"],
+            &["--compression", "lz4"],
+            &["--add", "nocolon"],
+            &["--add", "src:"],
+            &["--list=yes"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! PID 1: set up the minimal system, find entries, boot the default; on any
+//! failure, stay at a prompt. Never returns, never exits.
+
+use crate::prompt::{self, Action};
+use hopboot_loader::block::Disk;
+use hopboot_loader::cmdline::{Cmdline, Options};
+use hopboot_loader::discover::{self, Discovery};
+use hopboot_loader::kexec;
+use hopboot_loader::model::DiscoveryError;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Monotonic stage times since hopboot started, for the log and benchmarks.
+pub struct Clock(Instant);
+
+impl Clock {
+    fn ms(&self) -> u128 {
+        self.0.elapsed().as_millis()
+    }
+}
+
+/// Everything PID 1 knows between rounds.
+pub struct State {
+    pub opts: Options,
+    pub discovery: Discovery,
+    pub clock: Clock,
+    /// Entries that failed to load, by index, with why.
+    pub failed: Vec<(usize, String)>,
+}
+
+pub fn run() -> ! {
+    let clock = Clock(Instant::now());
+    early_mounts();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let opts = Cmdline::parse(&cmdline).options();
+    crate::kmsg::init(opts.debug);
+    hopboot_loader::sys::ignore_job_signals();
+    std::panic::set_hook(Box::new(|info| {
+        log::error!("internal error: {info}");
+    }));
+    log::info!("hopboot {} started as PID 1 (stage=start t={}ms)", env!("CARGO_PKG_VERSION"), clock.ms());
+    load_modules(&clock);
+    let mut state = State { opts, discovery: Discovery::default(), clock, failed: Vec::new() };
+    let mut auto = true;
+    loop {
+        if auto {
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| auto_round(&mut state)));
+            match r {
+                Ok(msg) => log::error!("{msg}"),
+                Err(_) => log::error!("internal error during boot (see above); back to the prompt"),
+            }
+        }
+        auto = false;
+        let action = std::panic::catch_unwind(AssertUnwindSafe(|| prompt::ask(&state)))
+            .unwrap_or(Action::Wait);
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| act(&mut state, action)));
+        match r {
+            Ok(Ok(Some(next_auto))) => auto = next_auto,
+            Ok(Ok(None)) => {}
+            Ok(Err(msg)) => log::error!("{msg}"),
+            Err(_) => log::error!("internal error (see above); back to the prompt"),
+        }
+        prompt::reap_children();
+    }
+}
+
+/// Mounts the API filesystems. Failures are logged once the logger is up
+/// (it needs /proc and /dev), so they are printed to the console here.
+fn early_mounts() {
+    use nix::mount::{mount, MsFlags};
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    for (src, dst, fstype, flags, data) in [
+        ("proc", "/proc", "proc", nosuid, None),
+        ("sysfs", "/sys", "sysfs", nosuid, None),
+        ("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755")),
+        ("tmpfs", "/run", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755")),
+    ] {
+        let _ = std::fs::create_dir_all(dst);
+        match mount(Some(src), dst, Some(fstype), flags, data) {
+            Ok(()) | Err(nix::errno::Errno::EBUSY) => {}
+            Err(e) => eprintln!("hopboot: mount {fstype} on {dst} (flags {flags:?}, data {data:?}): {e}"),
+        }
+    }
+    // The kernel opened /dev/console for us when the initramfs has the node;
+    // if not (fds 0-2 closed), open it now that devtmpfs is there.
+    if nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        if let Ok(c) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/console") {
+            use std::os::fd::AsRawFd;
+            for fd in 0..3 {
+                let _ = nix::unistd::dup2(c.as_raw_fd(), fd);
+            }
+        }
+    }
+}
+
+fn load_modules(clock: &Clock) {
+    let Some(dir) = hopboot_loader::kmod::module_dir(Path::new("/")) else {
+        log::info!("no kernel modules in the image (stage=modules t={}ms)", clock.ms());
+        return;
+    };
+    match hopboot_loader::kmod::load_all(&dir) {
+        Ok(r) => {
+            for (m, e) in &r.failed {
+                log::warn!("module {m}: {e}");
+            }
+            log::info!(
+                "loaded {} modules ({} already present, {} failed) (stage=modules t={}ms)",
+                r.loaded.len(),
+                r.present.len(),
+                r.failed.len(),
+                clock.ms()
+            );
+        }
+        Err(e) => log::warn!("{}: {e}", dir.join("modules.dep").display()),
+    }
+}
+
+/// Whole disks the kernel knows: /sys/class/block entries that are not
+/// partitions, not empty, not loop/ram devices.
+pub fn list_disks() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/sys/class/block")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let sys = e.path();
+                    let skip = sys.join("partition").exists()
+                        || ["loop", "ram", "zram", "dm-", "md"].iter().any(|p| name.starts_with(p))
+                        || std::fs::read_to_string(sys.join("size")).map(|s| s.trim() == "0").unwrap_or(true);
+                    (!skip).then(|| PathBuf::from("/dev").join(name))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Opens every disk and discovers entries; waits up to `wait` for disks to
+/// appear and for at least one entry, re-reading only when the disk set changes.
+pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
+    let deadline = Instant::now() + wait;
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut result = Discovery::default();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let disks = list_disks();
+        if disks != seen {
+            seen = disks.clone();
+            log::info!(
+                "block devices: {} (stage=devices t={}ms)",
+                if disks.is_empty() { "none".into() } else { names(&disks) },
+                clock.ms()
+            );
+            let mut errors: Vec<DiscoveryError> = Vec::new();
+            let mut volumes = Vec::new();
+            for (i, path) in disks.iter().enumerate() {
+                match Disk::open(path) {
+                    Ok(d) => volumes.extend(discover::open_disk(&d, i, &mut errors)),
+                    Err(e) => errors.push(DiscoveryError { path: path.display().to_string(), message: e.to_string() }),
+                }
+            }
+            result = discover::discover(volumes, errors);
+            if !result.entries.is_empty() {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+    log::info!(
+        "found {} entries on {} filesystems (stage=entries t={}ms)",
+        result.entries.len(),
+        result.volumes.len(),
+        clock.ms()
+    );
+    for e in &result.errors {
+        log::warn!("{}: {}", e.path, e.message);
+    }
+    result
+}
+
+fn names(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+}
+
+/// Picks the entry to boot without asking: `hopboot.entry=` (id, title or
+/// index), else the loader's default.
+pub fn choose(d: &Discovery, wanted: Option<&str>) -> Result<usize, String> {
+    if let Some(w) = wanted {
+        let by_name = d.entries.iter().position(|e| e.id == w || e.title == w);
+        let by_index = w.parse::<usize>().ok().filter(|i| *i < d.entries.len());
+        return by_name.or(by_index).ok_or_else(|| format!("hopboot.entry={w}: no such entry"));
+    }
+    d.default_index().ok_or_else(|| "no default entry".to_string())
+}
+
+/// Explains why nothing can be booted, in words.
+pub fn why_nothing(d: &Discovery, waited: Duration) -> String {
+    if d.volumes.is_empty() {
+        let disks = list_disks();
+        if disks.is_empty() {
+            return format!("no disks found after waiting {:.1}s (missing driver? try hopboot.wait=)", waited.as_secs_f64());
+        }
+        return format!("no readable filesystem on {}", names(&disks));
+    }
+    let vols: Vec<String> = d.volumes.iter().map(|v| format!("{} ({})", v.name, v.fs.fs_type())).collect();
+    format!(
+        "no boot entries found: no grub.cfg and no kernels in /boot on {}",
+        vols.join(", ")
+    )
+}
+
+/// One automatic round: discover, choose, load, kexec. Returns only on failure.
+fn auto_round(state: &mut State) -> String {
+    state.discovery = scan_devices(state.opts.wait, &state.clock);
+    if state.discovery.entries.is_empty() {
+        return why_nothing(&state.discovery, state.opts.wait);
+    }
+    let first = match choose(&state.discovery, state.opts.entry.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    // The chosen entry first, then the others in menu order as fallbacks.
+    let order: Vec<usize> =
+        std::iter::once(first).chain((0..state.discovery.entries.len()).filter(|i| *i != first)).collect();
+    let mut last = String::new();
+    for i in order {
+        match boot(state, i) {
+            Ok(never) => match never {},
+            Err(e) => {
+                last = e;
+            }
+        }
+    }
+    format!("no entry could be booted; last error: {last}")
+}
+
+/// Loads entry `i` and reboots into it. Returns only on failure.
+pub fn boot(state: &mut State, i: usize) -> Result<std::convert::Infallible, String> {
+    let Some(e) = state.discovery.entries.get(i) else { return Err(format!("no entry {}", i + 1)) };
+    let append = state.opts.append.clone();
+    log::info!(
+        "booting '{}' from {}: {} {} (stage=chosen t={}ms)",
+        e.title,
+        e.device,
+        e.kernel,
+        e.boot_cmdline(append.as_deref()),
+        state.clock.ms()
+    );
+    match kexec::load(e, &state.discovery.volumes, append.as_deref()) {
+        Ok(()) => log::info!("kernel loaded (stage=kexec_loaded t={}ms)", state.clock.ms()),
+        Err(err) => {
+            let msg = format!("entry {} '{}': {err}", i + 1, e.title);
+            log::error!("{msg}");
+            state.failed.push((i, err.to_string()));
+            return Err(msg);
+        }
+    }
+    prompt::restore_console();
+    let err = kexec::reboot_into();
+    Err(format!("kexec reboot failed: {err}"))
+}
+
+/// Carries out a prompt action. `Some(true)` = run an automatic round next.
+fn act(state: &mut State, action: Action) -> Result<Option<bool>, String> {
+    match action {
+        Action::Retry => Ok(Some(true)),
+        Action::Boot(i) => boot(state, i).map(|never| match never {}),
+        Action::Rescan => {
+            state.discovery = scan_devices(Duration::ZERO, &state.clock);
+            Ok(None)
+        }
+        Action::Reboot | Action::Poweroff => {
+            nix::unistd::sync();
+            let mode = if action == Action::Reboot {
+                nix::sys::reboot::RebootMode::RB_AUTOBOOT
+            } else {
+                nix::sys::reboot::RebootMode::RB_POWER_OFF
+            };
+            match nix::sys::reboot::reboot(mode) {
+                Ok(never) => match never {},
+                Err(e) => Err(format!("reboot: {e}")),
+            }
+        }
+        Action::Shell => prompt::shell().map(|()| None),
+        Action::Wait => {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(None)
+        }
+        Action::Nothing => Ok(None),
+    }
+}

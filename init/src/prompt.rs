@@ -1,0 +1,127 @@
+//! The rescue prompt on the console: list entries, boot one, retry, rescan,
+//! shell, reboot or power off. Line-based, so it works on any serial terminal.
+
+use crate::pid1::State;
+use std::io::{BufRead, Write};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run discovery and boot the default again.
+    Retry,
+    /// Boot entry N (0-based).
+    Boot(usize),
+    /// Re-read the disks and show the list.
+    Rescan,
+    /// Reboot the machine.
+    Reboot,
+    /// Power off.
+    Poweroff,
+    /// Start /bin/sh.
+    Shell,
+    /// No input could be read: wait a little and ask again.
+    Wait,
+    /// Nothing to do (help, list).
+    Nothing,
+}
+
+const HELP: &str = "commands: NUMBER boot that entry | l list | r retry | s rescan | sh shell | reboot | poweroff | h help";
+
+/// Prints the entries as a numbered list.
+pub fn print_entries(state: &State) {
+    let mut out = std::io::stdout().lock();
+    let d = &state.discovery;
+    if d.entries.is_empty() {
+        let _ = writeln!(out, "  (no boot entries)");
+    }
+    for (i, e) in d.entries.iter().enumerate() {
+        let mark = if e.default { '*' } else { ' ' };
+        let failed = state.failed.iter().rev().find(|(n, _)| *n == i).map(|(_, why)| format!("  [failed: {why}]"));
+        let _ = writeln!(
+            out,
+            "{mark}{:>2}. {}  ({}, {}){}",
+            i + 1,
+            e.title,
+            e.source,
+            e.device,
+            failed.unwrap_or_default()
+        );
+    }
+    let _ = out.flush();
+}
+
+/// Shows the prompt and reads one command.
+pub fn ask(state: &State) -> Action {
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "\nhopboot rescue prompt. {HELP}");
+    }
+    print_entries(state);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "hopboot> ");
+        let _ = out.flush();
+    }
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => return Action::Wait,
+        Ok(_) => {}
+    }
+    parse(line.trim(), state.discovery.entries.len())
+}
+
+/// Parses one prompt command.
+pub fn parse(cmd: &str, entries: usize) -> Action {
+    match cmd {
+        "" | "l" | "list" => Action::Nothing,
+        "r" | "retry" => Action::Retry,
+        "s" | "rescan" => Action::Rescan,
+        "sh" | "shell" => Action::Shell,
+        "reboot" | "b" => Action::Reboot,
+        "poweroff" | "halt" | "p" => Action::Poweroff,
+        "h" | "help" | "?" => {
+            println!("{HELP}");
+            Action::Nothing
+        }
+        n => match n.parse::<usize>() {
+            Ok(i) if i >= 1 && i <= entries => Action::Boot(i - 1),
+            _ => {
+                println!("unknown command or entry: {n}");
+                Action::Nothing
+            }
+        },
+    }
+}
+
+/// Runs /bin/sh on the console when the image carries one; returns when it exits.
+pub fn shell() -> Result<(), String> {
+    let sh = std::path::Path::new("/bin/sh");
+    if !sh.exists() {
+        return Err("no shell in this image (/bin/sh)".into());
+    }
+    let mut cmd = std::process::Command::new(sh);
+    // Children get the default signal dispositions back.
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let status = cmd.status().map_err(|e| format!("/bin/sh: {e}"))?;
+    log::info!("shell exited ({status}); back to the prompt");
+    Ok(())
+}
+
+/// Reaps exited children (PID 1 inherits every orphan).
+pub fn reap_children() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if st == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Leaves the console in a sane state for the next kernel: cursor and
+/// attributes reset, output flushed.
+pub fn restore_console() {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(b"\x1b[0m\r\n");
+    let _ = out.flush();
+}

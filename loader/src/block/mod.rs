@@ -1,0 +1,269 @@
+//! Block devices (or disk-image files) and their partition tables.
+//!
+//! Everything here only reads. A [`Disk`] is any file opened read-only;
+//! [`partitions`] finds its GPT or MBR partitions (or none: a whole-disk
+//! filesystem) and each [`Partition`] is a byte window on the same file.
+
+pub mod gpt;
+pub mod mbr;
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a partition table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// The device failed to answer.
+    #[error("{path}: read error at byte {offset}: {source}")]
+    Io {
+        /// Device or image path.
+        path: String,
+        /// Byte offset of the failed read.
+        offset: u64,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The bytes do not make a valid table.
+    #[error("{path}: corrupt {table} partition table: {why}")]
+    Corrupt {
+        /// Device or image path.
+        path: String,
+        /// "GPT" or "MBR".
+        table: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A disk opened read-only: a block device or an image file.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    file: Arc<File>,
+    /// Path it was opened from.
+    pub path: PathBuf,
+    /// Short name for messages ("vda", "disk.img").
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Logical sector size (512 or 4096).
+    pub sector_size: u64,
+}
+
+impl Disk {
+    /// Opens `path` read-only. Block devices get their logical sector size
+    /// from sysfs; image files are probed for 512 and 4096.
+    pub fn open(path: &Path) -> io::Result<Disk> {
+        let file = File::open(path)?;
+        let size = {
+            use std::io::Seek;
+            let mut f = &file;
+            f.seek(io::SeekFrom::End(0))?
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let sector_size = std::fs::read_to_string(format!("/sys/class/block/{name}/queue/logical_block_size"))
+            .ok()
+            .filter(|_| path.starts_with("/dev"))
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|s| *s == 512 || *s == 4096)
+            .unwrap_or(512);
+        Ok(Disk { file: Arc::new(file), path: path.to_path_buf(), name, size, sector_size })
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.file.read_exact_at(buf, offset).map_err(|source| BlockError::Io {
+            path: self.path.display().to_string(),
+            offset,
+            source,
+        })
+    }
+
+    /// Reads `len` bytes at `offset` into a new buffer.
+    pub fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>, BlockError> {
+        let mut v = vec![0; len];
+        self.read_at(offset, &mut v)?;
+        Ok(v)
+    }
+
+    /// The whole disk as one window (a filesystem without a partition table).
+    pub fn whole(&self) -> Window {
+        Window { file: self.file.clone(), start: 0, len: self.size }
+    }
+
+    /// The name of partition `n` as the kernel would call it: `vda1`, `nvme0n1p1`.
+    pub fn part_name(&self, n: u32) -> String {
+        if self.path.starts_with("/dev") {
+            if self.name.ends_with(|c: char| c.is_ascii_digit()) {
+                format!("{}p{n}", self.name)
+            } else {
+                format!("{}{n}", self.name)
+            }
+        } else {
+            format!("{}:{n}", self.name)
+        }
+    }
+}
+
+/// A byte range of a disk that a filesystem reader sees as its whole device.
+#[derive(Debug, Clone)]
+pub struct Window {
+    file: Arc<File>,
+    start: u64,
+    len: u64,
+}
+
+impl Window {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset` inside the window; reading
+    /// past its end is an error, never a read of the neighbour partition.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let n = u64::try_from(buf.len()).map_err(|_| io::Error::other("read too large"))?;
+        let end = offset.checked_add(n).filter(|e| *e <= self.len);
+        let abs = end.and(self.start.checked_add(offset));
+        match abs {
+            Some(abs) => self.file.read_exact_at(buf, abs),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("read of {n} bytes at {offset} past the end of a {}-byte partition", self.len),
+            )),
+        }
+    }
+}
+
+/// One partition (or the whole disk when there is no table).
+#[derive(Debug, Clone)]
+pub struct Partition {
+    /// Kernel-style name: `vda1`, or `disk.img:1` for an image.
+    pub name: String,
+    /// 1-based partition number (0 = whole disk).
+    pub number: u32,
+    /// Start, bytes from the start of the disk.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// GPT partition GUID (lower case) or MBR `DISKSIG-NN`, as `PARTUUID=` uses.
+    pub part_uuid: Option<String>,
+    /// GPT partition name.
+    pub part_label: Option<String>,
+    /// GPT type GUID (lower case) or MBR type byte (`0x83`).
+    pub type_id: String,
+    /// The bytes of the partition.
+    pub window: Window,
+}
+
+impl Partition {
+    /// Whether this is an EFI System Partition (GPT type or MBR 0xef).
+    pub fn is_esp(&self) -> bool {
+        self.type_id == gpt::TYPE_ESP || self.type_id == "0xef"
+    }
+}
+
+/// Which kind of partition table a disk has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// GUID Partition Table.
+    Gpt,
+    /// DOS/MBR table (primary + logical partitions).
+    Mbr,
+    /// No table: the disk is one filesystem (or empty).
+    None,
+}
+
+/// Finds the partitions of `disk`: GPT (when the MBR is protective or a valid
+/// GPT header exists), else MBR, else the whole disk as one partition.
+pub fn partitions(disk: &Disk) -> Result<(TableKind, Vec<Partition>), BlockError> {
+    let lba0 = disk.read_vec(0, 512.min(usize::try_from(disk.size).unwrap_or(512)))?;
+    let mbr = mbr::parse_boot_sector(&lba0);
+    let protective = mbr.as_ref().is_some_and(|m| m.protective);
+    if protective || mbr.is_none() {
+        match gpt::read(disk) {
+            Ok(Some(parts)) => return Ok((TableKind::Gpt, parts)),
+            Ok(None) if protective => {
+                return Err(BlockError::Corrupt {
+                    path: disk.path.display().to_string(),
+                    table: "GPT",
+                    why: "protective MBR but no valid GPT header (primary or backup)".into(),
+                })
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(m) = mbr {
+        if !m.entries.is_empty() {
+            return Ok((TableKind::Mbr, mbr::read(disk, &m)?));
+        }
+    }
+    Ok((
+        TableKind::None,
+        vec![Partition {
+            name: disk.name.clone(),
+            number: 0,
+            start: 0,
+            len: disk.size,
+            part_uuid: None,
+            part_label: None,
+            type_id: String::new(),
+            window: disk.whole(),
+        }],
+    ))
+}
+
+/// Little-endian field readers that return 0 instead of panicking on short input;
+/// callers check lengths first, this is the second line of defence.
+pub(crate) fn le_u16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off.saturating_add(2))
+        .and_then(|s| s.try_into().ok())
+        .map(u16::from_le_bytes)
+        .unwrap_or(0)
+}
+
+pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off.saturating_add(4))
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0)
+}
+
+pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
+    b.get(off..off.saturating_add(8))
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0)
+}
+
+/// CRC-32 (IEEE 802.3, reflected), as the GPT header and entry array use.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn crc32_check_value() {
+        assert_eq!(super::crc32(b"123456789"), 0xCBF4_3926);
+    }
+}

@@ -1,0 +1,6 @@
+//! Boot-config formats: one module each, text in, entries out, no I/O of
+//! their own (file access goes through a host trait).
+
+pub mod grub;
+pub mod grub_script;
+pub mod scan;

@@ -1,0 +1,146 @@
+//! The plain /boot scan, for a filesystem without any boot config: kernels by
+//! their usual names, each with the initrd its distribution would pair it
+//! with, newest version first.
+
+use crate::fs::FsView;
+use crate::version;
+
+/// A kernel found by the scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanEntry {
+    /// Menu title.
+    pub title: String,
+    /// Version part of the file name ("6.1.0-13-amd64", "linux").
+    pub version: String,
+    /// Kernel path.
+    pub kernel: String,
+    /// Initrds in load order (microcode first).
+    pub initrds: Vec<String>,
+    /// Command line: /etc/kernel/cmdline, else `root=UUID=… ro` for a root fs.
+    pub cmdline: String,
+}
+
+/// Kernel file name prefixes, and what follows them is the version.
+const KERNEL_PREFIXES: &[&str] = &["vmlinuz-", "vmlinux-", "kernel-", "bzImage-", "Image-"];
+/// Early-microcode images an Arch-style layout loads before the initramfs.
+const MICROCODE: &[&str] = &["intel-ucode.img", "amd-ucode.img", "early_ucode.cpio"];
+
+/// Initrd names, by distribution family, for kernel version `v`.
+fn initrd_candidates(v: &str) -> Vec<String> {
+    vec![
+        format!("initrd.img-{v}"),    // Debian, Ubuntu
+        format!("initramfs-{v}.img"), // Fedora, RHEL, Arch, Gentoo (dracut)
+        format!("initrd-{v}"),        // openSUSE
+        format!("initrd-{v}.img"),
+        format!("initramfs-{v}"),
+        format!("initrd-{v}.gz"),
+    ]
+}
+
+/// Scans `dirs` (usually `/boot` and `/`) of one filesystem.
+pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
+    let cmdline = default_cmdline(fs);
+    let mut found: Vec<ScanEntry> = Vec::new();
+    for dir in dirs {
+        let names = fs.list(dir);
+        let path = |n: &str| crate::fs::join(dir, n);
+        let micro: Vec<String> = MICROCODE.iter().filter(|m| names.iter().any(|n| n == *m)).map(|m| path(m)).collect();
+        for name in &names {
+            let Some(ver) = KERNEL_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else { continue };
+            if ver.is_empty() || ver.ends_with(".old") || name.ends_with(".sig") || ver.ends_with(".efi") {
+                continue;
+            }
+            let kernel = path(name);
+            if !fs.is_file(&kernel) || found.iter().any(|e| e.kernel == kernel) {
+                continue;
+            }
+            let initrd = initrd_candidates(ver).into_iter().find(|c| names.contains(c));
+            let mut initrds = micro.clone();
+            initrds.extend(initrd.iter().map(|i| path(i)));
+            found.push(ScanEntry {
+                title: format!("Linux {ver}"),
+                version: ver.to_string(),
+                kernel: kernel.clone(),
+                initrds,
+                cmdline: cmdline.clone(),
+            });
+            // Arch's fallback image is a second entry for the same kernel.
+            let fallback = format!("initramfs-{ver}-fallback.img");
+            if names.contains(&fallback) {
+                let mut initrds = micro.clone();
+                initrds.push(path(&fallback));
+                found.push(ScanEntry {
+                    title: format!("Linux {ver} (fallback initramfs)"),
+                    version: format!("{ver}~fallback"),
+                    kernel,
+                    initrds,
+                    cmdline: cmdline.clone(),
+                });
+            }
+        }
+    }
+    found.sort_by(|a, b| version::compare(&b.version, &a.version));
+    found
+}
+
+fn default_cmdline(fs: &dyn FsView) -> String {
+    if let Ok(c) = fs.read_text("/etc/kernel/cmdline") {
+        let c = c.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !c.is_empty() {
+            return c;
+        }
+    }
+    match fs.uuid() {
+        Some(u) if fs.is_dir("/etc") => format!("root=UUID={u} ro"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::DirFs;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, c) in files {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, c).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn debian_newest_first() {
+        let d = tree(&[
+            ("boot/vmlinuz-6.1.0-9-amd64", "k"),
+            ("boot/initrd.img-6.1.0-9-amd64", "i"),
+            ("boot/vmlinuz-6.1.0-13-amd64", "k"),
+            ("boot/initrd.img-6.1.0-13-amd64", "i"),
+            ("boot/config-6.1.0-13-amd64", "c"),
+            ("etc/kernel/cmdline", "root=/dev/vda1  ro\n"),
+        ]);
+        let e = scan(&DirFs::new(d.path()), &["/boot", "/"]);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].kernel, "/boot/vmlinuz-6.1.0-13-amd64");
+        assert_eq!(e[0].initrds, ["/boot/initrd.img-6.1.0-13-amd64"]);
+        assert_eq!(e[0].cmdline, "root=/dev/vda1 ro");
+        assert_eq!(e[1].kernel, "/boot/vmlinuz-6.1.0-9-amd64");
+    }
+
+    #[test]
+    fn arch_microcode_and_fallback() {
+        let d = tree(&[
+            ("boot/vmlinuz-linux", "k"),
+            ("boot/initramfs-linux.img", "i"),
+            ("boot/initramfs-linux-fallback.img", "i"),
+            ("boot/intel-ucode.img", "u"),
+        ]);
+        let e = scan(&DirFs::new(d.path()), &["/boot"]);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].initrds, ["/boot/intel-ucode.img", "/boot/initramfs-linux.img"]);
+        assert_eq!(e[1].initrds, ["/boot/intel-ucode.img", "/boot/initramfs-linux-fallback.img"]);
+        assert_eq!(e[0].cmdline, "");
+    }
+}

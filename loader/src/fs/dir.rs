@@ -1,0 +1,92 @@
+//! A host directory standing for the root of one filesystem (tests, `hopboot
+//! probe DIR`). Paths never leave the directory: `..` is normalised away and
+//! symlinks are resolved inside it.
+
+use super::{FsError, FsView, Kind};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A directory as a filesystem root. Optional files `UUID` and `LABEL` at the
+/// top (as in u-root's test trees) stand in for the filesystem's identity.
+#[derive(Debug, Clone)]
+pub struct DirFs {
+    root: PathBuf,
+}
+
+impl DirFs {
+    /// Wraps `root`.
+    pub fn new(root: &Path) -> Self {
+        DirFs { root: root.to_path_buf() }
+    }
+
+    fn host(&self, path: &str) -> PathBuf {
+        let rel = super::join("/", path);
+        self.root.join(rel.trim_start_matches('/'))
+    }
+
+    fn meta(&self, path: &str) -> Option<std::fs::Metadata> {
+        std::fs::metadata(self.host(path)).ok()
+    }
+
+    fn ident(&self, name: &str) -> Option<String> {
+        let s = std::fs::read_to_string(self.root.join(name)).ok()?;
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+}
+
+impl FsView for DirFs {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
+        let mut v = Vec::new();
+        self.copy_to(path, limit, &mut v)?;
+        Ok(v)
+    }
+
+    fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
+        let io = |source| FsError::Io { path: path.to_string(), source };
+        let meta = self.meta(path).ok_or_else(|| FsError::NotFound(path.to_string()))?;
+        if !meta.is_file() {
+            return Err(FsError::NotFound(path.to_string()));
+        }
+        if meta.len() > limit {
+            return Err(FsError::TooLarge { path: path.to_string(), size: meta.len(), limit });
+        }
+        let f = std::fs::File::open(self.host(path)).map_err(io)?;
+        std::io::copy(&mut f.take(limit), out).map_err(io)
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        let m = self.meta(path)?;
+        Some(if m.is_file() {
+            Kind::File
+        } else if m.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        })
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        self.meta(path).map(|m| m.len())
+    }
+
+    fn list(&self, path: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.host(path))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn uuid(&self) -> Option<String> {
+        self.ident("UUID").map(|s| s.to_lowercase())
+    }
+
+    fn label(&self) -> Option<String> {
+        self.ident("LABEL")
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "dir"
+    }
+}

@@ -1,0 +1,119 @@
+//! ext2/3/4 read in userspace with the `ext4-view` crate: nothing is mounted,
+//! so nothing can be written and a dirty journal is never replayed.
+
+use super::{FsError, FsView, Kind};
+use crate::block::Window;
+use std::io::Write;
+
+/// Whether `window` starts with an ext2/3/4 superblock (magic 0xEF53 at byte 1080).
+pub fn probe(window: &Window) -> bool {
+    let mut m = [0u8; 2];
+    window.read_at(1024 + 56, &mut m).is_ok() && m == [0x53, 0xEF]
+}
+
+struct Reader(Window);
+
+impl ext4_view::Ext4Read for Reader {
+    fn read(&mut self, start: u64, dst: &mut [u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        self.0.read_at(start, dst).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// An ext4 filesystem on a partition.
+pub struct Ext4Fs {
+    fs: ext4_view::Ext4,
+}
+
+impl Ext4Fs {
+    /// Loads the superblock and group descriptors of the filesystem in `window`.
+    pub fn open(window: Window) -> Result<Self, FsError> {
+        let fs = ext4_view::Ext4::load(Box::new(Reader(window))).map_err(map_err(""))?;
+        Ok(Ext4Fs { fs })
+    }
+
+    fn meta(&self, path: &str) -> Option<ext4_view::Metadata> {
+        self.fs.metadata(path).ok()
+    }
+}
+
+fn map_err(path: &str) -> impl Fn(ext4_view::Ext4Error) -> FsError + '_ {
+    move |e| match e {
+        ext4_view::Ext4Error::NotFound => FsError::NotFound(path.to_string()),
+        ext4_view::Ext4Error::Corrupt(c) => FsError::Corrupt(format!("ext4 {path}: {c}")),
+        ext4_view::Ext4Error::Incompatible(i) => FsError::Unsupported(format!("ext4: {i}")),
+        ext4_view::Ext4Error::Io(io) => FsError::Io { path: path.to_string(), source: std::io::Error::other(io.to_string()) },
+        other => FsError::Corrupt(format!("ext4 {path}: {other}")),
+    }
+}
+
+impl FsView for Ext4Fs {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
+        let mut v = Vec::new();
+        self.copy_to(path, limit, &mut v)?;
+        Ok(v)
+    }
+
+    fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
+        let mut f = self.fs.open(path).map_err(map_err(path))?;
+        let size = f.metadata().len();
+        if f.metadata().is_dir() {
+            return Err(FsError::NotFound(path.to_string()));
+        }
+        if size > limit {
+            return Err(FsError::TooLarge { path: path.to_string(), size, limit });
+        }
+        // Large reads: ext4-view follows the extent tree, a big buffer keeps
+        // the per-call overhead small.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = f.read_bytes(&mut buf).map_err(map_err(path))?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or(&[]);
+            out.write_all(chunk).map_err(|source| FsError::Io { path: path.to_string(), source })?;
+            total = total.saturating_add(n as u64);
+        }
+        Ok(total)
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        let m = self.meta(path)?;
+        Some(if m.is_dir() {
+            Kind::Dir
+        } else if m.file_type().is_regular_file() {
+            Kind::File
+        } else {
+            Kind::Other
+        })
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        self.meta(path).map(|m| m.len())
+    }
+
+    fn list(&self, path: &str) -> Vec<String> {
+        let Ok(rd) = self.fs.read_dir(path) else { return Vec::new() };
+        let mut v: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().as_str().ok().map(str::to_string))
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn uuid(&self) -> Option<String> {
+        Some(self.fs.uuid().to_string().to_lowercase())
+    }
+
+    fn label(&self) -> Option<String> {
+        let l = self.fs.label().to_str().ok()?.trim_end_matches('\0').to_string();
+        (!l.is_empty()).then_some(l)
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "ext4"
+    }
+}

@@ -1,0 +1,98 @@
+//! Raw syscalls that nix does not wrap. Every wrapper takes borrowed fds and a
+//! `CStr`, so callers stay safe; each `unsafe` block says why its pointers and
+//! lengths are valid.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// `KEXEC_FILE_UNLOAD` from `<linux/kexec.h>`.
+const KEXEC_FILE_UNLOAD: libc::c_ulong = 0x1;
+/// `KEXEC_FILE_NO_INITRAMFS` from `<linux/kexec.h>`.
+const KEXEC_FILE_NO_INITRAMFS: libc::c_ulong = 0x4;
+
+/// Loads `kernel` (and `initrd`, if any) as the next kernel with `cmdline`,
+/// see kexec_file_load(2). The kernel reads both files itself, verifies the
+/// image format (and its signature when the running kernel demands one) and
+/// keeps them until `reboot(LINUX_REBOOT_CMD_KEXEC)` or an unload.
+pub fn kexec_file_load(
+    kernel: BorrowedFd<'_>,
+    initrd: Option<BorrowedFd<'_>>,
+    cmdline: &CStr,
+) -> io::Result<()> {
+    let (initrd_fd, flags) = match initrd {
+        Some(fd) => (fd.as_raw_fd(), 0),
+        None => (-1, KEXEC_FILE_NO_INITRAMFS),
+    };
+    let len = cmdline.to_bytes_with_nul().len();
+    // SAFETY: `kernel` and `initrd` are borrowed, so both fds stay open for the
+    // whole call; `cmdline` is NUL-terminated and `len` counts that NUL, as
+    // kexec_file_load(2) requires; the kernel only reads the buffer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            kernel.as_raw_fd(),
+            initrd_fd,
+            len,
+            cmdline.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Unloads a kernel loaded by [`kexec_file_load`]; succeeds when none is loaded.
+pub fn kexec_file_unload() -> io::Result<()> {
+    // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the fds and the
+    // cmdline pointer (NULL, length 0), so no memory is handed over.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            -1,
+            -1,
+            0usize,
+            std::ptr::null::<libc::c_char>(),
+            KEXEC_FILE_UNLOAD,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Ignores the signals a terminal or Ctrl-Alt-Del can send to init
+/// (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE),
+/// so PID 1 is never stopped or killed by them.
+pub fn ignore_job_signals() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGPIPE,
+    ] {
+        // SAFETY: SIG_IGN installs no Rust handler, so no code runs in signal
+        // context; changing a disposition to "ignore" is always sound.
+        let _ = unsafe { signal(s, SigHandler::SigIgn) };
+    }
+}
+
+/// Restores default signal dispositions (for a child such as a rescue shell).
+pub fn default_job_signals() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGPIPE] {
+        // SAFETY: SIG_DFL installs no handler; always sound.
+        let _ = unsafe { signal(s, SigHandler::SigDfl) };
+    }
+}

@@ -1,0 +1,232 @@
+//! `hopboot-qemu`: the Makefile's entry point to the QEMU harness.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hopboot_qemu::demo::{self, Demo};
+use hopboot_qemu::kernel;
+use hopboot_qemu::target;
+use hopboot_qemu::vm::{self, DiskAttach, DiskInterface, Vm, VmConfig};
+
+const USAGE: &str = "\
+usage:
+  hopboot-qemu kernel
+      Fetch (once) and cache the Debian kernel; print version=, vmlinuz=, modules_dir=.
+  hopboot-qemu target-initramfs OUT
+      Write the target initramfs (its /init prints HOPBOOT-TARGET-MARKER and powers off).
+  hopboot-qemu demo-disk --variant grub|scan|empty OUT
+      Build a demo disk image; print disk=, fs_uuid=, expected_cmdline=, expected_kernel=.
+  hopboot-qemu run --initrd FILE [options]
+      Boot QEMU. Options:
+        --kernel FILE          bzImage (default: the Debian kernel)
+        --disk FILE            attach a raw disk (repeatable)
+        --disk-interface IF    for the following --disk: virtio-blk (default), virtio-scsi,
+                               ahci, nvme, usb
+        --append STR           kernel command line (default: \"console=ttyS0 panic=-1\")
+        --memory MIB           guest memory (default 512)
+        --cpus N               vCPUs (default 1)
+        --log FILE             also write the timestamped serial log to FILE
+        --interactive          serial console and QEMU monitor on this terminal
+        --timeout SECS         give up after SECS (default 600); exit 1
+        --expect STR           exit 0 (and kill QEMU) once a serial line contains STR
+      Without --interactive, serial lines are printed to stderr with timestamps; without
+      --expect the exit code is QEMU's.
+
+environment:
+  HOPBOOT_KERNEL_DIR       unpacked kernel tree (boot/vmlinuz-*, lib/modules/*) instead of Debian's
+  HOPBOOT_KERNEL_REFRESH=1 ask apt for a newer Debian kernel even when one is cached
+  HOPBOOT_QEMU_ACCEL       kvm or tcg instead of probing /dev/kvm
+  HOPBOOT_QEMU_VERBOSE=1   tee serial lines to stderr in library users (tests)
+  CARGO_TARGET_DIR         where target/ (and the kernel cache, musl binaries) live
+";
+
+/// A command-line mistake: print usage, exit 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Usage(msg.into()).into()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) if err.is::<Usage>() => {
+            eprintln!("hopboot-qemu: {err}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("hopboot-qemu: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let (command, rest) = args.split_first().ok_or_else(|| usage("missing command"))?;
+    match command.as_str() {
+        "kernel" => {
+            no_more(rest)?;
+            let k = kernel::debian_kernel()?;
+            println!("version={}", k.version);
+            println!("vmlinuz={}", k.vmlinuz.display());
+            println!("modules_dir={}", k.modules_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        "target-initramfs" => {
+            let [out] = rest else {
+                return Err(usage("target-initramfs takes exactly one argument: OUT"));
+            };
+            target::target_initramfs(&PathBuf::from(out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "demo-disk" => demo_disk(rest),
+        "run" => run_vm(rest),
+        other => Err(usage(format!("unknown command {other:?}"))),
+    }
+}
+
+fn no_more(rest: &[String]) -> Result<()> {
+    match rest.first() {
+        Some(arg) => Err(usage(format!("unexpected argument {arg:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// Pops the value of option `name` from `it`.
+fn value<'a>(name: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a str> {
+    it.next()
+        .map(String::as_str)
+        .ok_or_else(|| usage(format!("{name} needs a value")))
+}
+
+fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|_| usage(format!("{name}: {text:?} is not a valid number")))
+}
+
+fn demo_disk(rest: &[String]) -> Result<ExitCode> {
+    let (mut variant, mut out) = (None, None);
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--variant" => {
+                let name = value(arg, &mut it)?;
+                variant = Some(name.parse::<Demo>().map_err(|e| usage(e.to_string()))?);
+            }
+            s if s.starts_with('-') => return Err(usage(format!("unknown option {s:?}"))),
+            s if out.is_none() => out = Some(PathBuf::from(s)),
+            s => return Err(usage(format!("unexpected argument {s:?}"))),
+        }
+    }
+    let variant = variant.ok_or_else(|| usage("demo-disk needs --variant grub|scan|empty"))?;
+    let out = out.ok_or_else(|| usage("demo-disk needs an output path"))?;
+    let k = kernel::debian_kernel()?;
+    let info = demo::demo_disk(&out, &k, variant)?;
+    println!("disk={}", info.disk.display());
+    println!("fs_uuid={}", info.fs_uuid);
+    println!("expected_cmdline={}", info.expected_cmdline);
+    println!("expected_kernel={}", info.expected_kernel);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_vm(rest: &[String]) -> Result<ExitCode> {
+    let (mut kernel_path, mut initrd, mut log) = (None, None, None);
+    let mut append = String::from("console=ttyS0 panic=-1");
+    let (mut memory, mut cpus) = (512u32, 1u32);
+    let (mut interactive, mut timeout, mut expect) = (false, 600u64, None);
+    let mut interface = DiskInterface::default();
+    let mut disks = Vec::new();
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--kernel" => kernel_path = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--initrd" => initrd = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--disk" => disks.push(DiskAttach::new(value(arg, &mut it)?).with_interface(interface)),
+            "--disk-interface" => {
+                interface = value(arg, &mut it)?
+                    .parse()
+                    .map_err(|e: anyhow::Error| usage(e.to_string()))?
+            }
+            "--append" => append = value(arg, &mut it)?.to_owned(),
+            "--memory" => memory = number(arg, value(arg, &mut it)?)?,
+            "--cpus" => cpus = number(arg, value(arg, &mut it)?)?,
+            "--log" => log = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--interactive" => interactive = true,
+            "--timeout" => timeout = number(arg, value(arg, &mut it)?)?,
+            "--expect" => expect = Some(value(arg, &mut it)?.to_owned()),
+            other => return Err(usage(format!("unknown argument {other:?}"))),
+        }
+    }
+    let initrd = initrd.ok_or_else(|| usage("run needs --initrd FILE"))?;
+    let kernel_path = match kernel_path {
+        Some(path) => path,
+        None => kernel::debian_kernel()?.vmlinuz,
+    };
+    let mut cfg = VmConfig::new(kernel_path, initrd, append);
+    cfg.disks = disks;
+    cfg.memory_mib = memory;
+    cfg.cpus = cpus;
+    cfg.log = log;
+    cfg.verbose = true;
+
+    if interactive {
+        let status = vm::run_interactive(&cfg)?;
+        return Ok(exit_code(status.code()));
+    }
+    let mut vm = Vm::spawn(&cfg)?;
+    eprintln!(
+        "hopboot-qemu: QEMU pid {} (accel {}), timeout {timeout}s",
+        vm.pid(),
+        vm::accel()
+    );
+    let timeout = Duration::from_secs(timeout);
+    match expect {
+        Some(needle) => match vm.wait_for(&needle, timeout) {
+            Ok(line) => {
+                eprintln!(
+                    "hopboot-qemu: saw {needle:?} after {:.1}s",
+                    line.t.as_secs_f64()
+                );
+                vm.kill();
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("hopboot-qemu: {err:#}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        None => {
+            let status = vm.wait_exit(timeout).context("waiting for QEMU to exit")?;
+            eprintln!("hopboot-qemu: QEMU exited: {status}");
+            Ok(exit_code(status.code()))
+        }
+    }
+}
+
+fn exit_code(code: Option<i32>) -> ExitCode {
+    match code {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    }
+}

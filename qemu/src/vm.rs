@@ -1,0 +1,820 @@
+//! QEMU runs read over the serial console.
+//!
+//! [`Vm::spawn`] starts `qemu-system-x86_64` with the first serial port on the child's
+//! stdin/stdout pipes. A reader thread splits the output into [`Line`]s stamped with
+//! the time since spawn; [`Vm::wait_for`] blocks until a line (or the unfinished
+//! last line, e.g. a prompt) contains a string. Dropping a [`Vm`] kills its QEMU by
+//! the pid it spawned.
+//!
+//! KVM is used only when `/dev/kvm` exists and a probe VM starts with it (on nested
+//! sandboxes `/dev/kvm` can exist yet fail on the first vCPU); otherwise TCG.
+//! `HOPBOOT_QEMU_ACCEL=kvm|tcg` overrides the probe.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Env var: `1` tees every serial line to stderr as `[  12.345] text`.
+pub const VERBOSE_ENV: &str = "HOPBOOT_QEMU_VERBOSE";
+/// Env var: `kvm` or `tcg` forces the accelerator instead of probing.
+pub const ACCEL_ENV: &str = "HOPBOOT_QEMU_ACCEL";
+/// How many serial lines error messages quote.
+pub const TAIL_LINES: usize = 40;
+
+/// How a disk is attached to the guest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DiskInterface {
+    /// `virtio-blk-pci` (`/dev/vda`).
+    #[default]
+    VirtioBlk,
+    /// `scsi-hd` on a `virtio-scsi-pci` controller (`/dev/sda`).
+    VirtioScsi,
+    /// `ide-hd` on an `ich9-ahci` controller (`/dev/sda`).
+    Ahci,
+    /// An `nvme` controller per disk (`/dev/nvme0n1`).
+    Nvme,
+    /// `usb-storage` on a `qemu-xhci` controller (`/dev/sda`).
+    Usb,
+}
+
+impl DiskInterface {
+    /// All interfaces.
+    pub const ALL: [DiskInterface; 5] = [
+        DiskInterface::VirtioBlk,
+        DiskInterface::VirtioScsi,
+        DiskInterface::Ahci,
+        DiskInterface::Nvme,
+        DiskInterface::Usb,
+    ];
+
+    /// Name on the command line: `virtio-blk`, `virtio-scsi`, `ahci`, `nvme`, `usb`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskInterface::VirtioBlk => "virtio-blk",
+            DiskInterface::VirtioScsi => "virtio-scsi",
+            DiskInterface::Ahci => "ahci",
+            DiskInterface::Nvme => "nvme",
+            DiskInterface::Usb => "usb",
+        }
+    }
+}
+
+impl fmt::Display for DiskInterface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DiskInterface {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match DiskInterface::ALL.into_iter().find(|i| i.name() == s) {
+            Some(i) => Ok(i),
+            None => bail!("unknown disk interface {s:?} (expected virtio-blk, virtio-scsi, ahci, nvme or usb)"),
+        }
+    }
+}
+
+/// A raw disk image attached to the VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskAttach {
+    /// The image file (raw format).
+    pub path: PathBuf,
+    /// Controller type.
+    pub interface: DiskInterface,
+    /// Attach read-only (several VMs may then share the image). AHCI disks cannot be
+    /// read-only in QEMU; they get `snapshot=on` instead (the guest can write, the
+    /// image is not changed).
+    pub readonly: bool,
+}
+
+impl DiskAttach {
+    /// A writable virtio-blk disk.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DiskAttach {
+            path: path.into(),
+            interface: DiskInterface::default(),
+            readonly: false,
+        }
+    }
+
+    /// Uses `interface` instead of virtio-blk.
+    pub fn with_interface(mut self, interface: DiskInterface) -> Self {
+        self.interface = interface;
+        self
+    }
+
+    /// Attaches read-only.
+    pub fn read_only(mut self) -> Self {
+        self.readonly = true;
+        self
+    }
+}
+
+/// What to boot and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmConfig {
+    /// bzImage passed with `-kernel`.
+    pub kernel: PathBuf,
+    /// Initramfs passed with `-initrd`.
+    pub initrd: PathBuf,
+    /// Kernel command line (`-append`).
+    pub append: String,
+    /// Disks, attached in order.
+    pub disks: Vec<DiskAttach>,
+    /// Guest memory in MiB (default 512).
+    pub memory_mib: u32,
+    /// vCPUs (default 1).
+    pub cpus: u32,
+    /// Extra QEMU arguments, appended last.
+    pub extra_args: Vec<String>,
+    /// Also write every serial line, timestamped, to this file.
+    pub log: Option<PathBuf>,
+    /// Tee serial lines to stderr (also enabled by `HOPBOOT_QEMU_VERBOSE=1`).
+    pub verbose: bool,
+}
+
+impl VmConfig {
+    /// A config with 512 MiB, 1 vCPU, no disks.
+    pub fn new(
+        kernel: impl Into<PathBuf>,
+        initrd: impl Into<PathBuf>,
+        append: impl Into<String>,
+    ) -> Self {
+        VmConfig {
+            kernel: kernel.into(),
+            initrd: initrd.into(),
+            append: append.into(),
+            disks: Vec::new(),
+            memory_mib: 512,
+            cpus: 1,
+            extra_args: Vec::new(),
+            log: None,
+            verbose: false,
+        }
+    }
+
+    /// Adds a disk.
+    pub fn with_disk(mut self, disk: DiskAttach) -> Self {
+        self.disks.push(disk);
+        self
+    }
+
+    /// The QEMU arguments (without the binary). `interactive` multiplexes the
+    /// monitor onto a terminal on stdio; otherwise the serial port alone is on the
+    /// stdin/stdout pipes and there is no monitor.
+    pub fn qemu_args(&self, interactive: bool) -> Result<Vec<OsString>> {
+        for (what, path) in [("kernel", &self.kernel), ("initrd", &self.initrd)] {
+            ensure!(path.is_file(), "{what} {} does not exist", path.display());
+        }
+        ensure!(
+            !self.append.contains('\0'),
+            "the kernel command line contains a NUL byte"
+        );
+        ensure!(
+            self.memory_mib >= 64,
+            "memory_mib {} is too small (at least 64)",
+            self.memory_mib
+        );
+        ensure!(self.cpus >= 1, "cpus must be at least 1");
+
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+        push(&["-machine", "q35", "-accel", accel(), "-cpu", "max"]);
+        push(&[
+            "-m",
+            &self.memory_mib.to_string(),
+            "-smp",
+            &self.cpus.to_string(),
+        ]);
+        push(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-nic",
+            "none",
+            "-no-reboot",
+        ]);
+        if interactive {
+            push(&["-serial", "mon:stdio"]);
+        } else {
+            push(&[
+                "-chardev",
+                "stdio,id=ser0,signal=off",
+                "-serial",
+                "chardev:ser0",
+                "-monitor",
+                "none",
+            ]);
+        }
+        args.extend(["-kernel".into(), self.kernel.clone().into_os_string()]);
+        args.extend(["-initrd".into(), self.initrd.clone().into_os_string()]);
+        args.extend(["-append".into(), OsString::from(&self.append)]);
+        args.extend(disk_args(&self.disks)?);
+        args.extend(self.extra_args.iter().map(OsString::from));
+        Ok(args)
+    }
+}
+
+/// `-drive`/`-device` arguments for `disks`, adding each controller once.
+fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
+    let mut args: Vec<OsString> = Vec::new();
+    let (mut scsi, mut ahci, mut usb) = (false, 0u32, false);
+    for (n, disk) in disks.iter().enumerate() {
+        ensure!(
+            disk.path.is_file(),
+            "disk {} does not exist",
+            disk.path.display()
+        );
+        let file = disk
+            .path
+            .to_str()
+            .with_context(|| format!("disk path {} is not UTF-8", disk.path.display()))?;
+        // In QEMU option strings a literal comma is written twice.
+        let file = file.replace(',', ",,");
+        // ide-hd refuses read-only drives: there `readonly` becomes `snapshot=on`
+        // (guest writes go to a temporary overlay, the image stays untouched).
+        let protect = match (disk.readonly, disk.interface) {
+            (false, _) => "readonly=off",
+            (true, DiskInterface::Ahci) => "snapshot=on",
+            (true, _) => "readonly=on",
+        };
+        let id = format!("disk{n}");
+        args.push("-drive".into());
+        args.push(format!("file={file},format=raw,if=none,id={id},{protect}").into());
+        let mut device = |s: String| {
+            args.push("-device".into());
+            args.push(s.into());
+        };
+        match disk.interface {
+            DiskInterface::VirtioBlk => device(format!("virtio-blk-pci,drive={id}")),
+            DiskInterface::VirtioScsi => {
+                if !scsi {
+                    device("virtio-scsi-pci,id=scsi0".into());
+                    scsi = true;
+                }
+                device(format!("scsi-hd,drive={id},bus=scsi0.0"));
+            }
+            DiskInterface::Ahci => {
+                // An ich9-ahci controller has 6 ports.
+                if ahci % 6 == 0 {
+                    device(format!("ich9-ahci,id=ahci{}", ahci / 6));
+                }
+                device(format!(
+                    "ide-hd,drive={id},bus=ahci{}.{}",
+                    ahci / 6,
+                    ahci % 6
+                ));
+                ahci += 1;
+            }
+            DiskInterface::Nvme => device(format!("nvme,drive={id},serial=hopboot{n}")),
+            DiskInterface::Usb => {
+                if !usb {
+                    device("qemu-xhci,id=xhci0".into());
+                    usb = true;
+                }
+                device(format!("usb-storage,drive={id},bus=xhci0.0"));
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// The accelerator QEMU runs with: `kvm` if usable, else `tcg`; probed once per process.
+pub fn accel() -> &'static str {
+    static ACCEL: OnceLock<&'static str> = OnceLock::new();
+    ACCEL.get_or_init(|| match std::env::var(ACCEL_ENV).as_deref() {
+        Ok("kvm") => "kvm",
+        Ok("tcg") => "tcg",
+        _ if kvm_works() => "kvm",
+        _ => "tcg",
+    })
+}
+
+/// Starts a paused KVM machine and quits it through the monitor: where KVM is
+/// unusable QEMU fails while creating the vCPU, long before running guest code.
+fn kvm_works() -> bool {
+    if !Path::new("/dev/kvm").exists() {
+        return false;
+    }
+    let spawned = Command::new(QEMU)
+        .args([
+            "-accel", "kvm", "-machine", "q35", "-cpu", "max", "-display", "none",
+        ])
+        .args(["-nodefaults", "-no-user-config", "-S", "-monitor", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"quit\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+/// One line of serial output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Host time since QEMU was spawned, when the line was completed (for an
+    /// unfinished line: when its last byte arrived).
+    pub t: Duration,
+    /// The text without `\n`/`\r` (invalid UTF-8 replaced, ANSI escapes kept; see
+    /// [`strip_ansi`]).
+    pub text: String,
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:>9.3}] {}", self.t.as_secs_f64(), self.text)
+    }
+}
+
+/// Removes ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL/ST` and
+/// two-byte `ESC x`) from `s`.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // Parameters and intermediates, then one final byte in @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct State {
+    lines: Vec<Line>,
+    /// Bytes of the line being received.
+    partial: Vec<u8>,
+    partial_t: Duration,
+    /// QEMU closed its stdout (it exited).
+    eof: bool,
+    stderr: Vec<String>,
+}
+
+impl State {
+    fn partial_line(&self) -> Option<Line> {
+        (!self.partial.is_empty()).then(|| Line {
+            t: self.partial_t,
+            text: String::from_utf8_lossy(&self.partial).into_owned(),
+        })
+    }
+
+    /// The last `n` lines (and the unfinished one) and QEMU's stderr, for errors.
+    fn tail(&self, n: usize) -> String {
+        let mut s = String::new();
+        let start = self.lines.len().saturating_sub(n);
+        s.push_str(&format!(
+            "\n--- last {} serial lines ---",
+            self.lines.len() - start
+        ));
+        for line in &self.lines[start..] {
+            s.push_str(&format!("\n{line}"));
+        }
+        if let Some(line) = self.partial_line() {
+            s.push_str(&format!("\n{line}  <- no newline yet"));
+        }
+        if !self.stderr.is_empty() {
+            s.push_str("\n--- qemu stderr ---");
+            for line in &self.stderr {
+                s.push_str(&format!("\n{line}"));
+            }
+        }
+        s
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running QEMU whose serial console is being read.
+pub struct Vm {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    /// Index of the first line [`Vm::wait_for`] has not consumed; one past
+    /// `lines.len()` when the unfinished line matched.
+    cursor: usize,
+    status: Option<ExitStatus>,
+}
+
+impl Vm {
+    /// Starts QEMU for `cfg` with the serial console on pipes.
+    pub fn spawn(cfg: &VmConfig) -> Result<Vm> {
+        let args = cfg.qemu_args(false)?;
+        let log = match &cfg.log {
+            Some(path) => Some(
+                File::create(path).with_context(|| format!("creating log {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let verbose = cfg.verbose || std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
+        let mut command = Command::new(QEMU);
+        command
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "cannot start {QEMU} (see scripts/install-deps.sh): {}",
+                crate::cmd::describe(&command)
+            )
+        })?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let mut threads = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            let shared = Arc::clone(&shared);
+            let tee = Tee { verbose, log };
+            threads.push(std::thread::spawn(move || {
+                read_serial(stdout, &shared, started, tee)
+            }));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let shared = Arc::clone(&shared);
+            threads.push(std::thread::spawn(move || read_stderr(stderr, &shared)));
+        }
+        Ok(Vm {
+            stdin: child.stdin.take(),
+            child,
+            shared,
+            threads,
+            cursor: 0,
+            status: None,
+        })
+    }
+
+    /// The QEMU process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until a serial line not consumed by an earlier `wait_for` contains
+    /// `needle`, and returns it. The unfinished last line (a prompt without newline)
+    /// is searched too. Successive calls therefore match in output order.
+    ///
+    /// Fails on timeout or when QEMU exits first; the error quotes the last
+    /// [`TAIL_LINES`] serial lines and QEMU's stderr.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<Line> {
+        let deadline = Instant::now() + timeout;
+        let mut scanned = self.cursor;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(lines) = state.lines.get(scanned..) {
+                if let Some(i) = lines.iter().position(|l| l.text.contains(needle)) {
+                    let line = lines[i].clone();
+                    self.cursor = scanned + i + 1;
+                    return Ok(line);
+                }
+                scanned = state.lines.len();
+                if let Some(line) = state.partial_line().filter(|l| l.text.contains(needle)) {
+                    self.cursor = state.lines.len() + 1;
+                    return Ok(line);
+                }
+            }
+            if state.eof {
+                let tail = state.tail(TAIL_LINES);
+                drop(state);
+                let status = self.reap(Duration::from_secs(5));
+                let status = status.map_or_else(|| "still running".to_owned(), |s| s.to_string());
+                bail!("QEMU closed its console ({status}) before printing {needle:?}{tail}");
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "timed out after {:.1}s waiting for {needle:?} on the serial console{}",
+                    timeout.as_secs_f64(),
+                    state.tail(TAIL_LINES)
+                );
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Writes `bytes` to the serial console's input (e.g. `b"1\n"` at a menu).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        let stdin = self.stdin.as_mut().context("QEMU's stdin is closed")?;
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .context("writing to QEMU's serial console")
+    }
+
+    /// All complete serial lines so far.
+    pub fn lines(&self) -> Vec<Line> {
+        self.shared.lock().lines.clone()
+    }
+
+    /// The line being received (no newline yet), if any.
+    pub fn partial_line(&self) -> Option<Line> {
+        self.shared.lock().partial_line()
+    }
+
+    /// The whole serial output so far as text, lines joined with `\n`.
+    pub fn transcript(&self) -> String {
+        let state = self.shared.lock();
+        let mut text: Vec<&str> = state.lines.iter().map(|l| l.text.as_str()).collect();
+        let partial = state.partial_line();
+        if let Some(p) = &partial {
+            text.push(&p.text);
+        }
+        text.join("\n")
+    }
+
+    /// QEMU's stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.shared.lock().stderr.clone()
+    }
+
+    /// Waits for QEMU to exit (the guest powered off, or with `-no-reboot` rebooted
+    /// or panicked with `panic=-1`). On timeout QEMU keeps running and the error
+    /// quotes the last serial lines.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        match self.reap(timeout) {
+            Some(status) => Ok(status),
+            None => bail!(
+                "QEMU still running after {:.1}s{}",
+                timeout.as_secs_f64(),
+                self.shared.lock().tail(TAIL_LINES)
+            ),
+        }
+    }
+
+    fn reap(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status.is_some() {
+                return self.status;
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => self.status = Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Kills QEMU (the process this `Vm` spawned) if it is still running, and reaps it.
+    pub fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+        self.stdin = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for Vm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vm")
+            .field("pid", &self.child.id())
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// Where finished lines are copied besides the shared buffer.
+struct Tee {
+    verbose: bool,
+    log: Option<File>,
+}
+
+impl Tee {
+    fn line(&mut self, line: &Line) {
+        if self.verbose {
+            eprintln!("{line}");
+        }
+        if let Some(log) = &mut self.log {
+            let _ = writeln!(log, "{line}");
+        }
+    }
+}
+
+fn read_serial(mut out: impl Read, shared: &Shared, started: Instant, mut tee: Tee) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let t = started.elapsed();
+        let mut finished = Vec::new();
+        {
+            let mut state = shared.lock();
+            for &b in &buf[..n] {
+                match b {
+                    b'\n' => {
+                        let text = String::from_utf8_lossy(&state.partial).into_owned();
+                        state.partial.clear();
+                        let line = Line { t, text };
+                        finished.push(line.clone());
+                        state.lines.push(line);
+                    }
+                    b'\r' => {}
+                    _ => state.partial.push(b),
+                }
+            }
+            state.partial_t = t;
+        }
+        // Tee first, so a waiter that reacts to a line prints after it.
+        for line in &finished {
+            tee.line(line);
+        }
+        shared.changed.notify_all();
+    }
+    let mut state = shared.lock();
+    if let Some(line) = state.partial_line() {
+        state.partial.clear();
+        tee.line(&line);
+        state.lines.push(line);
+    }
+    state.eof = true;
+    drop(state);
+    shared.changed.notify_all();
+}
+
+fn read_stderr(err: impl Read, shared: &Shared) {
+    for line in BufReader::new(err).lines() {
+        let Ok(line) = line else { break };
+        eprintln!("qemu: {line}");
+        shared.lock().stderr.push(line);
+    }
+}
+
+/// Runs QEMU on the terminal (`-serial mon:stdio`) until it exits: for `make qemu`.
+pub fn run_interactive(cfg: &VmConfig) -> Result<ExitStatus> {
+    let args = cfg.qemu_args(true)?;
+    eprintln!("hopboot-qemu: serial console on this terminal; Ctrl-A X quits QEMU, Ctrl-A C toggles its monitor");
+    let mut command = Command::new(QEMU);
+    command.args(&args);
+    command
+        .status()
+        .with_context(|| format!("cannot start {QEMU}: {}", crate::cmd::describe(&command)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_ansi() {
+        assert_eq!(strip_ansi("\x1b[1;32mOK\x1b[0m done"), "OK done");
+        assert_eq!(strip_ansi("\x1b]0;title\x07x\x1b]2;t\x1b\\y"), "xy");
+        assert_eq!(strip_ansi("a\x1bcb"), "ab");
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("cut\x1b["), "cut");
+    }
+
+    #[test]
+    fn disk_args_add_controllers_once() {
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("vm-args"), "t").unwrap();
+        let img = dir.path().join("a,b.img");
+        std::fs::write(&img, b"").unwrap();
+        let disks = [
+            DiskAttach::new(&img),
+            DiskAttach::new(&img)
+                .with_interface(DiskInterface::VirtioScsi)
+                .read_only(),
+            DiskAttach::new(&img).with_interface(DiskInterface::VirtioScsi),
+            DiskAttach::new(&img).with_interface(DiskInterface::Usb),
+            DiskAttach::new(&img).with_interface(DiskInterface::Nvme),
+            DiskAttach::new(&img).with_interface(DiskInterface::Ahci),
+        ];
+        let args: Vec<String> = disk_args(&disks)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let joined = args.join(" ");
+        assert_eq!(joined.matches("virtio-scsi-pci").count(), 1, "{joined}");
+        assert_eq!(joined.matches("qemu-xhci").count(), 1, "{joined}");
+        assert!(
+            joined.contains("a,,b.img,format=raw,if=none,id=disk1,readonly=on"),
+            "{joined}"
+        );
+        assert!(joined.contains("virtio-blk-pci,drive=disk0"), "{joined}");
+        assert!(
+            joined.contains("ide-hd,drive=disk5,bus=ahci0.0"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("nvme,drive=disk4,serial=hopboot4"),
+            "{joined}"
+        );
+
+        let err = disk_args(&[DiskAttach::new(dir.path().join("missing.img"))])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.img"), "{err}");
+    }
+
+    #[test]
+    fn interface_names_round_trip() {
+        for i in DiskInterface::ALL {
+            assert_eq!(i.name().parse::<DiskInterface>().unwrap(), i);
+        }
+        assert!("scsi".parse::<DiskInterface>().is_err());
+    }
+
+    #[test]
+    fn serial_reader_splits_lines_and_keeps_partial() {
+        let shared = Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        };
+        let input: &[u8] = b"one\r\ntwo\n\xffthree\r\nprompt> ";
+        read_serial(
+            input,
+            &shared,
+            Instant::now(),
+            Tee {
+                verbose: false,
+                log: None,
+            },
+        );
+        let state = shared.lock();
+        let texts: Vec<&str> = state.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "\u{fffd}three", "prompt> "]);
+        assert!(state.eof);
+    }
+}

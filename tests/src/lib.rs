@@ -1,0 +1,70 @@
+//! Shared setup for the end-to-end tests: the Debian kernel, the hopboot
+//! initramfs built for it, and a QEMU run of both with a disk.
+//!
+//! The musl binaries must be built first (`make build`); the tests never run
+//! cargo themselves.
+
+use anyhow::{Context, Result};
+use hopboot_image_build::{Compression, Options};
+use hopboot_qemu::kernel::Kernel;
+use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Kernel modules the demo needs: virtio disks over PCI. ext4 is read in
+/// userspace, so no filesystem modules.
+pub const MODULES: &[&str] = &["virtio_blk", "virtio_pci"];
+
+/// Generous limit for one boot through hopboot to the target under TCG.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The kernel and the hopboot initramfs built for it, made once per test binary.
+pub struct Setup {
+    /// The Debian kernel.
+    pub kernel: Kernel,
+    /// hopboot's initramfs with the virtio modules.
+    pub initramfs: PathBuf,
+    /// A scratch directory under target/ for this test binary.
+    pub work: PathBuf,
+}
+
+static SETUP: OnceLock<Result<Setup, String>> = OnceLock::new();
+
+/// Returns the shared setup (fetching the kernel and building the initramfs on first use).
+pub fn setup() -> &'static Setup {
+    let r = SETUP.get_or_init(|| build_setup().map_err(|e| format!("{e:#}")));
+    match r {
+        Ok(s) => s,
+        Err(e) => panic!("test setup failed: {e}"),
+    }
+}
+
+fn build_setup() -> Result<Setup> {
+    let kernel = hopboot_qemu::kernel::debian_kernel().context("fetching the Debian kernel")?;
+    let work = hopboot_qemu::paths::target_dir()?.join("e2e").join(std::process::id().to_string());
+    std::fs::create_dir_all(&work)?;
+    let initramfs = work.join("hopboot-initramfs.cpio.gz");
+    hopboot_image_build::build(&Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot")?,
+        modules_dir: Some(kernel.modules_dir.clone()),
+        modules: MODULES.iter().map(|s| s.to_string()).collect(),
+        extra: Vec::new(),
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: initramfs.clone(),
+    })
+    .context("building the hopboot initramfs")?;
+    Ok(Setup { kernel, initramfs, work })
+}
+
+/// Starts QEMU with the Debian kernel, hopboot's initramfs, `disks` and
+/// hopboot's kernel command line `append` (after `console=ttyS0 panic=-1`).
+pub fn boot_hopboot(disks: &[PathBuf], append: &str) -> Result<Vm> {
+    let s = setup();
+    let mut cfg = VmConfig::new(&s.kernel.vmlinuz, &s.initramfs, format!("console=ttyS0 panic=-1 {append}"));
+    for d in disks {
+        cfg = cfg.with_disk(DiskAttach::new(d));
+    }
+    Vm::spawn(&cfg)
+}

@@ -1,0 +1,82 @@
+//! End to end: the Debian kernel starts hopboot as PID 1, hopboot finds the
+//! entry on a GPT/ext4 disk and kexecs the Debian kernel again with the
+//! target initramfs, whose /init prints /proc/cmdline.
+
+use hopboot_qemu::demo::{demo_disk, Demo};
+use hopboot_qemu::disk::sha256_file;
+use hopboot_qemu::target::{marker_line, MARKER};
+use hopboot_tests::{boot_hopboot, setup, BOOT_TIMEOUT};
+use std::time::Duration;
+
+/// Waits for the target's marker, then for QEMU to exit (the target powers
+/// off right after printing), and returns the complete marker line.
+fn marker(vm: &mut hopboot_qemu::vm::Vm) -> hopboot_qemu::vm::Line {
+    vm.wait_for(MARKER, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    vm.wait_exit(Duration::from_secs(60)).unwrap();
+    vm.lines().into_iter().find(|l| l.text.contains(MARKER)).expect("marker line")
+}
+
+fn disk(name: &str, variant: Demo) -> hopboot_qemu::demo::DemoInfo {
+    let s = setup();
+    let path = s.work.join(format!("{name}.img"));
+    demo_disk(&path, &s.kernel, variant).unwrap()
+}
+
+#[test]
+fn grub_default_entry_boots_with_exact_cmdline_and_disk_untouched() {
+    let d = disk("grub", Demo::Grub);
+    let before = sha256_file(&d.disk).unwrap();
+    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=20").unwrap();
+    let marker = marker(&mut vm);
+    // GRUB puts BOOT_IMAGE=<the linux argument> first; hopboot does the same.
+    let expected = marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline));
+    assert_eq!(marker.text.trim(), expected);
+    let lines = vm.lines();
+    let t = |needle: &str| lines.iter().find(|l| l.text.contains(needle)).map(|l| l.t);
+    assert!(t("hopboot: ").is_some(), "hopboot's log did not reach the console");
+    assert!(t("kexec_core: Starting new kernel").is_some());
+    assert!(!vm.transcript().contains("Attempted to kill init"));
+    assert_eq!(sha256_file(&d.disk).unwrap(), before, "the disk image changed");
+    eprintln!(
+        "timeline: hopboot start {:?}, kexec {:?}, marker {:?}",
+        t("hopboot: hopboot"),
+        t("Starting new kernel"),
+        Some(marker.t)
+    );
+}
+
+#[test]
+fn plain_scan_boots_the_newest_kernel() {
+    let d = disk("scan", Demo::Scan);
+    assert_eq!(d.kernels.len(), 2);
+    let before = sha256_file(&d.disk).unwrap();
+    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=20").unwrap();
+    let marker = marker(&mut vm);
+    // No loader adds BOOT_IMAGE= to a scanned kernel: the cmdline is /etc/kernel/cmdline.
+    assert_eq!(marker.text.trim(), marker_line(&d.expected_cmdline));
+    let booted = vm
+        .lines()
+        .into_iter()
+        .find(|l| l.text.contains("hopboot: booting"))
+        .expect("hopboot logs what it boots");
+    assert!(booted.text.contains(&d.expected_kernel), "{}", booted.text);
+    assert!(d.expected_kernel.ends_with(&setup().kernel.version));
+    assert_eq!(sha256_file(&d.disk).unwrap(), before, "the disk image changed");
+}
+
+#[test]
+fn nothing_bootable_stays_at_the_prompt_and_says_why() {
+    let d = disk("empty", Demo::Empty);
+    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=1").unwrap();
+    let why = vm.wait_for("no boot entries found", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(why.text.contains("vda1"), "{}", why.text);
+    vm.wait_for("hopboot>", Duration::from_secs(30)).unwrap();
+    // The prompt answers: list, then power off cleanly.
+    vm.send(b"l\n").unwrap();
+    vm.wait_for("(no boot entries)", Duration::from_secs(30)).unwrap();
+    vm.send(b"poweroff\n").unwrap();
+    vm.wait_exit(Duration::from_secs(60)).unwrap();
+    let t = vm.transcript();
+    assert!(!t.contains("Kernel panic"), "{t}");
+    assert!(!t.contains("Attempted to kill init"), "{t}");
+}

@@ -50,11 +50,7 @@ pub struct UnknownCompression(pub String);
 
 impl std::fmt::Display for UnknownCompression {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "unknown compression {:?} (expected none, gzip, zstd or xz)",
-            self.0
-        )
+        write!(f, "unknown compression {:?} (expected none, gzip, zstd or xz)", self.0)
     }
 }
 
@@ -90,13 +86,7 @@ pub fn compress(data: &[u8], c: Compression) -> Result<Vec<u8>> {
         // -T1: multi-threaded xz writes a different block layout.
         Compression::Xz => pipe_through(
             "xz",
-            &[
-                "--check=crc32",
-                "--lzma2=preset=9,dict=1MiB",
-                "-T1",
-                "-q",
-                "-c",
-            ],
+            &["--check=crc32", "--lzma2=preset=9,dict=1MiB", "-T1", "-q", "-c"],
             data,
         ),
     }
@@ -160,9 +150,7 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         // Compressible but not trivial.
-        (0u32..50_000)
-            .flat_map(|i| (i * 7 % 251).to_le_bytes())
-            .collect()
+        (0u32..50_000).flat_map(|i| (i * 7 % 251).to_le_bytes()).collect()
     }
 
     #[test]

@@ -73,11 +73,7 @@ pub struct BadPath {
 
 impl std::fmt::Display for BadPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid path in archive {:?}: {}",
-            self.path, self.reason
-        )
+        write!(f, "invalid path in archive {:?}: {}", self.path, self.reason)
     }
 }
 
@@ -286,30 +282,19 @@ mod tests {
             let mut fields = [0u32; 13];
             for (i, f) in fields.iter_mut().enumerate() {
                 let hex = std::str::from_utf8(&buf[6 + 8 * i..14 + 8 * i]).unwrap();
-                assert!(
-                    hex.bytes().all(|b| b.is_ascii_hexdigit()),
-                    "field {i}: {hex:?}"
-                );
+                assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "field {i}: {hex:?}");
                 *f = u32::from_str_radix(hex, 16).unwrap();
             }
             let namesize = fields[11] as usize;
             let filesize = fields[6] as usize;
             let name_bytes = &buf[110..110 + namesize];
             assert_eq!(name_bytes.last(), Some(&0), "namesize includes the NUL");
-            let name = std::str::from_utf8(&name_bytes[..namesize - 1])
-                .unwrap()
-                .to_owned();
+            let name = std::str::from_utf8(&name_bytes[..namesize - 1]).unwrap().to_owned();
             let data_at = (110 + namesize).next_multiple_of(4);
-            assert!(
-                buf[110 + namesize..data_at].iter().all(|&b| b == 0),
-                "name padding"
-            );
+            assert!(buf[110 + namesize..data_at].iter().all(|&b| b == 0), "name padding");
             let data = buf[data_at..data_at + filesize].to_vec();
             let next = (data_at + filesize).next_multiple_of(4);
-            assert!(
-                buf[data_at + filesize..next].iter().all(|&b| b == 0),
-                "data padding"
-            );
+            assert!(buf[data_at + filesize..next].iter().all(|&b| b == 0), "data padding");
             buf = &buf[next..];
             let done = name == TRAILER;
             out.push(Parsed { fields, name, data });
@@ -353,12 +338,7 @@ mod tests {
         );
         let by_name = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
         for (i, e) in entries.iter().enumerate() {
-            assert_eq!(
-                e.fields[11] as usize,
-                e.name.len() + 1,
-                "{}: namesize",
-                e.name
-            );
+            assert_eq!(e.fields[11] as usize, e.name.len() + 1, "{}: namesize", e.name);
             assert_eq!(e.fields[6] as usize, e.data.len(), "{}: filesize", e.name);
             assert_eq!(e.fields[2..4], [0, 0], "{}: uid/gid", e.name);
             assert_eq!(e.fields[7..9], [0, 0], "{}: dev", e.name);
@@ -377,10 +357,7 @@ mod tests {
         assert_eq!(console.fields[1], 0o020_600);
         assert_eq!(console.fields[9..11], [5, 1]);
         let sh = by_name("bin/sh");
-        assert_eq!(
-            (sh.fields[1], sh.data.as_slice()),
-            (0o120_777, &b"../init"[..])
-        );
+        assert_eq!((sh.fields[1], sh.data.as_slice()), (0o120_777, &b"../init"[..]));
         let trailer = by_name(TRAILER);
         assert_eq!(trailer.fields[..2], [0, 0]);
         assert_eq!(trailer.fields[4], 1);

@@ -77,8 +77,7 @@ pub struct Report {
 /// `lib/modules/<KVER>/` (decompressed, with `modules.dep` and `modules.order` describing exactly
 /// them) and the extra files, with their host permission bits.
 pub fn build(opts: &Options) -> Result<Report> {
-    let binary = fs::read(&opts.binary)
-        .with_context(|| format!("reading hopboot binary {}", opts.binary.display()))?;
+    let binary = fs::read(&opts.binary).with_context(|| format!("reading hopboot binary {}", opts.binary.display()))?;
     let mut report = Report {
         binary_bytes: len_u64(&binary),
         ..Report::default()
@@ -105,37 +104,27 @@ pub fn build(opts: &Options) -> Result<Report> {
     for (src, dest) in &opts.extra {
         let dest_norm = cpio::normalize_path(dest)?;
         if archive.contains(&dest_norm) {
-            bail!(
-                "extra file {}: {dest_norm:?} is already in the image",
-                src.display()
-            );
+            bail!("extra file {}: {dest_norm:?} is already in the image", src.display());
         }
         let meta = fs::metadata(src).with_context(|| format!("extra file {}", src.display()))?;
         if !meta.is_file() {
             bail!("extra file {}: not a regular file", src.display());
         }
-        let data =
-            fs::read(src).with_context(|| format!("reading extra file {}", src.display()))?;
+        let data = fs::read(src).with_context(|| format!("reading extra file {}", src.display()))?;
         check_size(src, &data)?;
         archive.add_file(&dest_norm, data, meta.permissions().mode() & 0o7777);
     }
 
     let cpio = archive.to_newc(opts.mtime);
     report.uncompressed_bytes = len_u64(&cpio);
-    let image = compress(&cpio, opts.compression)
-        .with_context(|| format!("{} compression", opts.compression))?;
+    let image = compress(&cpio, opts.compression).with_context(|| format!("{} compression", opts.compression))?;
     report.compressed_bytes = len_u64(&image);
     write_atomic(&opts.output, &image)?;
     Ok(report)
 }
 
 /// Resolves the modules to ship from `dir` and adds them, with `modules.dep` and `modules.order`.
-fn add_modules(
-    archive: &mut cpio::Archive,
-    dir: &Path,
-    names: &[String],
-    report: &mut Report,
-) -> Result<()> {
+fn add_modules(archive: &mut cpio::Archive, dir: &Path, names: &[String], report: &mut Report) -> Result<()> {
     let tree = modules::ModuleTree::open(dir)?;
     let resolved = tree.resolve(names)?;
     let base = format!("lib/modules/{}", tree.kver());
@@ -191,14 +180,11 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = parent.join(tmp_name);
     let result = (|| {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(data)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        f.sync_all().with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -86,12 +86,7 @@ impl ModuleTree {
         let kver = dir
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| {
-                anyhow!(
-                    "{}: cannot take a kernel version from this path",
-                    dir.display()
-                )
-            })?
+            .ok_or_else(|| anyhow!("{}: cannot take a kernel version from this path", dir.display()))?
             .to_owned();
         let meta = fs::metadata(dir).with_context(|| format!("module tree {}", dir.display()))?;
         if !meta.is_dir() {
@@ -100,8 +95,7 @@ impl ModuleTree {
         let dep_path = dir.join("modules.dep");
         let (index, dep_file) = match fs::read_to_string(&dep_path) {
             Ok(text) => {
-                let deps = parse_modules_dep(&text, &kver)
-                    .with_context(|| format!("{}", dep_path.display()))?;
+                let deps = parse_modules_dep(&text, &kver).with_context(|| format!("{}", dep_path.display()))?;
                 let mut index = BTreeMap::new();
                 for path in deps.keys().chain(deps.values().flatten()) {
                     index.entry(name_of(path)?).or_insert_with(|| path.clone());
@@ -211,12 +205,10 @@ impl ModuleTree {
             }
             None => {
                 let elf = self.read_source(&source)?;
-                modinfo_depends(&elf)
-                    .with_context(|| format!("{}", self.dir.join(&source).display()))?
+                modinfo_depends(&elf).with_context(|| format!("{}", self.dir.join(&source).display()))?
             }
         };
-        let (stem, _) =
-            split_file_name(&source).ok_or_else(|| anyhow!("{source}: not a module"))?;
+        let (stem, _) = split_file_name(&source).ok_or_else(|| anyhow!("{source}: not a module"))?;
         // `stem` is the whole relative path without its suffix.
         let path = format!("{stem}.ko");
         Ok(Module {
@@ -235,8 +227,7 @@ impl ModuleTree {
     fn read_source(&self, source: &str) -> Result<Vec<u8>> {
         let full = self.dir.join(source);
         let raw = fs::read(&full).with_context(|| format!("reading module {}", full.display()))?;
-        let (_, packing) =
-            split_file_name(source).ok_or_else(|| anyhow!("{source}: not a module"))?;
+        let (_, packing) = split_file_name(source).ok_or_else(|| anyhow!("{source}: not a module"))?;
         let data = match packing {
             Packing::Plain => Ok(raw),
             Packing::Gzip => compress::gunzip(&raw),
@@ -333,8 +324,8 @@ fn parse_modules_dep(text: &str, kver: &str) -> Result<HashMap<String, Vec<Strin
 ///
 /// Fails with a clear error on anything that is not a well-formed ELF file with that section.
 pub fn modinfo(elf: &[u8]) -> Result<Vec<(String, String)>> {
-    let section = section_data(elf, ".modinfo")?
-        .ok_or_else(|| anyhow!("no .modinfo section (not a kernel module?)"))?;
+    let section =
+        section_data(elf, ".modinfo")?.ok_or_else(|| anyhow!("no .modinfo section (not a kernel module?)"))?;
     Ok(section
         .split(|&b| b == 0)
         .filter(|s| !s.is_empty())
@@ -367,10 +358,7 @@ pub fn modinfo_depends(elf: &[u8]) -> Result<Vec<String>> {
 fn section_data<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
     let bad = |e: goblin::error::Error| anyhow!("malformed ELF file: {e}");
     let header = Elf::parse_header(elf).map_err(bad)?;
-    let ctx = Ctx::new(
-        header.container().map_err(bad)?,
-        header.endianness().map_err(bad)?,
-    );
+    let ctx = Ctx::new(header.container().map_err(bad)?, header.endianness().map_err(bad)?);
     let shoff = usize::try_from(header.e_shoff).context("section header offset too large")?;
     let shdrs = SectionHeader::parse(elf, shoff, usize::from(header.e_shnum), ctx).map_err(bad)?;
     // With many sections, e_shstrndx is SHN_XINDEX and the index is in section 0's sh_link.
@@ -384,16 +372,12 @@ fn section_data<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
         .and_then(|s| file_bytes(elf, s))
         .ok_or_else(|| anyhow!("malformed ELF file: section name table out of bounds"))?;
     for shdr in &shdrs {
-        let Some(this) = names
-            .get(shdr.sh_name..)
-            .and_then(|n| n.split(|&b| b == 0).next())
-        else {
+        let Some(this) = names.get(shdr.sh_name..).and_then(|n| n.split(|&b| b == 0).next()) else {
             continue;
         };
         if this == name.as_bytes() {
-            let data = file_bytes(elf, shdr).ok_or_else(|| {
-                anyhow!("malformed ELF file: section {name} lies outside the file")
-            })?;
+            let data = file_bytes(elf, shdr)
+                .ok_or_else(|| anyhow!("malformed ELF file: section {name} lies outside the file"))?;
             return Ok(Some(data));
         }
     }
@@ -410,38 +394,23 @@ fn file_bytes<'a>(elf: &'a [u8], shdr: &SectionHeader) -> Option<&'a [u8]> {
 /// Returns the transitive dependency closure of every module in `modules`, each ordered so that
 /// loading from the last to the first works: the reverse of the load order.
 fn closures(modules: &[Module]) -> Result<Vec<Vec<&Module>>> {
-    let position: HashMap<&str, usize> = modules
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
+    let position: HashMap<&str, usize> = modules.iter().enumerate().map(|(i, m)| (m.name.as_str(), i)).collect();
     let mut result: Vec<Vec<&Module>> = Vec::with_capacity(modules.len());
     for (i, m) in modules.iter().enumerate() {
         let mut set = BTreeSet::new();
         for dep in &m.deps {
-            let &d = position.get(dep.as_str()).ok_or_else(|| {
-                anyhow!(
-                    "module {} depends on {dep}, which is not in the list",
-                    m.name
-                )
-            })?;
+            let &d = position
+                .get(dep.as_str())
+                .ok_or_else(|| anyhow!("module {} depends on {dep}, which is not in the list", m.name))?;
             if d >= i {
                 bail!("module {} comes before its dependency {dep}", m.name);
             }
             set.insert(d);
             // Closures of earlier modules are already complete.
             let sub = result.get(d).map(Vec::as_slice).unwrap_or_default();
-            set.extend(
-                sub.iter()
-                    .filter_map(|s| position.get(s.name.as_str()).copied()),
-            );
+            set.extend(sub.iter().filter_map(|s| position.get(s.name.as_str()).copied()));
         }
-        result.push(
-            set.into_iter()
-                .rev()
-                .filter_map(|d| modules.get(d))
-                .collect(),
-        );
+        result.push(set.into_iter().rev().filter_map(|d| modules.get(d)).collect());
     }
     Ok(result)
 }
@@ -483,17 +452,11 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert_eq!(
-            split_file_name("virtio-gpu.ko"),
-            Some(("virtio-gpu", Packing::Plain))
-        );
+        assert_eq!(split_file_name("virtio-gpu.ko"), Some(("virtio-gpu", Packing::Plain)));
         assert_eq!(split_file_name("a.ko.zst"), Some(("a", Packing::Zstd)));
         assert_eq!(split_file_name(".ko"), None);
         assert_eq!(split_file_name("a.ko.bz2"), None);
-        assert_eq!(
-            name_of("kernel/drivers/gpu/virtio-gpu.ko.xz").unwrap(),
-            "virtio_gpu"
-        );
+        assert_eq!(name_of("kernel/drivers/gpu/virtio-gpu.ko.xz").unwrap(), "virtio_gpu");
     }
 
     #[test]
@@ -514,19 +477,13 @@ mod tests {
              kernel/legacy.ko:\n\
              kernel/virtio_pci.ko: kernel/legacy.ko kernel/virtio.ko kernel/virtio_ring.ko\n"
         );
-        assert_eq!(
-            modules_order(&mods[..2]),
-            "kernel/virtio_ring.ko\nkernel/virtio.ko\n"
-        );
+        assert_eq!(modules_order(&mods[..2]), "kernel/virtio_ring.ko\nkernel/virtio.ko\n");
     }
 
     #[test]
     fn modules_dep_rejects_bad_order() {
         let mods = [module("a", &["b"]), module("b", &[])];
-        assert!(modules_dep(&mods)
-            .unwrap_err()
-            .to_string()
-            .contains("before"));
+        assert!(modules_dep(&mods).unwrap_err().to_string().contains("before"));
         let mods = [module("a", &["zz"])];
         assert!(modules_dep(&mods).unwrap_err().to_string().contains("zz"));
     }
@@ -548,11 +505,7 @@ mod tests {
 
     #[test]
     fn non_elf_input_is_an_error() {
-        for bad in [
-            &b""[..],
-            b"\x7fELF",
-            b"hello world, not an elf file at all........",
-        ] {
+        for bad in [&b""[..], b"\x7fELF", b"hello world, not an elf file at all........"] {
             assert!(modinfo(bad).is_err());
         }
     }

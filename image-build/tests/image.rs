@@ -47,11 +47,7 @@ fn cpio(dir: &Path, args: &[&str], archive: &[u8]) -> (String, String) {
 /// Extracts a newc archive into a new temporary directory.
 fn extract(archive: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    cpio(
-        dir.path(),
-        &["-id", "--quiet", "--no-absolute-filenames"],
-        archive,
-    );
+    cpio(dir.path(), &["-id", "--quiet", "--no-absolute-filenames"], archive);
     dir
 }
 
@@ -68,14 +64,7 @@ fn make_ko(modinfo: &[&str], format: &str) -> Vec<u8> {
     }
     fs::write(&bin, data).unwrap();
     run(Command::new("objcopy")
-        .args([
-            "-I",
-            "binary",
-            "-O",
-            format,
-            "--rename-section",
-            ".data=.modinfo",
-        ])
+        .args(["-I", "binary", "-O", format, "--rename-section", ".data=.modinfo"])
         .arg(&bin)
         .arg(&ko));
     fs::read(ko).unwrap()
@@ -136,10 +125,7 @@ fn virtio_tree() -> Tree {
     let t = Tree::new();
     t.add("kernel/drivers/virtio/virtio_ring.ko.xz", "");
     t.add("kernel/drivers/virtio/virtio.ko.zst", "virtio_ring");
-    t.add(
-        "kernel/drivers/block/virtio_blk.ko.gz",
-        "virtio,virtio_ring",
-    );
+    t.add("kernel/drivers/block/virtio_blk.ko.gz", "virtio,virtio_ring");
     t.add("kernel/drivers/virtio/virtio_pci_modern_dev.ko", "");
     t.add(
         "kernel/drivers/virtio/virtio_pci.ko",
@@ -198,10 +184,7 @@ fn system_cpio_lists_every_kind_in_sorted_order() {
             .split_whitespace()
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        line("dev/console")[..6],
-        ["crw-------", "1", "root", "root", "5,", "1"]
-    );
+    assert_eq!(line("dev/console")[..6], ["crw-------", "1", "root", "root", "5,", "1"]);
     assert_eq!(line("tmp")[0], "drwxrwxrwt");
     assert_eq!(line("bin/sh")[0], "lrwxrwxrwx");
     assert_eq!(line("init")[..5], ["-rwxr-xr-x", "1", "root", "root", "5"]);
@@ -220,13 +203,7 @@ fn system_cpio_extracts_files_dirs_and_symlinks() {
     let p = dir.path();
     assert_eq!(fs::read(p.join("init")).unwrap(), b"#!/bin/true\n");
     assert_eq!(fs::read(p.join("etc/deep/er/conf")).unwrap(), [0, 1, 2]);
-    let mode = |rel: &str| {
-        fs::symlink_metadata(p.join(rel))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
-    };
+    let mode = |rel: &str| fs::symlink_metadata(p.join(rel)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("init"), 0o755);
     assert_eq!(mode("etc/deep/er/conf"), 0o640);
     assert_eq!(mode("etc/deep"), 0o755);
@@ -239,16 +216,8 @@ fn goblin_reads_objcopy_modinfo_elf64_and_elf32() {
     for format in ["elf64-x86-64", "elf32-i386", "elf64-big"] {
         let ko = make_ko(&["license=GPL", "depends=b,c-d", "name=a"], format);
         let info = modules::modinfo(&ko).unwrap();
-        assert_eq!(
-            info[0],
-            ("license".to_owned(), "GPL".to_owned()),
-            "{format}"
-        );
-        assert_eq!(
-            modules::modinfo_depends(&ko).unwrap(),
-            ["b", "c_d"],
-            "{format}"
-        );
+        assert_eq!(info[0], ("license".to_owned(), "GPL".to_owned()), "{format}");
+        assert_eq!(modules::modinfo_depends(&ko).unwrap(), ["b", "c_d"], "{format}");
     }
     let empty = make_ko(&["depends=", "name=x"], "elf64-x86-64");
     assert!(modules::modinfo_depends(&empty).unwrap().is_empty());
@@ -293,8 +262,7 @@ fn resolves_transitively_in_load_order() {
         ["virtio_ring", "virtio", "virtio_blk"]
     );
     assert_eq!(
-        t.resolve(&["virtio-pci", "virtio_blk", "virtio_ring"])
-            .unwrap(),
+        t.resolve(&["virtio-pci", "virtio_blk", "virtio_ring"]).unwrap(),
         [
             "virtio_ring",
             "virtio_pci_modern_dev",
@@ -318,17 +286,11 @@ fn resolves_transitively_in_load_order() {
 #[test]
 fn unknown_modules_and_cycles_are_errors_naming_them() {
     let t = virtio_tree();
-    let err = t
-        .resolve(&["virtio_blk", "no_such_mod"])
-        .unwrap_err()
-        .to_string();
+    let err = t.resolve(&["virtio_blk", "no_such_mod"]).unwrap_err().to_string();
     assert!(err.contains("no_such_mod"), "{err}");
     t.add("kernel/needs_ghost.ko", "virtio,ghost");
     let err = t.resolve(&["needs_ghost"]).unwrap_err().to_string();
-    assert!(
-        err.contains("\"ghost\"") && err.contains("needs_ghost"),
-        "{err}"
-    );
+    assert!(err.contains("\"ghost\"") && err.contains("needs_ghost"), "{err}");
     t.add("kernel/cyc_a.ko", "cyc_b");
     t.add("kernel/cyc_b.ko", "cyc_a");
     let err = t.resolve(&["cyc_a"]).unwrap_err().to_string();
@@ -339,10 +301,7 @@ fn unknown_modules_and_cycles_are_errors_naming_them() {
     // A module that is not an ELF file (here: an empty file) is reported with its path.
     fs::write(t.dir.join("kernel/broken.ko"), b"").unwrap();
     let err = format!("{:#}", t.resolve(&["broken"]).unwrap_err());
-    assert!(
-        err.contains("broken.ko") && err.contains("not an ELF"),
-        "{err}"
-    );
+    assert!(err.contains("broken.ko") && err.contains("not an ELF"), "{err}");
 }
 
 #[test]
@@ -373,10 +332,7 @@ fn modules_dep_file_is_used_when_present() {
     assert!(t.resolve(&["late"]).is_err());
     fs::write(t.dir.join("modules.dep"), "garbage line\n").unwrap();
     let err = format!("{:#}", ModuleTree::open(&t.dir).unwrap_err());
-    assert!(
-        err.contains("modules.dep") && err.contains("line 1"),
-        "{err}"
-    );
+    assert!(err.contains("modules.dep") && err.contains("line 1"), "{err}");
 }
 
 #[test]
@@ -419,10 +375,7 @@ fn build_writes_init_dirs_modules_and_extras() {
     cpio(dir.path(), &args, &image);
     let p = dir.path();
     let mode = |rel: &str| fs::metadata(p.join(rel)).unwrap().permissions().mode() & 0o7777;
-    assert_eq!(
-        fs::read(p.join("init")).unwrap(),
-        b"\x7fELF fake hopboot binary"
-    );
+    assert_eq!(fs::read(p.join("init")).unwrap(), b"\x7fELF fake hopboot binary");
     assert_eq!(mode("init"), 0o755);
     for d in ["dev", "proc", "sys", "run", "tmp"] {
         assert!(p.join(d).is_dir(), "{d}");
@@ -513,11 +466,7 @@ fn build_without_modules_has_no_lib_dir() {
     let report = build(&opts).unwrap();
     assert_eq!((report.modules_bytes, report.module_names.len()), (0, 0));
     let tmp = tempfile::tempdir().unwrap();
-    let (listing, _) = cpio(
-        tmp.path(),
-        &["-it", "--quiet"],
-        &fs::read(&opts.output).unwrap(),
-    );
+    let (listing, _) = cpio(tmp.path(), &["-it", "--quiet"], &fs::read(&opts.output).unwrap());
     assert_eq!(listing, "dev\ndev/console\ninit\nproc\nrun\nsys\ntmp\n");
 }
 
@@ -576,17 +525,13 @@ fn cli_builds_lists_and_fails_cleanly() {
         "{stdout}"
     );
     assert!(stdout.contains("modules (3)"), "{stdout}");
-    assert!(
-        stdout.contains("virtio_ring, virtio, virtio_blk"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("virtio_ring, virtio, virtio_blk"), "{stdout}");
     assert!(out.exists());
 
-    let list = run(Command::new(exe).arg("--modules-dir").arg(&t.dir).args([
-        "--module",
-        "virtio_blk",
-        "--list",
-    ]));
+    let list = run(Command::new(exe)
+        .arg("--modules-dir")
+        .arg(&t.dir)
+        .args(["--module", "virtio_blk", "--list"]));
     let names: Vec<_> = String::from_utf8(list)
         .unwrap()
         .lines()

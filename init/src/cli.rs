@@ -60,7 +60,14 @@ fn probe(args: &[String]) -> i32 {
         print!("{}", hopboot_loader::json::discovery(&d));
     } else {
         for (i, e) in d.entries.iter().enumerate() {
-            println!("{}{:>2}. {}  ({}, {})", if e.default { '*' } else { ' ' }, i + 1, e.title, e.source, e.device);
+            println!(
+                "{}{:>2}. {}  ({}, {})",
+                if e.default { '*' } else { ' ' },
+                i + 1,
+                e.title,
+                e.source,
+                e.device
+            );
             println!("      kernel  {}", e.kernel);
             for r in &e.initrds {
                 println!("      initrd  {r}");

@@ -81,7 +81,11 @@ pub fn init(debug: bool) {
         kmsg: std::fs::OpenOptions::new().write(true).open("/dev/kmsg").ok(),
         console: std::fs::OpenOptions::new().write(true).open("/dev/console").ok(),
         console_level: AtomicU8::new(console_level),
-        max: if debug { log::LevelFilter::Debug } else { log::LevelFilter::Info },
+        max: if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Info
+        },
     };
     let max = logger.max;
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
@@ -103,7 +107,11 @@ pub fn init_stderr(verbose: bool) {
         }
         fn flush(&self) {}
     }
-    let max = if verbose { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
+    let max = if verbose {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    };
     if log::set_boxed_logger(Box::new(Stderr(max))).is_ok() {
         log::set_max_level(max);
     }

@@ -39,9 +39,18 @@ pub fn run() -> ! {
     std::panic::set_hook(Box::new(|info| {
         log::error!("internal error: {info}");
     }));
-    log::info!("hopboot {} started as PID 1 (stage=start t={}ms)", env!("CARGO_PKG_VERSION"), clock.ms());
+    log::info!(
+        "hopboot {} started as PID 1 (stage=start t={}ms)",
+        env!("CARGO_PKG_VERSION"),
+        clock.ms()
+    );
     load_modules(&clock);
-    let mut state = State { opts, discovery: Discovery::default(), clock, failed: Vec::new() };
+    let mut state = State {
+        opts,
+        discovery: Discovery::default(),
+        clock,
+        failed: Vec::new(),
+    };
     let mut auto = true;
     loop {
         if auto {
@@ -52,8 +61,7 @@ pub fn run() -> ! {
             }
         }
         auto = false;
-        let action = std::panic::catch_unwind(AssertUnwindSafe(|| prompt::ask(&state)))
-            .unwrap_or(Action::Wait);
+        let action = std::panic::catch_unwind(AssertUnwindSafe(|| prompt::ask(&state))).unwrap_or(Action::Wait);
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| act(&mut state, action)));
         match r {
             Ok(Ok(Some(next_auto))) => auto = next_auto,
@@ -74,7 +82,13 @@ fn early_mounts() {
         ("proc", "/proc", "proc", nosuid, None),
         ("sysfs", "/sys", "sysfs", nosuid, None),
         ("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755")),
-        ("tmpfs", "/run", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755")),
+        (
+            "tmpfs",
+            "/run",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        ),
     ] {
         let _ = std::fs::create_dir_all(dst);
         match mount(Some(src), dst, Some(fstype), flags, data) {
@@ -127,7 +141,9 @@ pub fn list_disks() -> Vec<PathBuf> {
                     let sys = e.path();
                     let skip = sys.join("partition").exists()
                         || ["loop", "ram", "zram", "dm-", "md"].iter().any(|p| name.starts_with(p))
-                        || std::fs::read_to_string(sys.join("size")).map(|s| s.trim() == "0").unwrap_or(true);
+                        || std::fs::read_to_string(sys.join("size"))
+                            .map(|s| s.trim() == "0")
+                            .unwrap_or(true);
                     (!skip).then(|| PathBuf::from("/dev").join(name))
                 })
                 .collect()
@@ -158,7 +174,10 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
             for (i, path) in disks.iter().enumerate() {
                 match Disk::open(path) {
                     Ok(d) => volumes.extend(discover::open_disk(&d, i, &mut errors)),
-                    Err(e) => errors.push(DiscoveryError { path: path.display().to_string(), message: e.to_string() }),
+                    Err(e) => errors.push(DiscoveryError {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    }),
                 }
             }
             result = discover::discover(volumes, errors);
@@ -185,7 +204,11 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
 }
 
 fn names(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Picks the entry to boot without asking: `hopboot.entry=` (id, title or
@@ -194,7 +217,9 @@ pub fn choose(d: &Discovery, wanted: Option<&str>) -> Result<usize, String> {
     if let Some(w) = wanted {
         let by_name = d.entries.iter().position(|e| e.id == w || e.title == w);
         let by_index = w.parse::<usize>().ok().filter(|i| *i < d.entries.len());
-        return by_name.or(by_index).ok_or_else(|| format!("hopboot.entry={w}: no such entry"));
+        return by_name
+            .or(by_index)
+            .ok_or_else(|| format!("hopboot.entry={w}: no such entry"));
     }
     d.default_index().ok_or_else(|| "no default entry".to_string())
 }
@@ -204,11 +229,18 @@ pub fn why_nothing(d: &Discovery, waited: Duration) -> String {
     if d.volumes.is_empty() {
         let disks = list_disks();
         if disks.is_empty() {
-            return format!("no disks found after waiting {:.1}s (missing driver? try hopboot.wait=)", waited.as_secs_f64());
+            return format!(
+                "no disks found after waiting {:.1}s (missing driver? try hopboot.wait=)",
+                waited.as_secs_f64()
+            );
         }
         return format!("no readable filesystem on {}", names(&disks));
     }
-    let vols: Vec<String> = d.volumes.iter().map(|v| format!("{} ({})", v.name, v.fs.fs_type())).collect();
+    let vols: Vec<String> = d
+        .volumes
+        .iter()
+        .map(|v| format!("{} ({})", v.name, v.fs.fs_type()))
+        .collect();
     format!(
         "no boot entries found: no grub.cfg and no kernels in /boot on {}",
         vols.join(", ")
@@ -226,8 +258,9 @@ fn auto_round(state: &mut State) -> String {
         Err(e) => return e,
     };
     // The chosen entry first, then the others in menu order as fallbacks.
-    let order: Vec<usize> =
-        std::iter::once(first).chain((0..state.discovery.entries.len()).filter(|i| *i != first)).collect();
+    let order: Vec<usize> = std::iter::once(first)
+        .chain((0..state.discovery.entries.len()).filter(|i| *i != first))
+        .collect();
     let mut last = String::new();
     for i in order {
         match boot(state, i) {
@@ -242,7 +275,9 @@ fn auto_round(state: &mut State) -> String {
 
 /// Loads entry `i` and reboots into it. Returns only on failure.
 pub fn boot(state: &mut State, i: usize) -> Result<std::convert::Infallible, String> {
-    let Some(e) = state.discovery.entries.get(i) else { return Err(format!("no entry {}", i + 1)) };
+    let Some(e) = state.discovery.entries.get(i) else {
+        return Err(format!("no entry {}", i + 1));
+    };
     let append = state.opts.append.clone();
     log::info!(
         "booting '{}' from {}: {} {} (stage=chosen t={}ms)",

@@ -25,7 +25,8 @@ pub enum Action {
     Nothing,
 }
 
-const HELP: &str = "commands: NUMBER boot that entry | l list | r retry | s rescan | sh shell | reboot | poweroff | h help";
+const HELP: &str =
+    "commands: NUMBER boot that entry | l list | r retry | s rescan | sh shell | reboot | poweroff | h help";
 
 /// Prints the entries as a numbered list.
 pub fn print_entries(state: &State) {
@@ -36,7 +37,12 @@ pub fn print_entries(state: &State) {
     }
     for (i, e) in d.entries.iter().enumerate() {
         let mark = if e.default { '*' } else { ' ' };
-        let failed = state.failed.iter().rev().find(|(n, _)| *n == i).map(|(_, why)| format!("  [failed: {why}]"));
+        let failed = state
+            .failed
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == i)
+            .map(|(_, why)| format!("  [failed: {why}]"));
         let _ = writeln!(
             out,
             "{mark}{:>2}. {}  ({}, {}){}",

@@ -58,7 +58,10 @@ pub fn open_disk(disk: &Disk, index: usize, errors: &mut Vec<DiscoveryError>) ->
     let (table, parts) = match block::partitions(disk) {
         Ok(p) => p,
         Err(e) => {
-            errors.push(DiscoveryError { path: disk.path.display().to_string(), message: e.to_string() });
+            errors.push(DiscoveryError {
+                path: disk.path.display().to_string(),
+                message: e.to_string(),
+            });
             return Vec::new();
         }
     };
@@ -78,7 +81,10 @@ pub fn open_disk(disk: &Disk, index: usize, errors: &mut Vec<DiscoveryError>) ->
                 esp: p.is_esp(),
             }),
             Ok(None) => log::debug!("{}: no filesystem hopboot can read", p.name),
-            Err(e) => errors.push(DiscoveryError { path: p.name.clone(), message: e.to_string() }),
+            Err(e) => errors.push(DiscoveryError {
+                path: p.name.clone(),
+                message: e.to_string(),
+            }),
         }
     }
     vols
@@ -107,14 +113,22 @@ pub fn open_path(path: &Path, index: usize, errors: &mut Vec<DiscoveryError>) ->
     match Disk::open(path) {
         Ok(d) => open_disk(&d, index, errors),
         Err(e) => {
-            errors.push(DiscoveryError { path: path.display().to_string(), message: e.to_string() });
+            errors.push(DiscoveryError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            });
             Vec::new()
         }
     }
 }
 
 /// Where GRUB configs live, in the order hopboot tries them per volume.
-pub const GRUB_PATHS: &[&str] = &["/boot/grub/grub.cfg", "/grub/grub.cfg", "/boot/grub2/grub.cfg", "/grub2/grub.cfg"];
+pub const GRUB_PATHS: &[&str] = &[
+    "/boot/grub/grub.cfg",
+    "/grub/grub.cfg",
+    "/boot/grub2/grub.cfg",
+    "/grub2/grub.cfg",
+];
 
 struct Host<'a> {
     vols: &'a [Volume],
@@ -159,7 +173,10 @@ pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discov
             let host = Host { vols: &volumes };
             let menu = grub::run(&host, &vol.grub_name, cfg);
             let where_ = format!("{}:{cfg}", vol.name);
-            errors.extend(menu.errors.iter().map(|m| DiscoveryError { path: where_.clone(), message: m.clone() }));
+            errors.extend(menu.errors.iter().map(|m| DiscoveryError {
+                path: where_.clone(),
+                message: m.clone(),
+            }));
             for (i, g) in menu.entries.iter().enumerate() {
                 let Some(kvi) = volumes.iter().position(|v| v.grub_name == g.kernel.device) else {
                     errors.push(DiscoveryError {
@@ -172,12 +189,18 @@ pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discov
                 if !kvol.fs.is_file(&g.kernel.path) {
                     errors.push(DiscoveryError {
                         path: where_.clone(),
-                        message: format!("entry '{}': kernel {} not found on {}", g.title, g.kernel.path, kvol.name),
+                        message: format!(
+                            "entry '{}': kernel {} not found on {}",
+                            g.title, g.kernel.path, kvol.name
+                        ),
                     });
                     continue;
                 }
                 if g.initrds.iter().any(|i| i.device != g.kernel.device) {
-                    log::warn!("entry '{}': initrds on another device than the kernel are read from the kernel's", g.title);
+                    log::warn!(
+                        "entry '{}': initrds on another device than the kernel are read from the kernel's",
+                        g.title
+                    );
                 }
                 if menu.default == Some(i) && default.is_none() {
                     default = Some(entries.len());
@@ -219,5 +242,9 @@ pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discov
     if let Some(e) = default.and_then(|d| entries.get_mut(d)) {
         e.default = true;
     }
-    Discovery { volumes, entries, errors }
+    Discovery {
+        volumes,
+        entries,
+        errors,
+    }
 }

@@ -44,7 +44,11 @@ pub fn discovery(d: &Discovery) -> String {
             string(&e.id)
         );
     }
-    o.push_str(if d.entries.is_empty() { "],\n \"errors\": [" } else { "\n ],\n \"errors\": [" });
+    o.push_str(if d.entries.is_empty() {
+        "],\n \"errors\": ["
+    } else {
+        "\n ],\n \"errors\": ["
+    });
     for (i, e) in d.errors.iter().enumerate() {
         let _ = write!(
             o,

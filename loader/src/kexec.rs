@@ -67,7 +67,10 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Resu
     let mut kernel = memfd(c"hopboot-kernel")?;
     vol.fs
         .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
-        .map_err(|source| KexecError::Read { what: format!("kernel {}", entry.kernel), source })?;
+        .map_err(|source| KexecError::Read {
+            what: format!("kernel {}", entry.kernel),
+            source,
+        })?;
     let initrd = if entry.initrds.is_empty() {
         None
     } else {
@@ -75,13 +78,15 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Resu
         for i in &entry.initrds {
             vol.fs
                 .copy_to(i, MAX_IMAGE_BYTES, &mut f)
-                .map_err(|source| KexecError::Read { what: format!("initrd {i}"), source })?;
+                .map_err(|source| KexecError::Read {
+                    what: format!("initrd {i}"),
+                    source,
+                })?;
         }
         Some(f)
     };
     // A previous load (an earlier attempt) is replaced by the kernel itself.
-    crate::sys::kexec_file_load(kernel.as_fd(), initrd.as_ref().map(|f| f.as_fd()), &cmdline)
-        .map_err(KexecError::Load)
+    crate::sys::kexec_file_load(kernel.as_fd(), initrd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(KexecError::Load)
 }
 
 /// Syncs and starts the loaded kernel. Returns only on failure.

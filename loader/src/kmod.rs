@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 pub fn parse_dep(text: &str) -> Vec<(String, Vec<String>)> {
     text.lines()
         .filter_map(|l| l.split_once(':'))
-        .map(|(m, deps)| (m.trim().to_string(), deps.split_whitespace().map(str::to_string).collect()))
+        .map(|(m, deps)| {
+            (
+                m.trim().to_string(),
+                deps.split_whitespace().map(str::to_string).collect(),
+            )
+        })
         .filter(|(m, _)| !m.is_empty())
         .collect()
 }
@@ -49,7 +54,9 @@ pub fn load_order(dep: &[(String, Vec<String>)]) -> Vec<String> {
 /// The module directory for the running kernel: `/lib/modules/$(uname -r)`,
 /// or the only directory there when the image was built for another name.
 pub fn module_dir(root: &Path) -> Option<PathBuf> {
-    let release = nix::sys::utsname::uname().ok().map(|u| u.release().to_string_lossy().into_owned());
+    let release = nix::sys::utsname::uname()
+        .ok()
+        .map(|u| u.release().to_string_lossy().into_owned());
     let base = root.join("lib/modules");
     if let Some(r) = release {
         let d = base.join(r);

@@ -16,11 +16,7 @@ const KEXEC_FILE_NO_INITRAMFS: libc::c_ulong = 0x4;
 /// see kexec_file_load(2). The kernel reads both files itself, verifies the
 /// image format (and its signature when the running kernel demands one) and
 /// keeps them until `reboot(LINUX_REBOOT_CMD_KEXEC)` or an unload.
-pub fn kexec_file_load(
-    kernel: BorrowedFd<'_>,
-    initrd: Option<BorrowedFd<'_>>,
-    cmdline: &CStr,
-) -> io::Result<()> {
+pub fn kexec_file_load(kernel: BorrowedFd<'_>, initrd: Option<BorrowedFd<'_>>, cmdline: &CStr) -> io::Result<()> {
     let (initrd_fd, flags) = match initrd {
         Some(fd) => (fd.as_raw_fd(), 0),
         None => (-1, KEXEC_FILE_NO_INITRAMFS),
@@ -91,7 +87,16 @@ pub fn ignore_job_signals() {
 /// Restores default signal dispositions (for a child such as a rescue shell).
 pub fn default_job_signals() {
     use nix::sys::signal::{signal, SigHandler, Signal};
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGPIPE] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGPIPE,
+    ] {
         // SAFETY: SIG_DFL installs no handler; always sound.
         let _ = unsafe { signal(s, SigHandler::SigDfl) };
     }

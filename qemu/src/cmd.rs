@@ -39,6 +39,5 @@ pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
 /// Like [`run`], returning stdout as text.
 pub(crate) fn stdout(cmd: &mut Command) -> Result<String> {
     let out = run(cmd)?;
-    String::from_utf8(out.stdout)
-        .with_context(|| format!("`{}` printed non-UTF-8 output", describe(cmd)))
+    String::from_utf8(out.stdout).with_context(|| format!("`{}` printed non-UTF-8 output", describe(cmd)))
 }

@@ -104,10 +104,7 @@ pub fn demo_disk(out: &Path, kernel: &Kernel, variant: Demo) -> Result<DemoInfo>
     let boot = root.join("boot");
     mkdir(&boot)?;
     mkdir(&root.join("etc"))?;
-    write(
-        &root.join("etc/hostname"),
-        format!("hopboot-demo-{variant}\n"),
-    )?;
+    write(&root.join("etc/hostname"), format!("hopboot-demo-{variant}\n"))?;
 
     let mut info = DemoInfo {
         disk: out.to_path_buf(),
@@ -136,10 +133,7 @@ pub fn demo_disk(out: &Path, kernel: &Kernel, variant: Demo) -> Result<DemoInfo>
             install_kernel(root, kernel, ver, &initrd)?;
             mkdir(&root.join("etc/kernel"))?;
             info.expected_cmdline = format!("root=UUID={uuid} ro console=ttyS0 hopboot.demo=scan");
-            write(
-                &root.join("etc/kernel/cmdline"),
-                format!("{}\n", info.expected_cmdline),
-            )?;
+            write(&root.join("etc/kernel/cmdline"), format!("{}\n", info.expected_cmdline))?;
             info.expected_kernel = format!("/boot/vmlinuz-{ver}");
             info.kernels = vec![
                 format!("/boot/vmlinuz-{SCAN_OLD_VERSION}"),
@@ -287,8 +281,12 @@ mod tests {
             "menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --class os \
              $menuentry_id_option 'gnulinux-simple-U' {\n"
         ));
-        assert!(cfg.contains("\tlinux\t/boot/vmlinuz-6.1.0-56-amd64 root=UUID=U ro console=ttyS0 hopboot.demo=grub-default\n"));
-        assert!(cfg.contains("\tlinux\t/boot/vmlinuz-6.1.0-56-amd64 root=UUID=U ro single console=ttyS0 hopboot.demo=grub-recovery\n"));
+        assert!(cfg.contains(
+            "\tlinux\t/boot/vmlinuz-6.1.0-56-amd64 root=UUID=U ro console=ttyS0 hopboot.demo=grub-default\n"
+        ));
+        assert!(cfg.contains(
+            "\tlinux\t/boot/vmlinuz-6.1.0-56-amd64 root=UUID=U ro single console=ttyS0 hopboot.demo=grub-recovery\n"
+        ));
         assert!(cfg.contains("\tinitrd\t/boot/initrd.img-6.1.0-56-amd64\n"));
         assert!(cfg.contains("\tsearch --no-floppy --fs-uuid --set=root U\n"));
         assert_eq!(cfg.matches("menuentry '").count(), 2);

@@ -133,10 +133,7 @@ pub fn layout(parts: &[Partition]) -> Result<(Vec<Extent>, u64)> {
     let mut offset = FIRST_PARTITION_OFFSET;
     for (i, part) in parts.iter().enumerate() {
         ensure!(part.size_mib > 0, "partition {} has size 0 MiB", i + 1);
-        let len = part
-            .size_mib
-            .checked_mul(MIB)
-            .context("partition size overflows")?;
+        let len = part.size_mib.checked_mul(MIB).context("partition size overflows")?;
         extents.push(Extent { offset, len });
         offset = offset.checked_add(len).context("disk size overflows")?;
     }
@@ -147,8 +144,7 @@ pub fn layout(parts: &[Partition]) -> Result<(Vec<Extent>, u64)> {
 
 /// Builds a partitioned disk image at `out` (replacing any file there).
 pub fn build_disk(out: &Path, table: Table, parts: &[Partition]) -> Result<()> {
-    build_disk_inner(out, table, parts)
-        .with_context(|| format!("building disk image {}", out.display()))
+    build_disk_inner(out, table, parts).with_context(|| format!("building disk image {}", out.display()))
 }
 
 fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()> {
@@ -207,17 +203,14 @@ fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()>
             }
             Fs::Ext4 { .. } | Fs::Vfat => {
                 let image = scratch.path().join(format!("part{number}.img"));
-                build_filesystem(&image, part, number)
-                    .with_context(|| format!("partition {number}"))?;
-                copy_into(&image, &disk, extent.offset).with_context(|| {
-                    format!("copying partition {number} into {}", out.display())
-                })?;
+                build_filesystem(&image, part, number).with_context(|| format!("partition {number}"))?;
+                copy_into(&image, &disk, extent.offset)
+                    .with_context(|| format!("copying partition {number} into {}", out.display()))?;
                 let _ = fs::remove_file(&image);
             }
         }
     }
-    disk.sync_all()
-        .with_context(|| format!("syncing {}", out.display()))?;
+    disk.sync_all().with_context(|| format!("syncing {}", out.display()))?;
     Ok(())
 }
 
@@ -227,11 +220,7 @@ fn write_gpt(out: &Path, parts: &[Partition], extents: &[Extent]) -> Result<()> 
     for (i, (part, extent)) in parts.iter().zip(extents).enumerate() {
         let n = i + 1;
         ensure!(!part.type_code.is_empty(), "partition {n} has no type code");
-        sgdisk.arg(format!(
-            "--new={n}:{}:{}",
-            extent.start_lba(),
-            extent.end_lba()
-        ));
+        sgdisk.arg(format!("--new={n}:{}:{}", extent.start_lba(), extent.end_lba()));
         sgdisk.arg(format!("--typecode={n}:{}", part.type_code));
         if let Some(label) = &part.label {
             sgdisk.arg(format!("--change-name={n}:{label}"));
@@ -250,8 +239,7 @@ fn write_mbr(out: &Path, parts: &[Partition], extents: &[Extent]) -> Result<()> 
     mbr[440..444].copy_from_slice(&MBR_SIGNATURE.to_le_bytes());
     for (i, (part, extent)) in parts.iter().zip(extents).enumerate() {
         let kind = mbr_type(&part.type_code).with_context(|| format!("partition {}", i + 1))?;
-        let start = u32::try_from(extent.start_lba())
-            .context("partition starts beyond MBR's 2 TiB limit")?;
+        let start = u32::try_from(extent.start_lba()).context("partition starts beyond MBR's 2 TiB limit")?;
         let sectors = u32::try_from(extent.len / SECTOR).context("partition too large for MBR")?;
         let entry = &mut mbr[446 + 16 * i..446 + 16 * (i + 1)];
         entry[0] = 0; // not active: hopboot does not care, and BIOSes do not boot these disks
@@ -302,10 +290,7 @@ fn chs(lba: u64) -> [u8; 3] {
 /// of exactly `part.size_mib` MiB at `image`. `Fs::Raw`/`Fs::None` give a zeroed image
 /// (with the raw bytes at the start).
 pub fn build_filesystem(image: &Path, part: &Partition, number: u32) -> Result<()> {
-    let size = part
-        .size_mib
-        .checked_mul(MIB)
-        .context("partition size overflows")?;
+    let size = part.size_mib.checked_mul(MIB).context("partition size overflows")?;
     let file = File::create(image).with_context(|| format!("creating {}", image.display()))?;
     file.set_len(size)
         .with_context(|| format!("sizing {}", image.display()))?;
@@ -393,8 +378,7 @@ fn copy_into(image: &Path, disk: &File, offset: u64) -> Result<()> {
     let mut buf = vec![0u8; MIB as usize];
     let mut pos = offset;
     loop {
-        let n = read_full(&mut src, &mut buf)
-            .with_context(|| format!("reading {}", image.display()))?;
+        let n = read_full(&mut src, &mut buf).with_context(|| format!("reading {}", image.display()))?;
         if n == 0 {
             return Ok(());
         }

@@ -89,8 +89,7 @@ impl Kernel {
 /// `<target dir>/kernel/` (fetched with apt on first use).
 pub fn debian_kernel() -> Result<Kernel> {
     if let Some(dir) = std::env::var_os(KERNEL_DIR_ENV).filter(|d| !d.is_empty()) {
-        return Kernel::from_dir(Path::new(&dir))
-            .with_context(|| format!("using {KERNEL_DIR_ENV}"));
+        return Kernel::from_dir(Path::new(&dir)).with_context(|| format!("using {KERNEL_DIR_ENV}"));
     }
     let refresh = std::env::var_os(REFRESH_ENV).is_some_and(|v| v == "1");
     debian_kernel_in(&paths::target_dir()?.join("kernel"), refresh)
@@ -120,7 +119,10 @@ pub fn debian_kernel_in(cache: &Path, refresh: bool) -> Result<Kernel> {
         Ok(kernel) => Ok(kernel),
         Err(err) => match newest_cached(cache) {
             Some(kernel) => {
-                eprintln!("hopboot-qemu: fetching the Debian kernel failed ({err:#}); using cached {}", kernel.version);
+                eprintln!(
+                    "hopboot-qemu: fetching the Debian kernel failed ({err:#}); using cached {}",
+                    kernel.version
+                );
                 Ok(kernel)
             }
             None => Err(err.context(format!(
@@ -182,15 +184,13 @@ fn fetch(cache: &Path) -> Result<Kernel> {
         let deb = apt_download(&debs, &package)?;
         let partial = cache.join(format!("{version}.partial"));
         if partial.exists() {
-            fs::remove_dir_all(&partial)
-                .with_context(|| format!("removing {}", partial.display()))?;
+            fs::remove_dir_all(&partial).with_context(|| format!("removing {}", partial.display()))?;
         }
         cmd::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&partial))?;
         if dest.exists() {
             fs::remove_dir_all(&dest).with_context(|| format!("removing {}", dest.display()))?;
         }
-        fs::rename(&partial, &dest)
-            .with_context(|| format!("renaming {} to {}", partial.display(), dest.display()))?;
+        fs::rename(&partial, &dest).with_context(|| format!("renaming {} to {}", partial.display(), dest.display()))?;
         fs::write(dest.join(STAMP), format!("{package}\n"))
             .with_context(|| format!("writing {}", dest.join(STAMP).display()))?;
         // The tree is what we keep; the .deb (tens of MB) is not needed any more.
@@ -267,10 +267,7 @@ mod tests {
             Some("linux-image-6.1.0-56-amd64")
         );
         assert_eq!(
-            kernel_package(
-                "initramfs-tools | linux-initramfs-tool, linux-image-6.12.9-amd64 (= 6.12.9-1)"
-            )
-            .as_deref(),
+            kernel_package("initramfs-tools | linux-initramfs-tool, linux-image-6.12.9-amd64 (= 6.12.9-1)").as_deref(),
             Some("linux-image-6.12.9-amd64")
         );
         assert_eq!(kernel_package("libc6 (>= 2.36)"), None);
@@ -279,8 +276,7 @@ mod tests {
 
     #[test]
     fn from_dir_picks_newest_and_its_modules() {
-        let dir =
-            crate::tmp::TempDir::beside(&std::env::temp_dir().join("kernel-test"), "k").unwrap();
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("kernel-test"), "k").unwrap();
         let root = dir.path();
         fs::create_dir_all(root.join("boot")).unwrap();
         for v in ["6.1.0-9-amd64", "6.1.0-56-amd64"] {

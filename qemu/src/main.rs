@@ -203,10 +203,7 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
     match expect {
         Some(needle) => match vm.wait_for(&needle, timeout) {
             Ok(line) => {
-                eprintln!(
-                    "hopboot-qemu: saw {needle:?} after {:.1}s",
-                    line.t.as_secs_f64()
-                );
+                eprintln!("hopboot-qemu: saw {needle:?} after {:.1}s", line.t.as_secs_f64());
                 vm.kill();
                 Ok(ExitCode::SUCCESS)
             }

@@ -13,9 +13,7 @@ pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 /// then walks up from the current directory, so a copied binary still works when run
 /// inside a checkout.
 pub fn workspace_root() -> Result<PathBuf> {
-    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf);
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf);
     if let Some(dir) = compiled.filter(|d| is_workspace_root(d)) {
         return Ok(dir);
     }
@@ -42,14 +40,8 @@ fn is_workspace_root(dir: &Path) -> bool {
 /// directory, as cargo treats it), else `<workspace>/target`.
 pub fn target_dir() -> Result<PathBuf> {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            std::path::absolute(PathBuf::from(&dir)).with_context(|| {
-                format!(
-                    "resolving CARGO_TARGET_DIR={}",
-                    PathBuf::from(dir).display()
-                )
-            })
-        }
+        Some(dir) if !dir.is_empty() => std::path::absolute(PathBuf::from(&dir))
+            .with_context(|| format!("resolving CARGO_TARGET_DIR={}", PathBuf::from(dir).display())),
         _ => Ok(workspace_root()?.join("target")),
     }
 }
@@ -76,11 +68,7 @@ mod tests {
     #[test]
     fn workspace_root_has_the_qemu_crate() {
         let root = workspace_root().unwrap();
-        assert!(
-            root.join("qemu").join("Cargo.toml").is_file(),
-            "{}",
-            root.display()
-        );
+        assert!(root.join("qemu").join("Cargo.toml").is_file(), "{}", root.display());
     }
 
     #[test]

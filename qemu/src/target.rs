@@ -27,8 +27,7 @@ pub fn marker_line(cmdline: &str) -> String {
 /// Needs the musl build of `hopboot-target-init` (`make build`).
 pub fn target_initramfs_bytes() -> Result<Vec<u8>> {
     let init_path = paths::musl_bin(TARGET_INIT_BIN)?;
-    let init =
-        std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
+    let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
     let mut archive = Archive::new();
     for dir in ["dev", "proc", "sys"] {
         archive.add_dir(dir, 0o755);

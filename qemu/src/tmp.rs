@@ -26,8 +26,7 @@ impl TempDir {
             .unwrap_or_default();
         let dir = parent.join(format!(".{name}.{tag}-{}-{n}", std::process::id()));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("removing stale {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))

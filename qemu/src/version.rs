@@ -66,10 +66,7 @@ mod tests {
     #[test]
     fn kernel_versions() {
         assert_eq!(compare("6.1.0-9-amd64", "6.1.0-56-amd64"), Ordering::Less);
-        assert_eq!(
-            compare("6.1.0-56-amd64", "6.1.0-9-amd64"),
-            Ordering::Greater
-        );
+        assert_eq!(compare("6.1.0-56-amd64", "6.1.0-9-amd64"), Ordering::Greater);
         assert_eq!(compare("6.12.1", "6.1.99"), Ordering::Greater);
         assert_eq!(compare("6.1.0-056", "6.1.0-56"), Ordering::Equal);
         assert_eq!(compare("1.0~rc1", "1.0"), Ordering::Less);

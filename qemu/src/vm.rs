@@ -148,11 +148,7 @@ pub struct VmConfig {
 
 impl VmConfig {
     /// A config with 512 MiB, 1 vCPU, no disks.
-    pub fn new(
-        kernel: impl Into<PathBuf>,
-        initrd: impl Into<PathBuf>,
-        append: impl Into<String>,
-    ) -> Self {
+    pub fn new(kernel: impl Into<PathBuf>, initrd: impl Into<PathBuf>, append: impl Into<String>) -> Self {
         VmConfig {
             kernel: kernel.into(),
             initrd: initrd.into(),
@@ -193,12 +189,7 @@ impl VmConfig {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
         push(&["-machine", "q35", "-accel", accel(), "-cpu", "max"]);
-        push(&[
-            "-m",
-            &self.memory_mib.to_string(),
-            "-smp",
-            &self.cpus.to_string(),
-        ]);
+        push(&["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
         push(&[
             "-nodefaults",
             "-no-user-config",
@@ -234,11 +225,7 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
     let mut args: Vec<OsString> = Vec::new();
     let (mut scsi, mut ahci, mut usb) = (false, 0u32, false);
     for (n, disk) in disks.iter().enumerate() {
-        ensure!(
-            disk.path.is_file(),
-            "disk {} does not exist",
-            disk.path.display()
-        );
+        ensure!(disk.path.is_file(), "disk {} does not exist", disk.path.display());
         let file = disk
             .path
             .to_str()
@@ -273,11 +260,7 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
                 if ahci % 6 == 0 {
                     device(format!("ich9-ahci,id=ahci{}", ahci / 6));
                 }
-                device(format!(
-                    "ide-hd,drive={id},bus=ahci{}.{}",
-                    ahci / 6,
-                    ahci % 6
-                ));
+                device(format!("ide-hd,drive={id},bus=ahci{}.{}", ahci / 6, ahci % 6));
                 ahci += 1;
             }
             DiskInterface::Nvme => device(format!("nvme,drive={id},serial=hopboot{n}")),
@@ -311,9 +294,7 @@ fn kvm_works() -> bool {
         return false;
     }
     let spawned = Command::new(QEMU)
-        .args([
-            "-accel", "kvm", "-machine", "q35", "-cpu", "max", "-display", "none",
-        ])
+        .args(["-accel", "kvm", "-machine", "q35", "-cpu", "max", "-display", "none"])
         .args(["-nodefaults", "-no-user-config", "-S", "-monitor", "stdio"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -413,10 +394,7 @@ impl State {
     fn tail(&self, n: usize) -> String {
         let mut s = String::new();
         let start = self.lines.len().saturating_sub(n);
-        s.push_str(&format!(
-            "\n--- last {} serial lines ---",
-            self.lines.len() - start
-        ));
+        s.push_str(&format!("\n--- last {} serial lines ---", self.lines.len() - start));
         for line in &self.lines[start..] {
             s.push_str(&format!("\n{line}"));
         }
@@ -461,9 +439,7 @@ impl Vm {
     pub fn spawn(cfg: &VmConfig) -> Result<Vm> {
         let args = cfg.qemu_args(false)?;
         let log = match &cfg.log {
-            Some(path) => Some(
-                File::create(path).with_context(|| format!("creating log {}", path.display()))?,
-            ),
+            Some(path) => Some(File::create(path).with_context(|| format!("creating log {}", path.display()))?),
             None => None,
         };
         let verbose = cfg.verbose || std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
@@ -488,9 +464,7 @@ impl Vm {
         if let Some(stdout) = child.stdout.take() {
             let shared = Arc::clone(&shared);
             let tee = Tee { verbose, log };
-            threads.push(std::thread::spawn(move || {
-                read_serial(stdout, &shared, started, tee)
-            }));
+            threads.push(std::thread::spawn(move || read_serial(stdout, &shared, started, tee)));
         }
         if let Some(stderr) = child.stderr.take() {
             let shared = Arc::clone(&shared);
@@ -615,9 +589,7 @@ impl Vm {
             }
             match self.child.try_wait() {
                 Ok(Some(status)) => self.status = Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
                 Ok(None) | Err(_) => return None,
             }
         }
@@ -773,14 +745,8 @@ mod tests {
             "{joined}"
         );
         assert!(joined.contains("virtio-blk-pci,drive=disk0"), "{joined}");
-        assert!(
-            joined.contains("ide-hd,drive=disk5,bus=ahci0.0"),
-            "{joined}"
-        );
-        assert!(
-            joined.contains("nvme,drive=disk4,serial=hopboot4"),
-            "{joined}"
-        );
+        assert!(joined.contains("ide-hd,drive=disk5,bus=ahci0.0"), "{joined}");
+        assert!(joined.contains("nvme,drive=disk4,serial=hopboot4"), "{joined}");
 
         let err = disk_args(&[DiskAttach::new(dir.path().join("missing.img"))])
             .unwrap_err()

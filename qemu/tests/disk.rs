@@ -114,57 +114,33 @@ fn gpt_with_ext4_and_vfat() {
         ];
         assert_eq!(row[..3], want, "{table}");
     }
-    assert_eq!(
-        [rows[0][5], rows[1][5], rows[2][5]],
-        ["EF00", "8300", "EA00"]
-    );
+    assert_eq!([rows[0][5], rows[1][5], rows[2][5]], ["EF00", "8300", "EA00"]);
     let info = tool("sgdisk", &["-i", "1", p(&img)]);
-    assert!(
-        info.contains("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"),
-        "{info}"
-    ); // ESP type GUID
-    assert!(
-        info.contains("11111111-2222-4333-8444-555555555555"),
-        "{info}"
-    );
+    assert!(info.contains("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"), "{info}"); // ESP type GUID
+    assert!(info.contains("11111111-2222-4333-8444-555555555555"), "{info}");
     assert!(info.contains("Partition name: 'ESP'"), "{info}");
     let info = tool("sgdisk", &["-i", "2", p(&img)]);
-    assert!(
-        info.contains("0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
-        "{info}"
-    ); // Linux data
+    assert!(info.contains("0FC63DAF-8483-4772-8E79-3D69D8477DE4"), "{info}"); // Linux data
     assert!(info.contains("Partition name: 'hoproot'"), "{info}");
     let info = tool("sgdisk", &["-i", "3", p(&img)]);
-    assert!(
-        info.contains("BC13C2FF-59E6-4262-A352-B275FD6F7172"),
-        "{info}"
-    ); // XBOOTLDR
+    assert!(info.contains("BC13C2FF-59E6-4262-A352-B275FD6F7172"), "{info}"); // XBOOTLDR
 
     // ext4: the staged files, UUID and label.
     let ext4 = s.path("p2.img");
     disk::extract(&img, extents[1], &ext4).unwrap();
-    assert_eq!(
-        tool("debugfs", &["-R", "cat /boot/x", p(&ext4)]),
-        "kernel bytes\n"
-    );
+    assert_eq!(tool("debugfs", &["-R", "cat /boot/x", p(&ext4)]), "kernel bytes\n");
     assert_eq!(
         tool("debugfs", &["-R", "cat /boot/grub/grub.cfg", p(&ext4)]),
         "set default=0\n"
     );
     let sb = tool("dumpe2fs", &["-h", p(&ext4)]);
-    assert!(
-        sb.contains(&format!("Filesystem UUID:          {UUID}")),
-        "{sb}"
-    );
+    assert!(sb.contains(&format!("Filesystem UUID:          {UUID}")), "{sb}");
     assert!(sb.contains("Filesystem volume name:   hoproot"), "{sb}");
 
     // vfat: the staged tree, volume id 4842-0001 (partition 1), label.
     let fat = s.path("p1.img");
     disk::extract(&img, extents[0], &fat).unwrap();
-    assert_eq!(
-        tool("mtype", &["-i", p(&fat), "::/EFI/BOOT/BOOTX64.EFI"]),
-        "MZ fake\n"
-    );
+    assert_eq!(tool("mtype", &["-i", p(&fat), "::/EFI/BOOT/BOOTX64.EFI"]), "MZ fake\n");
     assert_eq!(
         tool("mtype", &["-i", p(&fat), "::/loader/entries/linux.conf"]),
         "title Linux\n"
@@ -195,10 +171,7 @@ fn ext4_is_reproducible() {
     let (a, b) = (s.path("a.img"), s.path("b.img"));
     disk::build_filesystem(&a, &part, 1).unwrap();
     disk::build_filesystem(&b, &part, 1).unwrap();
-    assert_eq!(
-        disk::sha256_file(&a).unwrap(),
-        disk::sha256_file(&b).unwrap()
-    );
+    assert_eq!(disk::sha256_file(&a).unwrap(), disk::sha256_file(&b).unwrap());
 }
 
 #[test]
@@ -233,10 +206,7 @@ fn mbr_table() {
             p(&img),
         ],
     );
-    let rows: Vec<Vec<&str>> = table
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows.len(), 3, "{table}");
     for (i, (row, ext)) in rows.iter().zip(&extents).enumerate() {
         let n = (i + 1).to_string();
@@ -246,10 +216,7 @@ fn mbr_table() {
         assert_eq!(row[..3], [n.as_str(), &start, &sectors], "{table}");
         assert_eq!(row[4..], [uuid.as_str(), "dos"], "{table}");
     }
-    assert_eq!(
-        [rows[0][3], rows[1][3], rows[2][3]],
-        ["0xef", "0x83", "0xc"]
-    );
+    assert_eq!([rows[0][3], rows[1][3], rows[2][3]], ["0xef", "0x83", "0xc"]);
 
     // sfdisk is in Debian's fdisk package, which not every machine has.
     if let Ok(out) = Command::new("sfdisk").arg("-J").arg(&img).output() {
@@ -260,10 +227,7 @@ fn mbr_table() {
 
     let ext4 = s.path("p2.img");
     disk::extract(&img, extents[1], &ext4).unwrap();
-    assert_eq!(
-        tool("debugfs", &["-R", "cat /etc/hostname", p(&ext4)]),
-        "demo\n"
-    );
+    assert_eq!(tool("debugfs", &["-R", "cat /etc/hostname", p(&ext4)]), "demo\n");
 }
 
 #[test]
@@ -275,20 +239,11 @@ fn bad_input_is_an_error() {
     };
 
     let missing = Partition::new(8, "8300", ext4(UUID)).with_staging(&s.path("nope"));
-    let err = format!(
-        "{:#}",
-        disk::build_disk(&img, Table::Gpt, &[missing]).unwrap_err()
-    );
-    assert!(
-        err.contains("nope") && err.contains("does not exist"),
-        "{err}"
-    );
+    let err = format!("{:#}", disk::build_disk(&img, Table::Gpt, &[missing]).unwrap_err());
+    assert!(err.contains("nope") && err.contains("does not exist"), "{err}");
 
     let five = vec![Partition::new(1, "8300", Fs::None); 5];
-    let err = format!(
-        "{:#}",
-        disk::build_disk(&img, Table::Mbr, &five).unwrap_err()
-    );
+    let err = format!("{:#}", disk::build_disk(&img, Table::Mbr, &five).unwrap_err());
     assert!(err.contains("at most 4"), "{err}");
 
     let err = format!(
@@ -299,20 +254,12 @@ fn bad_input_is_an_error() {
 
     let err = format!(
         "{:#}",
-        disk::build_disk(
-            &img,
-            Table::Gpt,
-            &[Partition::new(4, "8300", ext4("not-a-uuid"))]
-        )
-        .unwrap_err()
+        disk::build_disk(&img, Table::Gpt, &[Partition::new(4, "8300", ext4("not-a-uuid"))]).unwrap_err()
     );
     assert!(err.contains("mkfs.ext4"), "{err}");
 
     let big = Partition::new(1, "8300", Fs::Raw(vec![1; 2 * MIB as usize]));
-    let err = format!(
-        "{:#}",
-        disk::build_disk(&img, Table::Gpt, &[big]).unwrap_err()
-    );
+    let err = format!("{:#}", disk::build_disk(&img, Table::Gpt, &[big]).unwrap_err());
     assert!(err.contains("do not fit"), "{err}");
 
     let err = format!("{:#}", disk::sha256_file(&s.path("absent")).unwrap_err());
@@ -329,11 +276,7 @@ fn sha256_matches_sha256sum() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     let big = s.path("big");
-    fs::write(
-        &big,
-        (0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    fs::write(&big, (0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
     let expected = tool("sha256sum", &[p(&big)]);
     assert_eq!(
         disk::sha256_file(&big).unwrap(),

@@ -42,7 +42,9 @@ pub fn setup() -> &'static Setup {
 
 fn build_setup() -> Result<Setup> {
     let kernel = hopboot_qemu::kernel::debian_kernel().context("fetching the Debian kernel")?;
-    let work = hopboot_qemu::paths::target_dir()?.join("e2e").join(std::process::id().to_string());
+    let work = hopboot_qemu::paths::target_dir()?
+        .join("e2e")
+        .join(std::process::id().to_string());
     std::fs::create_dir_all(&work)?;
     let initramfs = work.join("hopboot-initramfs.cpio.gz");
     hopboot_image_build::build(&Options {
@@ -55,14 +57,22 @@ fn build_setup() -> Result<Setup> {
         output: initramfs.clone(),
     })
     .context("building the hopboot initramfs")?;
-    Ok(Setup { kernel, initramfs, work })
+    Ok(Setup {
+        kernel,
+        initramfs,
+        work,
+    })
 }
 
 /// Starts QEMU with the Debian kernel, hopboot's initramfs, `disks` and
 /// hopboot's kernel command line `append` (after `console=ttyS0 panic=-1`).
 pub fn boot_hopboot(disks: &[PathBuf], append: &str) -> Result<Vm> {
     let s = setup();
-    let mut cfg = VmConfig::new(&s.kernel.vmlinuz, &s.initramfs, format!("console=ttyS0 panic=-1 {append}"));
+    let mut cfg = VmConfig::new(
+        &s.kernel.vmlinuz,
+        &s.initramfs,
+        format!("console=ttyS0 panic=-1 {append}"),
+    );
     for d in disks {
         cfg = cfg.with_disk(DiskAttach::new(d));
     }

@@ -13,7 +13,10 @@ use std::time::Duration;
 fn marker(vm: &mut hopboot_qemu::vm::Vm) -> hopboot_qemu::vm::Line {
     vm.wait_for(MARKER, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     vm.wait_exit(Duration::from_secs(60)).unwrap();
-    vm.lines().into_iter().find(|l| l.text.contains(MARKER)).expect("marker line")
+    vm.lines()
+        .into_iter()
+        .find(|l| l.text.contains(MARKER))
+        .expect("marker line")
 }
 
 fn disk(name: &str, variant: Demo) -> hopboot_qemu::demo::DemoInfo {
@@ -26,7 +29,7 @@ fn disk(name: &str, variant: Demo) -> hopboot_qemu::demo::DemoInfo {
 fn grub_default_entry_boots_with_exact_cmdline_and_disk_untouched() {
     let d = disk("grub", Demo::Grub);
     let before = sha256_file(&d.disk).unwrap();
-    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=20").unwrap();
+    let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=20").unwrap();
     let marker = marker(&mut vm);
     // GRUB puts BOOT_IMAGE=<the linux argument> first; hopboot does the same.
     let expected = marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline));
@@ -50,7 +53,7 @@ fn plain_scan_boots_the_newest_kernel() {
     let d = disk("scan", Demo::Scan);
     assert_eq!(d.kernels.len(), 2);
     let before = sha256_file(&d.disk).unwrap();
-    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=20").unwrap();
+    let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=20").unwrap();
     let marker = marker(&mut vm);
     // No loader adds BOOT_IMAGE= to a scanned kernel: the cmdline is /etc/kernel/cmdline.
     assert_eq!(marker.text.trim(), marker_line(&d.expected_cmdline));
@@ -67,8 +70,10 @@ fn plain_scan_boots_the_newest_kernel() {
 #[test]
 fn nothing_bootable_stays_at_the_prompt_and_says_why() {
     let d = disk("empty", Demo::Empty);
-    let mut vm = boot_hopboot(&[d.disk.clone()], "hopboot.wait=1").unwrap();
-    let why = vm.wait_for("no boot entries found", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=1").unwrap();
+    let why = vm
+        .wait_for("no boot entries found", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(why.text.contains("vda1"), "{}", why.text);
     vm.wait_for("hopboot>", Duration::from_secs(30)).unwrap();
     // The prompt answers: list, then power off cleanly.

@@ -48,7 +48,7 @@ pub fn parse_header(sector: &[u8]) -> Option<Header> {
     }
     let num_entries = le_u32(sector, 80);
     let entry_size = le_u32(sector, 84);
-    if num_entries > MAX_ENTRIES || entry_size < 128 || entry_size > 4096 || entry_size % 8 != 0 {
+    if num_entries > MAX_ENTRIES || !(128..=4096).contains(&entry_size) || !entry_size.is_multiple_of(8) {
         return None;
     }
     Some(Header {
@@ -67,7 +67,22 @@ pub fn guid(b: &[u8]) -> String {
     let g = |i: usize| b.get(i).copied().unwrap_or(0);
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        g(3), g(2), g(1), g(0), g(5), g(4), g(7), g(6), g(8), g(9), g(10), g(11), g(12), g(13), g(14), g(15)
+        g(3),
+        g(2),
+        g(1),
+        g(0),
+        g(5),
+        g(4),
+        g(7),
+        g(6),
+        g(8),
+        g(9),
+        g(10),
+        g(11),
+        g(12),
+        g(13),
+        g(14),
+        g(15)
     )
 }
 
@@ -99,7 +114,10 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
             }
             let array = disk.read_vec(h.entries_lba * ss, usize::try_from(array_len).unwrap_or(0))?;
             if crc32(&array) != h.entries_crc {
-                log::warn!("{}: GPT header at LBA {lba}: entry array CRC mismatch", disk.path.display());
+                log::warn!(
+                    "{}: GPT header at LBA {lba}: entry array CRC mismatch",
+                    disk.path.display()
+                );
                 continue;
             }
             return Ok(Some(entries(disk, &h, &array, ss, total)));
@@ -118,7 +136,11 @@ fn entries(disk: &Disk, h: &Header, array: &[u8], ss: u64, total: u64) -> Vec<Pa
         }
         let (first, last) = (le_u64(e, 32), le_u64(e, 40));
         if first == 0 || first > last || last >= total {
-            log::warn!("{}: GPT entry {} has bad range {first}..{last}, skipped", disk.path.display(), i + 1);
+            log::warn!(
+                "{}: GPT entry {} has bad range {first}..{last}, skipped",
+                disk.path.display(),
+                i + 1
+            );
             continue;
         }
         let name: Vec<u16> = e

@@ -55,11 +55,20 @@ pub fn parse_boot_sector(s: &[u8]) -> Option<BootSector> {
         let kind = e.get(4).copied().unwrap_or(0);
         let (lba, sectors) = (le_u32(e, 8), le_u32(e, 12));
         if kind != 0 && sectors != 0 {
-            entries.push(Entry { slot, kind, lba, sectors });
+            entries.push(Entry {
+                slot,
+                kind,
+                lba,
+                sectors,
+            });
         }
     }
     let protective = entries.iter().any(|e| e.kind == 0xee);
-    Some(BootSector { entries, protective, signature: le_u32(s, 440) })
+    Some(BootSector {
+        entries,
+        protective,
+        signature: le_u32(s, 440),
+    })
 }
 
 fn is_extended(kind: u8) -> bool {
@@ -73,7 +82,10 @@ pub fn read(disk: &Disk, bs: &BootSector) -> Result<Vec<Partition>, BlockError> 
     let push = |number: u32, kind: u8, start_lba: u64, sectors: u64, out: &mut Vec<Partition>| {
         let (start, len) = (start_lba * ss, sectors * ss);
         if start.checked_add(len).is_none_or(|end| end > disk.size) || len == 0 {
-            log::warn!("{}: MBR partition {number} lies outside the disk, skipped", disk.path.display());
+            log::warn!(
+                "{}: MBR partition {number} lies outside the disk, skipped",
+                disk.path.display()
+            );
             return;
         }
         let mut window = disk.whole();
@@ -92,7 +104,13 @@ pub fn read(disk: &Disk, bs: &BootSector) -> Result<Vec<Partition>, BlockError> 
     };
     for e in &bs.entries {
         if !is_extended(e.kind) {
-            push(u32::from(e.slot) + 1, e.kind, u64::from(e.lba), u64::from(e.sectors), &mut out);
+            push(
+                u32::from(e.slot) + 1,
+                e.kind,
+                u64::from(e.lba),
+                u64::from(e.sectors),
+                &mut out,
+            );
         }
     }
     // Logical partitions: each EBR holds one logical entry (relative to the

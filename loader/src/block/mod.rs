@@ -72,7 +72,13 @@ impl Disk {
             .and_then(|s| s.trim().parse::<u64>().ok())
             .filter(|s| *s == 512 || *s == 4096)
             .unwrap_or(512);
-        Ok(Disk { file: Arc::new(file), path: path.to_path_buf(), name, size, sector_size })
+        Ok(Disk {
+            file: Arc::new(file),
+            path: path.to_path_buf(),
+            name,
+            size,
+            sector_size,
+        })
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`.
@@ -93,7 +99,11 @@ impl Disk {
 
     /// The whole disk as one window (a filesystem without a partition table).
     pub fn whole(&self) -> Window {
-        Window { file: self.file.clone(), start: 0, len: self.size }
+        Window {
+            file: self.file.clone(),
+            start: 0,
+            len: self.size,
+        }
     }
 
     /// The name of partition `n` as the kernel would call it: `vda1`, `nvme0n1p1`.
@@ -139,7 +149,10 @@ impl Window {
             Some(abs) => self.file.read_exact_at(buf, abs),
             None => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("read of {n} bytes at {offset} past the end of a {}-byte partition", self.len),
+                format!(
+                    "read of {n} bytes at {offset} past the end of a {}-byte partition",
+                    self.len
+                ),
             )),
         }
     }

@@ -104,14 +104,27 @@ impl Env {
             .filter(|(k, _)| self.exported.contains(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Env { vars, exported: self.exported.clone() }
+        Env {
+            vars,
+            exported: self.exported.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 enum Item {
-    Entry { title: String, id: Option<String>, params: Vec<String>, body: Vec<Cmd> },
-    Submenu { title: String, id: Option<String>, params: Vec<String>, body: Vec<Cmd> },
+    Entry {
+        title: String,
+        id: Option<String>,
+        params: Vec<String>,
+        body: Vec<Cmd>,
+    },
+    Submenu {
+        title: String,
+        id: Option<String>,
+        params: Vec<String>,
+        body: Vec<Cmd>,
+    },
 }
 
 impl Item {
@@ -192,10 +205,16 @@ fn split_path(name: &str, root: &str) -> GrubPath {
     if let Some(rest) = name.strip_prefix('(') {
         if let Some((dev, path)) = rest.split_once(')') {
             let path = if path.is_empty() { "/" } else { path };
-            return GrubPath { device: dev.to_string(), path: crate::fs::join("/", path) };
+            return GrubPath {
+                device: dev.to_string(),
+                path: crate::fs::join("/", path),
+            };
         }
     }
-    GrubPath { device: root.to_string(), path: crate::fs::join("/", name) }
+    GrubPath {
+        device: root.to_string(),
+        path: crate::fs::join("/", name),
+    }
 }
 
 impl Interp<'_> {
@@ -262,7 +281,11 @@ impl Interp<'_> {
 
     fn var(&self, name: &str) -> String {
         if let Ok(n) = name.parse::<usize>() {
-            return if n == 0 { String::new() } else { self.params.get(n - 1).cloned().unwrap_or_default() };
+            return if n == 0 {
+                String::new()
+            } else {
+                self.params.get(n - 1).cloned().unwrap_or_default()
+            };
         }
         match name {
             "#" => self.params.len().to_string(),
@@ -279,7 +302,8 @@ impl Interp<'_> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
             if self.steps == MAX_STEPS + 1 {
-                self.errors.push(format!("{}: stopped after {MAX_STEPS} commands", self.file));
+                self.errors
+                    .push(format!("{}: stopped after {MAX_STEPS} commands", self.file));
             }
             return 1;
         }
@@ -301,7 +325,12 @@ impl Interp<'_> {
                     None => self.exec_list(otherwise),
                 }
             }
-            Cmd::Menu { submenu, args, body, line } => {
+            Cmd::Menu {
+                submenu,
+                args,
+                body,
+                line,
+            } => {
                 let args = self.expand_all(args);
                 self.define_menu(*submenu, &args, body, *line)
             }
@@ -337,20 +366,33 @@ impl Interp<'_> {
             }
         }
         let Some(title) = title else {
-            self.errors.push(format!("{}:{line}: menuentry without a title", self.file));
+            self.errors
+                .push(format!("{}:{line}: menuentry without a title", self.file));
             return 1;
         };
         let body = body.to_vec();
         self.menu.push(if submenu {
-            Item::Submenu { title, id, params, body }
+            Item::Submenu {
+                title,
+                id,
+                params,
+                body,
+            }
         } else {
-            Item::Entry { title, id, params, body }
+            Item::Entry {
+                title,
+                id,
+                params,
+                body,
+            }
         });
         0
     }
 
     fn simple(&mut self, args: &[String], line: usize) -> i32 {
-        let Some((name, rest)) = args.split_first() else { return 0 };
+        let Some((name, rest)) = args.split_first() else {
+            return 0;
+        };
         // `name=value` on its own is an assignment, as in sh.
         if let Some((k, v)) = name.split_once('=') {
             if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -408,14 +450,42 @@ impl Interp<'_> {
             "initrd" | "initrdefi" | "initrd16" => {
                 let root = self.env.get("root").to_string();
                 if let Some(boot) = self.boot.as_mut() {
-                    boot.initrds = rest.iter().filter(|a| !a.starts_with("--")).map(|a| split_path(a, &root)).collect();
+                    boot.initrds = rest
+                        .iter()
+                        .filter(|a| !a.starts_with("--"))
+                        .map(|a| split_path(a, &root))
+                        .collect();
                 }
                 0
             }
-            "echo" | "insmod" | "load_video" | "gfxmode" | "terminal_output" | "terminal_input" | "terminal"
-            | "font" | "loadfont" | "set_background_image" | "background_image" | "serial" | "play"
-            | "recordfail" | "gettext" | "keystatus" | "sleep" | "clear" | "fwsetup" | "videoinfo" | "background_color"
-            | "halt" | "reboot" | "rmmod" | "boot" | "chainloader" | "savedefault" | "gfxpayload" => 0,
+            "echo"
+            | "insmod"
+            | "load_video"
+            | "gfxmode"
+            | "terminal_output"
+            | "terminal_input"
+            | "terminal"
+            | "font"
+            | "loadfont"
+            | "set_background_image"
+            | "background_image"
+            | "serial"
+            | "play"
+            | "recordfail"
+            | "gettext"
+            | "keystatus"
+            | "sleep"
+            | "clear"
+            | "fwsetup"
+            | "videoinfo"
+            | "background_color"
+            | "halt"
+            | "reboot"
+            | "rmmod"
+            | "boot"
+            | "chainloader"
+            | "savedefault"
+            | "gfxpayload" => 0,
             other => {
                 if let Some(body) = self.functions.get(other).cloned() {
                     return self.call(&body, rest);
@@ -621,7 +691,8 @@ impl Interp<'_> {
     fn source(&mut self, args: &[String], line: usize, configfile: bool) -> i32 {
         let Some(f) = args.first() else { return 1 };
         if self.depth >= MAX_DEPTH {
-            self.errors.push(format!("{}:{line}: source nested too deeply", self.file));
+            self.errors
+                .push(format!("{}:{line}: source nested too deeply", self.file));
             return 1;
         }
         let p = split_path(f, self.env.get("root"));
@@ -666,7 +737,12 @@ impl Interp<'_> {
         let mut starts = Vec::new();
         self.flatten(&menu, &mut entries, &mut starts, 0);
         let default = resolve_default(&default_spec, &menu, &starts);
-        GrubMenu { default: default.or((!entries.is_empty()).then_some(0)), entries, timeout, errors: self.errors }
+        GrubMenu {
+            default: default.or((!entries.is_empty()).then_some(0)),
+            entries,
+            timeout,
+            errors: self.errors,
+        }
     }
 
     /// Boots every item on paper. `starts[i]` = (first flattened index of item
@@ -675,7 +751,12 @@ impl Interp<'_> {
         for item in menu {
             let first = out.len();
             match item {
-                Item::Entry { title, id, params, body } => {
+                Item::Entry {
+                    title,
+                    id,
+                    params,
+                    body,
+                } => {
                     let boot = self.boot_entry(body, params);
                     match boot.linux {
                         Some((kernel, kernel_arg, cmdline)) => out.push(GrubEntry {
@@ -688,16 +769,26 @@ impl Interp<'_> {
                         }),
                         None => log::debug!("{}: entry '{title}' loads no Linux kernel", self.file),
                     }
-                    starts.push(Start { first, len: out.len() - first, sub: None });
+                    starts.push(Start {
+                        first,
+                        len: out.len() - first,
+                        sub: None,
+                    });
                 }
-                Item::Submenu { title, body, params, .. } => {
+                Item::Submenu {
+                    title, body, params, ..
+                } => {
                     if depth >= MAX_DEPTH {
                         self.errors.push(format!("{}: submenus nested too deeply", self.file));
-                        starts.push(Start { first, len: 0, sub: None });
+                        starts.push(Start {
+                            first,
+                            len: 0,
+                            sub: None,
+                        });
                         continue;
                     }
                     // A submenu runs in a new context with exported variables only.
-                    let outer_env = std::mem::replace(&mut self.env, Default::default());
+                    let outer_env = std::mem::take(&mut self.env);
                     self.env = outer_env.exported_only();
                     let outer_menu = std::mem::take(&mut self.menu);
                     let saved_params = std::mem::replace(&mut self.params, params.clone());
@@ -712,7 +803,11 @@ impl Interp<'_> {
                     starts.push(Start {
                         first,
                         len: out.len() - first,
-                        sub: Some(Box::new(SubMenu { items: sub_menu, starts: sub_starts, default: sub_default })),
+                        sub: Some(Box::new(SubMenu {
+                            items: sub_menu,
+                            starts: sub_starts,
+                            default: sub_default,
+                        })),
                     });
                 }
             }
@@ -734,11 +829,7 @@ struct Start {
 
 /// Resolves GRUB's `default` against the menu: index, title or id, with `>`
 /// separating submenu levels. `None` when it names nothing bootable.
-fn resolve_default(
-    spec: &str,
-    menu: &[Item],
-    starts: &[Start],
-) -> Option<usize> {
+fn resolve_default(spec: &str, menu: &[Item], starts: &[Start]) -> Option<usize> {
     let spec = spec.trim();
     if spec.is_empty() {
         return None;
@@ -793,13 +884,20 @@ mod tests {
 
     impl GrubHost for Host {
         fn kind(&self, dev: &str, path: &str) -> Option<Kind> {
-            self.files.contains_key(&(dev.to_string(), path.to_string())).then_some(Kind::File)
+            self.files
+                .contains_key(&(dev.to_string(), path.to_string()))
+                .then_some(Kind::File)
         }
         fn size(&self, dev: &str, path: &str) -> Option<u64> {
-            self.files.get(&(dev.to_string(), path.to_string())).map(|s| s.len() as u64)
+            self.files
+                .get(&(dev.to_string(), path.to_string()))
+                .map(|s| s.len() as u64)
         }
         fn read_text(&self, dev: &str, path: &str) -> Result<String, String> {
-            self.files.get(&(dev.to_string(), path.to_string())).cloned().ok_or_else(|| "not found".into())
+            self.files
+                .get(&(dev.to_string(), path.to_string()))
+                .cloned()
+                .ok_or_else(|| "not found".into())
         }
         fn search(&self, by: SearchBy, value: &str) -> Option<String> {
             match by {
@@ -811,7 +909,8 @@ mod tests {
 
     fn host(cfg: &str) -> Host {
         let mut h = Host::default();
-        h.files.insert(("hd0,gpt1".into(), "/boot/grub/grub.cfg".into()), cfg.into());
+        h.files
+            .insert(("hd0,gpt1".into(), "/boot/grub/grub.cfg".into()), cfg.into());
         h.uuids.insert("1234".into(), "hd0,gpt2".into());
         h
     }
@@ -845,7 +944,13 @@ menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simpl
         assert_eq!(m.entries.len(), 1);
         let e = &m.entries[0];
         assert_eq!(e.id.as_deref(), Some("gnulinux-simple-1234"));
-        assert_eq!(e.kernel, GrubPath { device: "hd0,gpt2".into(), path: "/boot/vmlinuz-6.1.0-13-amd64".into() });
+        assert_eq!(
+            e.kernel,
+            GrubPath {
+                device: "hd0,gpt2".into(),
+                path: "/boot/vmlinuz-6.1.0-13-amd64".into()
+            }
+        );
         assert_eq!(e.cmdline, "root=UUID=1234 ro quiet");
         assert_eq!(e.initrds.len(), 1);
         assert_eq!(m.default, Some(0));
@@ -875,9 +980,13 @@ set opts="x=1 y=2"
 
     #[test]
     fn unknown_default_falls_back_to_zero() {
-        let m = run_cfg(&host("set default=nope\nmenuentry A { linux /a }\nmenuentry B { linux /b }"));
+        let m = run_cfg(&host(
+            "set default=nope\nmenuentry A { linux /a }\nmenuentry B { linux /b }",
+        ));
         assert_eq!(m.default, Some(0));
-        let m = run_cfg(&host("set default=1\nmenuentry A { linux /a }\nmenuentry B { linux /b }"));
+        let m = run_cfg(&host(
+            "set default=1\nmenuentry A { linux /a }\nmenuentry B { linux /b }",
+        ));
         assert_eq!(m.default, Some(1));
     }
 
@@ -911,7 +1020,16 @@ add two
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for src in ["menuentry {", "if then fi", "}}}", "\"", "${", "linux", "[ -f ]", "set =x"] {
+        for src in [
+            "menuentry {",
+            "if then fi",
+            "}}}",
+            "\"",
+            "${",
+            "linux",
+            "[ -f ]",
+            "set =x",
+        ] {
             let _ = run_cfg(&host(src));
         }
         let m = run_cfg(&host("function f { f }\nf"));

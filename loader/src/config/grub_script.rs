@@ -98,7 +98,10 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
     let mut toks = Vec::new();
     let mut it = src.chars().peekable();
     let mut line = 1usize;
-    let err = |line, msg: &str| SyntaxError { line, msg: msg.to_string() };
+    let err = |line, msg: &str| SyntaxError {
+        line,
+        msg: msg.to_string(),
+    };
     while let Some(&c) = it.peek() {
         match c {
             ' ' | '\t' | '\r' => {
@@ -299,7 +302,10 @@ impl Parser {
     fn list(&mut self, stops: &[&str]) -> Result<Vec<Cmd>, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(SyntaxError { line: self.line(), msg: "blocks nested too deeply".into() });
+            return Err(SyntaxError {
+                line: self.line(),
+                msg: "blocks nested too deeply".into(),
+            });
         }
         let mut out = Vec::new();
         loop {
@@ -308,14 +314,20 @@ impl Parser {
                 if stops.is_empty() {
                     break;
                 }
-                return Err(SyntaxError { line: self.line(), msg: format!("missing `{}`", stops.join("` or `")) });
+                return Err(SyntaxError {
+                    line: self.line(),
+                    msg: format!("missing `{}`", stops.join("` or `")),
+                });
             };
             if let Some(k) = stops.iter().find(|k| w.is(k)) {
                 let _ = k;
                 break;
             }
             if let Some(k) = KEYWORDS.iter().find(|k| w.is(k)) {
-                return Err(SyntaxError { line: self.line(), msg: format!("unexpected `{k}`") });
+                return Err(SyntaxError {
+                    line: self.line(),
+                    msg: format!("unexpected `{k}`"),
+                });
             }
             out.push(self.command()?);
         }
@@ -330,7 +342,10 @@ impl Parser {
                 self.pos += 1;
                 Ok(())
             }
-            _ => Err(SyntaxError { line: self.line(), msg: format!("expected `{kw}`") }),
+            _ => Err(SyntaxError {
+                line: self.line(),
+                msg: format!("expected `{kw}`"),
+            }),
         }
     }
 
@@ -384,21 +399,41 @@ impl Parser {
                         args.push(w.clone());
                         self.pos += 1;
                     }
-                    _ => return Err(SyntaxError { line, msg: "menuentry without `{`".into() }),
+                    _ => {
+                        return Err(SyntaxError {
+                            line,
+                            msg: "menuentry without `{`".into(),
+                        })
+                    }
                 }
             }
             let body = self.list(&["}"])?;
             self.expect("}")?;
-            return Ok(Cmd::Menu { submenu: first.is("submenu"), args, body, line });
+            return Ok(Cmd::Menu {
+                submenu: first.is("submenu"),
+                args,
+                body,
+                line,
+            });
         }
         if first.is("function") {
             self.pos += 1;
             let name = match self.peek_word() {
                 Some(Word(p)) => match p.as_slice() {
                     [Part::Lit(n, _)] => n.clone(),
-                    _ => return Err(SyntaxError { line, msg: "bad function name".into() }),
+                    _ => {
+                        return Err(SyntaxError {
+                            line,
+                            msg: "bad function name".into(),
+                        })
+                    }
                 },
-                None => return Err(SyntaxError { line, msg: "function without a name".into() }),
+                None => {
+                    return Err(SyntaxError {
+                        line,
+                        msg: "function without a name".into(),
+                    })
+                }
             };
             self.pos += 1;
             self.expect("{")?;
@@ -408,14 +443,20 @@ impl Parser {
         }
         if first.is("for") || first.is("while") || first.is("until") {
             self.pos += 1;
-            let kind = ["for", "while", "until"].into_iter().find(|k| first.is(k)).unwrap_or("for");
+            let kind = ["for", "while", "until"]
+                .into_iter()
+                .find(|k| first.is(k))
+                .unwrap_or("for");
             // Skip the header and the body up to the matching `done`.
             self.words_to_end();
             self.list(&["do"])?;
             self.expect("do")?;
             self.list(&["done"])?;
             self.expect("done")?;
-            return Ok(Cmd::Loop { kind: kind.to_string(), line });
+            return Ok(Cmd::Loop {
+                kind: kind.to_string(),
+                line,
+            });
         }
         let words = self.words_to_end();
         Ok(Cmd::Simple { words, line })

@@ -44,9 +44,15 @@ pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
     for dir in dirs {
         let names = fs.list(dir);
         let path = |n: &str| crate::fs::join(dir, n);
-        let micro: Vec<String> = MICROCODE.iter().filter(|m| names.iter().any(|n| n == *m)).map(|m| path(m)).collect();
+        let micro: Vec<String> = MICROCODE
+            .iter()
+            .filter(|m| names.iter().any(|n| n == *m))
+            .map(|m| path(m))
+            .collect();
         for name in &names {
-            let Some(ver) = KERNEL_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else { continue };
+            let Some(ver) = KERNEL_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else {
+                continue;
+            };
             if ver.is_empty() || ver.ends_with(".old") || name.ends_with(".sig") || ver.ends_with(".efi") {
                 continue;
             }
@@ -140,7 +146,10 @@ mod tests {
         let e = scan(&DirFs::new(d.path()), &["/boot"]);
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].initrds, ["/boot/intel-ucode.img", "/boot/initramfs-linux.img"]);
-        assert_eq!(e[1].initrds, ["/boot/intel-ucode.img", "/boot/initramfs-linux-fallback.img"]);
+        assert_eq!(
+            e[1].initrds,
+            ["/boot/intel-ucode.img", "/boot/initramfs-linux-fallback.img"]
+        );
         assert_eq!(e[0].cmdline, "");
     }
 }

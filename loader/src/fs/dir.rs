@@ -16,7 +16,9 @@ pub struct DirFs {
 impl DirFs {
     /// Wraps `root`.
     pub fn new(root: &Path) -> Self {
-        DirFs { root: root.to_path_buf() }
+        DirFs {
+            root: root.to_path_buf(),
+        }
     }
 
     fn host(&self, path: &str) -> PathBuf {
@@ -43,13 +45,20 @@ impl FsView for DirFs {
     }
 
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        let io = |source| FsError::Io { path: path.to_string(), source };
+        let io = |source| FsError::Io {
+            path: path.to_string(),
+            source,
+        };
         let meta = self.meta(path).ok_or_else(|| FsError::NotFound(path.to_string()))?;
         if !meta.is_file() {
             return Err(FsError::NotFound(path.to_string()));
         }
         if meta.len() > limit {
-            return Err(FsError::TooLarge { path: path.to_string(), size: meta.len(), limit });
+            return Err(FsError::TooLarge {
+                path: path.to_string(),
+                size: meta.len(),
+                limit,
+            });
         }
         let f = std::fs::File::open(self.host(path)).map_err(io)?;
         std::io::copy(&mut f.take(limit), out).map_err(io)
@@ -72,7 +81,11 @@ impl FsView for DirFs {
 
     fn list(&self, path: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.host(path))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v

@@ -41,7 +41,10 @@ fn map_err(path: &str) -> impl Fn(ext4_view::Ext4Error) -> FsError + '_ {
         ext4_view::Ext4Error::NotFound => FsError::NotFound(path.to_string()),
         ext4_view::Ext4Error::Corrupt(c) => FsError::Corrupt(format!("ext4 {path}: {c}")),
         ext4_view::Ext4Error::Incompatible(i) => FsError::Unsupported(format!("ext4: {i}")),
-        ext4_view::Ext4Error::Io(io) => FsError::Io { path: path.to_string(), source: std::io::Error::other(io.to_string()) },
+        ext4_view::Ext4Error::Io(io) => FsError::Io {
+            path: path.to_string(),
+            source: std::io::Error::other(io.to_string()),
+        },
         other => FsError::Corrupt(format!("ext4 {path}: {other}")),
     }
 }
@@ -60,7 +63,11 @@ impl FsView for Ext4Fs {
             return Err(FsError::NotFound(path.to_string()));
         }
         if size > limit {
-            return Err(FsError::TooLarge { path: path.to_string(), size, limit });
+            return Err(FsError::TooLarge {
+                path: path.to_string(),
+                size,
+                limit,
+            });
         }
         // Large reads: ext4-view follows the extent tree, a big buffer keeps
         // the per-call overhead small.
@@ -72,7 +79,10 @@ impl FsView for Ext4Fs {
                 break;
             }
             let chunk = buf.get(..n).unwrap_or(&[]);
-            out.write_all(chunk).map_err(|source| FsError::Io { path: path.to_string(), source })?;
+            out.write_all(chunk).map_err(|source| FsError::Io {
+                path: path.to_string(),
+                source,
+            })?;
             total = total.saturating_add(n as u64);
         }
         Ok(total)
@@ -94,7 +104,9 @@ impl FsView for Ext4Fs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        let Ok(rd) = self.fs.read_dir(path) else { return Vec::new() };
+        let Ok(rd) = self.fs.read_dir(path) else {
+            return Vec::new();
+        };
         let mut v: Vec<String> = rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().as_str().ok().map(str::to_string))

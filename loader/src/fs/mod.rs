@@ -96,7 +96,11 @@ pub trait FsView {
 /// and repeated slashes; `..` never climbs above `/`.
 pub fn join(base: &str, rel: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    let full = if rel.starts_with('/') { rel.to_string() } else { format!("{base}/{rel}") };
+    let full = if rel.starts_with('/') {
+        rel.to_string()
+    } else {
+        format!("{base}/{rel}")
+    };
     for c in full.split('/') {
         match c {
             "" | "." => {}

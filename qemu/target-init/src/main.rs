@@ -41,9 +41,7 @@ fn main() {
     }
 
     let cmdline = match fs::read("/proc/cmdline") {
-        Ok(bytes) => String::from_utf8_lossy(&bytes)
-            .trim_end_matches('\n')
-            .to_owned(),
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_owned(),
         Err(e) => format!("<error reading /proc/cmdline: {e}>"),
     };
     // One write() so the line reaches the console in one piece.

@@ -1,0 +1,64 @@
+# hopboot — see README.md. `make qemu` boots the demo, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+MUSL      := x86_64-unknown-linux-musl
+TARGET    := target
+MUSL_BIN  := $(TARGET)/$(MUSL)/release
+HOST_BIN  := $(TARGET)/debug
+HOPBOOT   := $(MUSL_BIN)/hopboot
+QEMU_CLI  := $(HOST_BIN)/hopboot-qemu
+IMAGE_CLI := $(HOST_BIN)/hopboot-image-build
+INITRAMFS := $(TARGET)/hopboot-initramfs.cpio.gz
+DEMO_DISK := $(TARGET)/demo.img
+MODULES   ?= virtio_blk,virtio_pci
+COMPRESSION ?= gzip
+APPEND    ?= console=ttyS0 panic=-1
+# cargo test threads for the QEMU tests: each QEMU takes a core under TCG.
+QEMU_TEST_THREADS ?= 2
+
+.PHONY: all deps build initramfs demo-disk qemu test unit-test qemu-test lint fmt clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+# The PID 1 binary and the target's /init are static musl builds; the host
+# tools (image builder, QEMU harness) are ordinary debug builds.
+build: deps
+	cargo build --release --target $(MUSL) -p hopboot -p hopboot-target-init
+	cargo build -p hopboot-image-build -p hopboot-qemu
+
+kernel-info: build
+	$(QEMU_CLI) kernel > $(TARGET)/kernel.env
+	cat $(TARGET)/kernel.env
+
+initramfs: kernel-info
+	source $(TARGET)/kernel.env && $(IMAGE_CLI) --binary $(HOPBOOT) --modules-dir "$$modules_dir" \
+	    --module $(MODULES) --compression $(COMPRESSION) --output $(INITRAMFS)
+
+demo-disk: build
+	$(QEMU_CLI) demo-disk --variant grub $(DEMO_DISK)
+
+# Boots the demo disk through hopboot on this terminal (Ctrl-A X quits).
+qemu: initramfs demo-disk
+	$(QEMU_CLI) run --interactive --initrd $(INITRAMFS) --disk $(DEMO_DISK) --append "$(APPEND)"
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit-test: build
+	cargo test --workspace --exclude hopboot-tests
+
+qemu-test: build
+	cargo test -p hopboot-tests -- --test-threads=$(QEMU_TEST_THREADS)
+
+test: build lint unit-test qemu-test
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean

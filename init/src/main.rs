@@ -5,6 +5,7 @@
 
 mod cli;
 mod kmsg;
+mod menu;
 mod pid1;
 mod prompt;
 

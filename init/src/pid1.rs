@@ -1,6 +1,7 @@
 //! PID 1: set up the minimal system, find entries, boot the default; on any
 //! failure, stay at a prompt. Never returns, never exits.
 
+use crate::menu::Choice;
 use crate::prompt::{self, Action};
 use hopboot_loader::block::Disk;
 use hopboot_loader::cmdline::{Cmdline, Options};
@@ -45,32 +46,139 @@ pub fn run() -> ! {
         clock.ms()
     );
     load_modules(&clock);
+    let consoles = crate::menu::console_paths(&cmdline);
     let mut state = State {
         opts,
         discovery: Discovery::default(),
         clock,
         failed: Vec::new(),
     };
-    let mut auto = true;
+    let mut round = Round {
+        first: true,
+        scan: true,
+        message: None,
+        consoles,
+    };
     loop {
-        if auto {
-            let r = std::panic::catch_unwind(AssertUnwindSafe(|| auto_round(&mut state)));
-            match r {
-                Ok(msg) => log::error!("{msg}"),
-                Err(_) => log::error!("internal error during boot (see above); back to the prompt"),
-            }
-        }
-        auto = false;
-        let action = std::panic::catch_unwind(AssertUnwindSafe(|| prompt::ask(&state))).unwrap_or(Action::Wait);
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| act(&mut state, action)));
-        match r {
-            Ok(Ok(Some(next_auto))) => auto = next_auto,
-            Ok(Ok(None)) => {}
-            Ok(Err(msg)) => log::error!("{msg}"),
-            Err(_) => log::error!("internal error (see above); back to the prompt"),
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| one_round(&mut state, &mut round)));
+        if r.is_err() {
+            round.message = Some("internal error (see the log); back to the menu".into());
+            round.first = false;
         }
         prompt::reap_children();
     }
+}
+
+/// What carries over from one menu round to the next.
+struct Round {
+    /// The first round honours `hopboot.entry=` and the countdown.
+    first: bool,
+    /// Re-read the disks before showing the menu.
+    scan: bool,
+    /// Shown on the menu (the last error).
+    message: Option<String>,
+    /// Console devices for the menu.
+    consoles: Vec<String>,
+}
+
+/// Default menu countdown when `hopboot.timeout=` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn one_round(state: &mut State, round: &mut Round) {
+    if round.scan {
+        let wait = if round.first { state.opts.wait } else { Duration::ZERO };
+        state.discovery = scan_devices(wait, &state.clock);
+        round.scan = false;
+    }
+    if state.discovery.entries.is_empty() {
+        let why = why_nothing(&state.discovery, state.opts.wait);
+        log::error!("{why}");
+        round.first = false;
+        let action = prompt::ask(state);
+        match act(state, action) {
+            Ok(Some(_)) => round.scan = true,
+            Ok(None) => {}
+            Err(msg) => log::error!("{msg}"),
+        }
+        if action == Action::Rescan {
+            round.scan = false;
+        }
+        return;
+    }
+    let default = state.discovery.default_index().unwrap_or(0);
+    let first = std::mem::replace(&mut round.first, false);
+    let choice = if first && state.opts.entry.is_some() {
+        match choose(&state.discovery, state.opts.entry.as_deref()) {
+            Ok(index) => Choice::Boot {
+                index,
+                cmdline: None,
+                automatic: true,
+            },
+            Err(e) => {
+                log::error!("{e}");
+                round.message = Some(e);
+                menu_choice(state, round, default, None)
+            }
+        }
+    } else if first && state.opts.timeout == Some(Duration::ZERO) {
+        Choice::Boot {
+            index: default,
+            cmdline: None,
+            automatic: true,
+        }
+    } else {
+        let t = if first {
+            Some(state.opts.timeout.unwrap_or(DEFAULT_TIMEOUT))
+        } else {
+            None
+        };
+        menu_choice(state, round, default, t)
+    };
+    match choice {
+        Choice::Boot {
+            index,
+            cmdline,
+            automatic,
+        } => {
+            let err = match boot(state, index, cmdline) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            if automatic {
+                // Nobody chose this entry: fall back to the others in menu order.
+                for i in 0..state.discovery.entries.len() {
+                    if i != index && !state.failed.iter().any(|(f, _)| *f == i) {
+                        if let Ok(never) = boot(state, i, None) {
+                            match never {}
+                        }
+                    }
+                }
+            }
+            round.message = Some(err);
+        }
+        Choice::Rescan => round.scan = true,
+        Choice::Shell => {
+            if let Err(e) = prompt::shell() {
+                round.message = Some(e);
+            }
+        }
+        Choice::Poweroff => round.message = act(state, Action::Poweroff).err(),
+        Choice::Reboot => round.message = act(state, Action::Reboot).err(),
+    }
+}
+
+fn menu_choice(state: &State, round: &Round, default: usize, timeout: Option<Duration>) -> Choice {
+    let mut c = crate::menu::Consoles::open(&round.consoles);
+    log::info!("menu shown (stage=menu t={}ms)", state.clock.ms());
+    crate::menu::run(
+        &mut c,
+        &state.discovery.entries,
+        &state.failed,
+        default,
+        timeout,
+        state.opts.append.as_deref(),
+        round.message.as_deref(),
+    )
 }
 
 /// Mounts the API filesystems. Failures are logged once the logger is up
@@ -247,37 +355,16 @@ pub fn why_nothing(d: &Discovery, waited: Duration) -> String {
     )
 }
 
-/// One automatic round: discover, choose, load, kexec. Returns only on failure.
-fn auto_round(state: &mut State) -> String {
-    state.discovery = scan_devices(state.opts.wait, &state.clock);
-    if state.discovery.entries.is_empty() {
-        return why_nothing(&state.discovery, state.opts.wait);
-    }
-    let first = match choose(&state.discovery, state.opts.entry.as_deref()) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
-    // The chosen entry first, then the others in menu order as fallbacks.
-    let order: Vec<usize> = std::iter::once(first)
-        .chain((0..state.discovery.entries.len()).filter(|i| *i != first))
-        .collect();
-    let mut last = String::new();
-    for i in order {
-        match boot(state, i) {
-            Ok(never) => match never {},
-            Err(e) => {
-                last = e;
-            }
-        }
-    }
-    format!("no entry could be booted; last error: {last}")
-}
-
 /// Loads entry `i` and reboots into it. Returns only on failure.
-pub fn boot(state: &mut State, i: usize) -> Result<std::convert::Infallible, String> {
+pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std::convert::Infallible, String> {
     let Some(e) = state.discovery.entries.get(i) else {
         return Err(format!("no entry {}", i + 1));
     };
+    let mut e = e.clone();
+    if let Some(c) = cmdline {
+        e.cmdline = c;
+    }
+    let e = &e;
     let append = state.opts.append.clone();
     log::info!(
         "booting '{}' from {}: {} {} (stage=chosen t={}ms)",
@@ -305,7 +392,7 @@ pub fn boot(state: &mut State, i: usize) -> Result<std::convert::Infallible, Str
 fn act(state: &mut State, action: Action) -> Result<Option<bool>, String> {
     match action {
         Action::Retry => Ok(Some(true)),
-        Action::Boot(i) => boot(state, i).map(|never| match never {}),
+        Action::Boot(i) => boot(state, i, None).map(|never| match never {}),
         Action::Rescan => {
             state.discovery = scan_devices(Duration::ZERO, &state.clock);
             Ok(None)

@@ -78,3 +78,40 @@ pub fn boot_hopboot(disks: &[PathBuf], append: &str) -> Result<Vm> {
     }
     Vm::spawn(&cfg)
 }
+
+/// Builds a one-partition GPT/ext4 disk at `out` from `files` (path inside the
+/// filesystem → contents). `KERNEL` and `TARGET_INITRD` as contents stand for
+/// the Debian kernel and the target initramfs.
+pub fn custom_disk(out: &std::path::Path, uuid: &str, files: &[(&str, &str)]) -> Result<()> {
+    use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+    let s = setup();
+    let staging = out.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    for (path, content) in files {
+        let p = staging.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().context("path without parent")?)?;
+        match *content {
+            KERNEL => {
+                std::fs::copy(&s.kernel.vmlinuz, &p)?;
+            }
+            TARGET_INITRD => hopboot_qemu::target::target_initramfs(&p)?,
+            text => std::fs::write(&p, text)?,
+        }
+    }
+    let part = Partition::new(
+        128,
+        "8300",
+        Fs::Ext4 {
+            uuid: Some(uuid.to_string()),
+        },
+    )
+    .with_staging(&staging);
+    build_disk(out, Table::Gpt, &[part])?;
+    std::fs::remove_dir_all(&staging)?;
+    Ok(())
+}
+
+/// Placeholder content for [`custom_disk`]: the Debian kernel.
+pub const KERNEL: &str = "\u{0}KERNEL";
+/// Placeholder content for [`custom_disk`]: the target initramfs.
+pub const TARGET_INITRD: &str = "\u{0}TARGET_INITRD";

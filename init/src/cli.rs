@@ -3,9 +3,21 @@
 use hopboot_loader::discover;
 use std::path::PathBuf;
 
-const USAGE: &str = "usage: hopboot probe [--json] [-v] PATH...
-  PATH: a directory (the root of one filesystem), a disk image, or a block device.
-  Shows the boot entries hopboot would offer, in menu order; boots nothing.";
+const USAGE: &str = "usage:
+  hopboot probe [--json] [-v] [PATH...]
+      Shows the boot entries hopboot would offer, in menu order; boots nothing.
+      PATH: a directory (the root of one filesystem), a disk image, or a block device.
+      Without PATH: the running system's /, /boot, /efi and /boot/efi.
+  hopboot load [ENTRY] [--reuse-cmdline] [--append ARGS] [-v]
+      Loads ENTRY (id, title or 0-based index; default: the bootloader's default) of the
+      running system with kexec_file_load, then exits. `systemctl kexec` (or
+      `hopboot exec`) boots it. --reuse-cmdline uses /proc/cmdline (without BOOT_IMAGE=
+      and initrd= items) instead of the entry's command line.
+  hopboot boot [ENTRY] [--reuse-cmdline] [--append ARGS] [--force]
+      Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
+      without --force (use `hopboot load` + `systemctl kexec` there).
+  hopboot exec      Boots the kernel loaded before (like `kexec -e`).
+  hopboot unload    Unloads a loaded kernel.";
 
 /// Runs the CLI; returns the exit code.
 pub fn run(args: Vec<String>) -> i32 {
@@ -15,6 +27,16 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     match cmd.as_str() {
         "probe" => probe(rest),
+        "load" => load(rest, false),
+        "boot" => load(rest, true),
+        "exec" => exec(),
+        "unload" => match hopboot_loader::sys::kexec_file_unload() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("hopboot unload: {e}");
+                1
+            }
+        },
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0
@@ -46,16 +68,16 @@ fn probe(args: &[String]) -> i32 {
         }
     }
     crate::kmsg::init_stderr(verbose);
-    if paths.is_empty() {
-        eprintln!("{USAGE}");
-        return 2;
-    }
-    let mut errors = Vec::new();
-    let mut volumes = Vec::new();
-    for (i, p) in paths.iter().enumerate() {
-        volumes.extend(discover::open_path(p, i, &mut errors));
-    }
-    let d = discover::discover(volumes, errors);
+    let d = if paths.is_empty() {
+        discover::discover(discover::live_volumes(), Vec::new())
+    } else {
+        let mut errors = Vec::new();
+        let mut volumes = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            volumes.extend(discover::open_path(p, i, &mut errors));
+        }
+        discover::discover(volumes, errors)
+    };
     if json {
         print!("{}", hopboot_loader::json::discovery(&d));
     } else {
@@ -82,4 +104,88 @@ fn probe(args: &[String]) -> i32 {
         }
     }
     0
+}
+
+/// `hopboot load` / `hopboot boot`.
+fn load(args: &[String], boot: bool) -> i32 {
+    let name = if boot { "boot" } else { "load" };
+    let mut entry: Option<String> = None;
+    let mut reuse = false;
+    let mut append: Option<String> = None;
+    let mut force = false;
+    let mut verbose = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--reuse-cmdline" => reuse = true,
+            "--append" => match it.next() {
+                Some(v) => append = Some(v.clone()),
+                None => {
+                    eprintln!("hopboot {name}: --append needs an argument");
+                    return 2;
+                }
+            },
+            a if a.starts_with("--append=") => append = Some(a.trim_start_matches("--append=").to_string()),
+            "--force" if boot => force = true,
+            "-v" | "--verbose" => verbose = true,
+            a if a.starts_with('-') => {
+                eprintln!("hopboot {name}: unknown option {a}\n{USAGE}");
+                return 2;
+            }
+            a if entry.is_none() => entry = Some(a.to_string()),
+            a => {
+                eprintln!("hopboot {name}: unexpected argument {a}");
+                return 2;
+            }
+        }
+    }
+    crate::kmsg::init_stderr(verbose);
+    if boot && !force && std::process::id() != 1 && std::path::Path::new("/run/systemd/system").is_dir() {
+        eprintln!(
+            "hopboot boot: systemd is running; rebooting behind its back skips a clean shutdown.\n\
+             Use `hopboot load` and then `systemctl kexec`, or pass --force."
+        );
+        return 1;
+    }
+    let d = discover::discover(discover::live_volumes(), Vec::new());
+    for e in &d.errors {
+        log::warn!("{}: {}", e.path, e.message);
+    }
+    let i = match crate::pid1::choose(&d, entry.as_deref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("hopboot {name}: {e}");
+            return 1;
+        }
+    };
+    let Some(mut e) = d.entries.get(i).cloned() else {
+        return 1;
+    };
+    if reuse {
+        let current = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        e.cmdline = hopboot_loader::cmdline::strip_loader_items(&current);
+    }
+    println!(
+        "hopboot {name}: '{}' from {}: {} {}",
+        e.title,
+        e.device,
+        e.kernel,
+        e.boot_cmdline(append.as_deref())
+    );
+    if let Err(err) = hopboot_loader::kexec::load(&e, &d.volumes, append.as_deref()) {
+        eprintln!("hopboot {name}: {err}");
+        return 1;
+    }
+    if !boot {
+        println!("hopboot load: loaded; `systemctl kexec` or `hopboot exec` boots it");
+        return 0;
+    }
+    exec()
+}
+
+/// Syncs and reboots into the loaded kernel.
+fn exec() -> i32 {
+    let err = hopboot_loader::kexec::reboot_into();
+    eprintln!("hopboot exec: {err} (was a kernel loaded? is this root?)");
+    1
 }

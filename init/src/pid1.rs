@@ -115,6 +115,7 @@ fn one_round(state: &mut State, round: &mut Round) {
                 automatic: true,
             },
             Err(e) => {
+                let e = format!("hopboot.entry: {e}");
                 log::error!("{e}");
                 round.message = Some(e);
                 menu_choice(state, round, default, None)

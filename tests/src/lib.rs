@@ -115,3 +115,34 @@ pub fn custom_disk(out: &std::path::Path, uuid: &str, files: &[(&str, &str)]) ->
 pub const KERNEL: &str = "\u{0}KERNEL";
 /// Placeholder content for [`custom_disk`]: the target initramfs.
 pub const TARGET_INITRD: &str = "\u{0}TARGET_INITRD";
+
+/// Debian's static busybox (`apt-get download busybox-static`), unpacked
+/// under target/busybox: the shell of the "running system" in the live test.
+pub fn busybox() -> Result<PathBuf> {
+    let dir = hopboot_qemu::paths::target_dir()?.join("busybox");
+    let bin = dir.join("bin/busybox");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let st = std::process::Command::new("apt-get")
+        .args(["download", "busybox-static"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running apt-get download busybox-static")?;
+    anyhow::ensure!(st.success(), "apt-get download busybox-static failed");
+    let deb = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .context("no busybox-static .deb downloaded")?;
+    let st = std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&dir)
+        .status()?;
+    anyhow::ensure!(st.success(), "dpkg-deb -x {} failed", deb.display());
+    anyhow::ensure!(bin.is_file(), "{} missing after unpacking", bin.display());
+    Ok(bin)
+}

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct DirFs {
     root: PathBuf,
+    /// Paths inside the tree that belong to other filesystems (mount points
+    /// on a live system): they look absent, as on the real partition.
+    hidden: Vec<String>,
+    uuid: Option<String>,
+    label: Option<String>,
 }
 
 impl DirFs {
@@ -18,16 +23,37 @@ impl DirFs {
     pub fn new(root: &Path) -> Self {
         DirFs {
             root: root.to_path_buf(),
+            hidden: Vec::new(),
+            uuid: None,
+            label: None,
         }
     }
 
-    fn host(&self, path: &str) -> PathBuf {
+    /// A mounted filesystem of a running system: its identity comes from the
+    /// block device, and mount points below it (`hidden`) are left out.
+    pub fn mounted(root: &Path, hidden: Vec<String>, uuid: Option<String>, label: Option<String>) -> Self {
+        DirFs {
+            root: root.to_path_buf(),
+            hidden,
+            uuid,
+            label,
+        }
+    }
+
+    fn host(&self, path: &str) -> Option<PathBuf> {
         let rel = super::join("/", path);
-        self.root.join(rel.trim_start_matches('/'))
+        if self
+            .hidden
+            .iter()
+            .any(|h| rel == *h || rel.starts_with(&format!("{h}/")))
+        {
+            return None;
+        }
+        Some(self.root.join(rel.trim_start_matches('/')))
     }
 
     fn meta(&self, path: &str) -> Option<std::fs::Metadata> {
-        std::fs::metadata(self.host(path)).ok()
+        std::fs::metadata(self.host(path)?).ok()
     }
 
     fn ident(&self, name: &str) -> Option<String> {
@@ -60,7 +86,8 @@ impl FsView for DirFs {
                 limit,
             });
         }
-        let f = std::fs::File::open(self.host(path)).map_err(io)?;
+        let host = self.host(path).ok_or_else(|| FsError::NotFound(path.to_string()))?;
+        let f = std::fs::File::open(host).map_err(io)?;
         std::io::copy(&mut f.take(limit), out).map_err(io)
     }
 
@@ -80,7 +107,8 @@ impl FsView for DirFs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.host(path))
+        let Some(host) = self.host(path) else { return Vec::new() };
+        let mut v: Vec<String> = std::fs::read_dir(host)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -92,11 +120,13 @@ impl FsView for DirFs {
     }
 
     fn uuid(&self) -> Option<String> {
-        self.ident("UUID").map(|s| s.to_lowercase())
+        self.uuid
+            .clone()
+            .or_else(|| self.ident("UUID").map(|s| s.to_lowercase()))
     }
 
     fn label(&self) -> Option<String> {
-        self.ident("LABEL")
+        self.label.clone().or_else(|| self.ident("LABEL"))
     }
 
     fn fs_type(&self) -> &'static str {

@@ -62,3 +62,13 @@ fmt:
 
 clean:
 	cargo clean
+
+# Boot timings through hopboot (decision window = "Run /init" -> "Starting new kernel"),
+# a direct-boot baseline, sizes and the smallest guest memory that still boots: see
+# docs/bench.md. Not part of `make test`; about 6-8 minutes under TCG on 2 cores.
+BENCH_RUNS ?= 5
+BENCH_OUT  ?= $(TARGET)/bench
+BENCH_ARGS ?= --baseline-direct
+.PHONY: bench
+bench: build
+	$(QEMU_CLI) bench --runs $(BENCH_RUNS) --out $(BENCH_OUT) $(BENCH_ARGS)

@@ -300,6 +300,7 @@ pub fn run(
     timeout: Option<Duration>,
     append: Option<&str>,
     message: Option<&str>,
+    preload: &mut dyn FnMut(),
 ) -> Choice {
     let mut selected = default.min(entries.len().saturating_sub(1));
     if !c.interactive() {
@@ -313,11 +314,17 @@ pub fn run(
     let mut msg: Option<String> = message.map(str::to_string);
     let mut redraw = true;
     let mut last_secs = u64::MAX;
+    let mut preloaded = false;
     loop {
         if redraw {
             c.write(&render(entries, failed, selected, msg.as_deref()));
             redraw = false;
             last_secs = u64::MAX;
+        }
+        if !preloaded && deadline.is_some() {
+            // Keys typed meanwhile wait in the terminal's buffer.
+            preloaded = true;
+            preload();
         }
         let wait = match deadline {
             Some(d) => {

@@ -7,7 +7,7 @@ use hopboot_loader::block::Disk;
 use hopboot_loader::cmdline::{Cmdline, Options};
 use hopboot_loader::discover::{self, Discovery};
 use hopboot_loader::kexec;
-use hopboot_loader::model::DiscoveryError;
+use hopboot_loader::model::{BootEntry, DiscoveryError};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,6 +28,9 @@ pub struct State {
     pub clock: Clock,
     /// Entries that failed to load, by index, with why.
     pub failed: Vec<(usize, String)>,
+    /// The entry currently loaded with kexec (index, full command line), so
+    /// booting it needs only the reboot syscall.
+    pub loaded: Option<(usize, String)>,
 }
 
 pub fn run() -> ! {
@@ -52,6 +55,7 @@ pub fn run() -> ! {
         discovery: Discovery::default(),
         clock,
         failed: Vec::new(),
+        loaded: None,
     };
     let mut round = Round {
         first: true,
@@ -168,17 +172,30 @@ fn one_round(state: &mut State, round: &mut Round) {
     }
 }
 
-fn menu_choice(state: &State, round: &Round, default: usize, timeout: Option<Duration>) -> Choice {
+fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option<Duration>) -> Choice {
     let mut c = crate::menu::Consoles::open(&round.consoles);
     log::info!("menu shown (stage=menu t={}ms)", state.clock.ms());
+    let entries = state.discovery.entries.clone();
+    let failed = state.failed.clone();
+    let append = state.opts.append.clone();
+    // While the countdown runs, load the default entry, so that the timeout
+    // (or Enter on it) only needs the reboot syscall.
+    let mut preload = || {
+        if let Some(e) = entries.get(default) {
+            if !failed.iter().any(|(f, _)| *f == default) {
+                let _ = load(state, default, e);
+            }
+        }
+    };
     crate::menu::run(
         &mut c,
-        &state.discovery.entries,
-        &state.failed,
+        &entries,
+        &failed,
         default,
         timeout,
-        state.opts.append.as_deref(),
+        append.as_deref(),
         round.message.as_deref(),
+        &mut preload,
     )
 }
 
@@ -375,18 +392,34 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
         e.boot_cmdline(append.as_deref()),
         state.clock.ms()
     );
+    load(state, i, e)?;
+    prompt::restore_console();
+    let err = kexec::reboot_into();
+    Err(format!("kexec reboot failed: {err}"))
+}
+
+/// Loads entry `i` (as `e`, possibly edited) unless exactly that is loaded already.
+fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), String> {
+    let append = state.opts.append.clone();
+    let key = (i, e.boot_cmdline(append.as_deref()));
+    if state.loaded.as_ref() == Some(&key) {
+        log::info!("already loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
+        return Ok(());
+    }
+    state.loaded = None;
     match kexec::load(e, &state.discovery.volumes, append.as_deref()) {
-        Ok(()) => log::info!("kernel loaded (stage=kexec_loaded t={}ms)", state.clock.ms()),
+        Ok(()) => {
+            log::info!("kernel loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
+            state.loaded = Some(key);
+            Ok(())
+        }
         Err(err) => {
             let msg = format!("entry {} '{}': {err}", i + 1, e.title);
             log::error!("{msg}");
             state.failed.push((i, err.to_string()));
-            return Err(msg);
+            Err(msg)
         }
     }
-    prompt::restore_console();
-    let err = kexec::reboot_into();
-    Err(format!("kexec reboot failed: {err}"))
 }
 
 /// Carries out a prompt action. `Some(true)` = run an automatic round next.

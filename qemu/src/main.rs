@@ -1,5 +1,8 @@
 //! `hopboot-qemu`: the Makefile's entry point to the QEMU harness.
 
+mod bench;
+mod svg;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,6 +36,24 @@ usage:
         --expect STR           exit 0 (and kill QEMU) once a serial line contains STR
       Without --interactive, serial lines are printed to stderr with timestamps; without
       --expect the exit code is QEMU's.
+  hopboot-qemu bench [options]
+      Time boots through a bootloader initramfs (one QEMU at a time) and measure sizes and
+      the smallest memory that boots; write OUT/summary.json and OUT/timeline.svg. Options:
+        --initramfs FILE       the bootloader initramfs (default: build hopboot's, gzip,
+                               virtio_blk,virtio_pci); any loader that kexecs the disk works
+        --disk FILE            disk to boot (default: build the grub demo disk)
+        --kernel FILE          first kernel (default: the Debian kernel)
+        --runs N               timed boots (default 5)
+        --append STR           first kernel's command line (default:
+                               \"console=ttyS0 panic=-1 hopboot.wait=20 hopboot.timeout=0\")
+        --out DIR              output directory (default: target/bench)
+        --memory MIB           guest memory of the timed boots (default 512)
+        --no-memory-search     skip the smallest-memory bisection (up to 6 more boots)
+        --no-sizes             skip the binary/initramfs size table
+        --label NAME           name in the summary (default: hopboot or the initramfs name)
+        --baseline-direct      also boot the target kernel + target initramfs directly
+                               (no bootloader), interleaved, for ratios
+        --timeout SECS         give up on one boot after SECS (default 300)
 
 environment:
   HOPBOOT_KERNEL_DIR       unpacked kernel tree (boot/vmlinuz-*, lib/modules/*) instead of Debian's
@@ -101,6 +122,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
         }
         "demo-disk" => demo_disk(rest),
         "run" => run_vm(rest),
+        "bench" => bench_cmd(rest),
         other => Err(usage(format!("unknown command {other:?}"))),
     }
 }
@@ -218,6 +240,34 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
             Ok(exit_code(status.code()))
         }
     }
+}
+
+fn bench_cmd(rest: &[String]) -> Result<ExitCode> {
+    let mut opts = bench::Options::new(hopboot_qemu::paths::target_dir()?.join("bench"));
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--initramfs" => opts.initramfs = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--disk" => opts.disk = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--kernel" => opts.kernel = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--runs" => opts.runs = number(arg, value(arg, &mut it)?)?,
+            "--append" => opts.append = value(arg, &mut it)?.to_owned(),
+            "--out" => opts.out = PathBuf::from(value(arg, &mut it)?),
+            "--memory" => opts.memory_mib = number(arg, value(arg, &mut it)?)?,
+            "--no-memory-search" => opts.memory_search = false,
+            "--no-sizes" => opts.sizes = false,
+            "--label" => opts.label = Some(value(arg, &mut it)?.to_owned()),
+            "--baseline-direct" => opts.baseline_direct = true,
+            "--timeout" => opts.timeout = Duration::from_secs(number(arg, value(arg, &mut it)?)?),
+            other => return Err(usage(format!("unknown argument {other:?}"))),
+        }
+    }
+    if opts.runs == 0 {
+        return Err(usage("--runs must be at least 1"));
+    }
+    let summary = bench::run(&opts)?;
+    print!("{}", summary.table());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exit_code(code: Option<i32>) -> ExitCode {

@@ -71,11 +71,17 @@ fn plain_scan_boots_the_newest_kernel() {
 fn nothing_bootable_stays_at_the_prompt_and_says_why() {
     let d = disk("empty", Demo::Empty);
     let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=1").unwrap();
-    let why = vm
-        .wait_for("no boot entries found", BOOT_TIMEOUT)
+    vm.wait_for("no boot entries found", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(why.text.contains("vda1"), "{}", why.text);
     vm.wait_for("hopboot>", Duration::from_secs(30)).unwrap();
+    // The reason line is complete once the prompt follows it (wait_for also
+    // matches a line still being printed).
+    let why = vm
+        .lines()
+        .into_iter()
+        .find(|l| l.text.contains("no boot entries found"))
+        .unwrap();
+    assert!(why.text.contains("vda1 (ext4)"), "{}", why.text);
     // The prompt answers: list, then power off cleanly.
     vm.send(b"l\n").unwrap();
     vm.wait_for("(no boot entries)", Duration::from_secs(30)).unwrap();

@@ -6,6 +6,7 @@
 
 pub mod dir;
 pub mod ext4;
+pub mod fat;
 
 use std::io::Write;
 

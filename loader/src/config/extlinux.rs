@@ -1,0 +1,959 @@
+//! syslinux / extlinux / isolinux configs (and U-Boot's extlinux.conf, which
+//! uses the same keywords), read the way syslinux 6 and its menu modules do.
+//!
+//! Faithfulness notes (syslinux `doc/syslinux.txt`, `doc/menu.txt`):
+//! - keywords are case-insensitive; a LABEL's name is the rest of the line;
+//! - relative paths (KERNEL, INITRD, INCLUDE, CONFIG) resolve against the
+//!   working directory, which is the directory of the config file syslinux
+//!   started with (or switched to with CONFIG), not that of an INCLUDEd file;
+//! - a KERNEL whose extension is `.c32 .com .cbt .bin .bs .bss .0 .img` is a
+//!   COMBOOT/COM32 module, boot sector, PXE program or disk image, not Linux,
+//!   and so are BOOT/BSS/PXE/FDIMAGE/COMBOOT/COM32/CONFIG/LOCALBOOT labels and
+//!   `memdisk`: we skip them (kexec can only start Linux);
+//! - a LABEL without any kernel line boots a file named like the label;
+//! - INITRD takes a comma-separated list; without it, the last `initrd=` in
+//!   APPEND is used, and stays in the APPEND text (syslinux passes it on);
+//! - `APPEND -` means nothing; a label without APPEND uses the global one;
+//! - TIMEOUT is in tenths of a second; 0 (the default) means wait forever;
+//! - submenus (MENU BEGIN … MENU END) are flattened into one list; MENU HIDE
+//!   entries and MENU EXIT/QUIT items are not shown;
+//! - syslinux prepends `BOOT_IMAGE=<kernel as written>` to the command line:
+//!   [`ExtEntry::kernel_arg`] keeps that argument for the caller.
+//!
+//! Default entry, first rule that names a Linux entry: ONTIMEOUT (what boots
+//! unattended), then MENU DEFAULT of the top-level menu (a MENU DEFAULT inside
+//! a submenu only preselects in that submenu), then DEFAULT (the label, or its
+//! first word), else the first entry. A DEFAULT naming no label but an
+//! existing kernel file is a command line, as at the `boot:` prompt.
+
+use crate::fs::{join, FsView};
+
+/// Where syslinux-family configs are looked for, in this order.
+pub const CONFIG_PATHS: &[&str] = &[
+    "/extlinux/extlinux.conf",
+    "/boot/extlinux/extlinux.conf",
+    "/extlinux.conf",
+    "/boot/extlinux.conf",
+    "/syslinux/syslinux.cfg",
+    "/boot/syslinux/syslinux.cfg",
+    "/isolinux/isolinux.cfg",
+    "/syslinux.cfg",
+    "/boot/isolinux/isolinux.cfg",
+];
+
+/// Deepest INCLUDE nesting (syslinux's own limit), and most CONFIG restarts.
+const MAX_DEPTH: usize = 16;
+/// Most config lines processed in one parse.
+const MAX_LINES: usize = 200_000;
+/// Most LABELs kept.
+const MAX_LABELS: usize = 4096;
+
+/// One bootable (Linux) menu entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtEntry {
+    /// The LABEL name.
+    pub label: String,
+    /// MENU LABEL without `^` hotkey markers, else the LABEL.
+    pub title: String,
+    /// Kernel: absolute path in the filesystem.
+    pub kernel: String,
+    /// The kernel argument as written (syslinux passes it as `BOOT_IMAGE=`).
+    pub kernel_arg: String,
+    /// Initrds, absolute paths, in load order.
+    pub initrds: Vec<String>,
+    /// The command line (APPEND text, verbatim).
+    pub append: String,
+}
+
+/// The menu a syslinux config describes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtMenu {
+    /// Linux entries in menu order (submenus flattened).
+    pub entries: Vec<ExtEntry>,
+    /// Index of the default entry (`None` only when there are no entries).
+    pub default: Option<usize>,
+    /// TIMEOUT in tenths of a second; `None` = wait for the user (absent or 0).
+    pub timeout_ds: Option<u32>,
+    /// Problems found (unreadable config, runaway includes, non-Linux default…).
+    pub errors: Vec<String>,
+}
+
+/// How a label boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// KERNEL: decided by the file's extension.
+    ByExtension,
+    /// LINUX: a Linux kernel whatever its name.
+    Linux,
+    /// CONFIG: restart with another config file.
+    Config,
+    /// BOOT, BSS, PXE, FDIMAGE, COMBOOT, COM32, LOCALBOOT.
+    Other,
+}
+
+#[derive(Debug, Default)]
+struct Label {
+    name: String,
+    menu_label: Option<String>,
+    kernel: Option<(Kind, String)>,
+    append: Option<String>,
+    initrd: Option<String>,
+    hidden: bool,
+    exit: bool,
+    localboot: bool,
+}
+
+/// Everything one pass over a config (and its includes) produced.
+#[derive(Default)]
+struct State {
+    cwd: String,
+    labels: Vec<Label>,
+    current: Option<usize>,
+    menu_depth: usize,
+    top_menu_default: Option<usize>,
+    global_append: Option<String>,
+    default_cmd: Option<String>,
+    ontimeout: Option<String>,
+    timeout: Option<u32>,
+    in_text: bool,
+    lines: usize,
+    /// A CONFIG outside any label: (config path, working directory).
+    restart: Option<(String, String)>,
+}
+
+fn dir_of(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/".to_string(),
+        Some((d, _)) => d.to_string(),
+    }
+}
+
+/// Splits off the first whitespace-separated word.
+fn word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.split_once(char::is_whitespace) {
+        Some((w, rest)) => (w, rest.trim()),
+        None => (s, ""),
+    }
+}
+
+/// Whether a KERNEL file name is a syslinux module or image rather than Linux.
+fn is_module(file: &str) -> bool {
+    const EXT: &[&str] = &["c32", "com", "cbt", "bin", "bs", "bss", "0", "img"];
+    let base = file.rsplit('/').next().unwrap_or(file);
+    if base.eq_ignore_ascii_case("memdisk") {
+        return true;
+    }
+    match base.rsplit_once('.') {
+        Some((_, ext)) => EXT.iter().any(|e| ext.eq_ignore_ascii_case(e)),
+        None => false,
+    }
+}
+
+impl State {
+    fn label(&mut self) -> Option<&mut Label> {
+        self.labels.get_mut(self.current?)
+    }
+
+    /// Runs one config file; `depth` counts INCLUDE nesting.
+    fn run_file(&mut self, fs: &dyn FsView, path: &str, depth: usize, errors: &mut Vec<String>) {
+        if depth > MAX_DEPTH {
+            errors.push(format!("{path}: INCLUDE nested more than {MAX_DEPTH} deep; not read"));
+            return;
+        }
+        let text = match fs.read_text(path) {
+            Ok(t) => t,
+            Err(e) if depth == 0 => {
+                errors.push(e.to_string());
+                return;
+            }
+            Err(e) => {
+                // syslinux skips a missing INCLUDE silently.
+                log::debug!("include {path}: {e}");
+                return;
+            }
+        };
+        for line in text.lines() {
+            if self.restart.is_some() {
+                return;
+            }
+            self.lines += 1;
+            if self.lines > MAX_LINES {
+                errors.push(format!("{path}: more than {MAX_LINES} config lines; rest ignored"));
+                self.restart = None;
+                return;
+            }
+            self.line(fs, line, depth, errors);
+        }
+    }
+
+    fn line(&mut self, fs: &dyn FsView, line: &str, depth: usize, errors: &mut Vec<String>) {
+        let line = line.trim();
+        if self.in_text {
+            if line.eq_ignore_ascii_case("endtext") {
+                self.in_text = false;
+            }
+            return;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            return;
+        }
+        let (kw, rest) = word(line);
+        match kw.to_ascii_lowercase().as_str() {
+            "menu" => self.menu(fs, rest, depth, errors),
+            "text" => self.in_text = word(rest).0.eq_ignore_ascii_case("help"),
+            "label" => {
+                if self.labels.len() >= MAX_LABELS {
+                    self.current = None;
+                    return;
+                }
+                self.labels.push(Label {
+                    name: rest.to_string(),
+                    ..Default::default()
+                });
+                self.current = Some(self.labels.len() - 1);
+            }
+            k @ ("kernel" | "linux" | "boot" | "bss" | "pxe" | "fdimage" | "comboot" | "com32" | "config") => {
+                let kind = match k {
+                    "kernel" => Kind::ByExtension,
+                    "linux" => Kind::Linux,
+                    "config" => Kind::Config,
+                    _ => Kind::Other,
+                };
+                if let Some(l) = self.label() {
+                    l.kernel = Some((kind, rest.to_string()));
+                } else if kind == Kind::Config {
+                    // CONFIG outside a label: syslinux restarts with that file.
+                    let (file, dir) = word(rest);
+                    let file = join(&self.cwd, file);
+                    let dir = if dir.is_empty() {
+                        dir_of(&file)
+                    } else {
+                        join(&self.cwd, word(dir).0)
+                    };
+                    self.restart = Some((file, dir));
+                }
+            }
+            "localboot" => {
+                if let Some(l) = self.label() {
+                    l.localboot = true;
+                }
+            }
+            "append" => match self.label() {
+                Some(l) => l.append = Some(rest.to_string()),
+                None => self.global_append = Some(rest.to_string()),
+            },
+            "initrd" => {
+                if let Some(l) = self.label() {
+                    l.initrd = Some(rest.to_string());
+                }
+            }
+            "default" => self.default_cmd = Some(rest.to_string()),
+            "ontimeout" => self.ontimeout = Some(rest.to_string()),
+            "timeout" => self.timeout = word(rest).0.parse().ok(),
+            "include" => self.include(fs, rest, depth, errors),
+            // UI, PROMPT, SAY, PATH, DISPLAY, F1…F12, TOTALTIMEOUT, IPAPPEND,
+            // SYSAPPEND, SERIAL, FONT, KBDMAP, IMPLICIT… change nothing we show.
+            _ => {}
+        }
+    }
+
+    fn menu(&mut self, fs: &dyn FsView, rest: &str, depth: usize, errors: &mut Vec<String>) {
+        let (sub, arg) = word(rest);
+        match sub.to_ascii_lowercase().as_str() {
+            "label" => {
+                if let Some(l) = self.label() {
+                    l.menu_label = Some(arg.to_string());
+                }
+            }
+            // Only the top-level menu's default is the one that boots.
+            "default" if self.menu_depth == 0 => self.top_menu_default = self.current,
+            "hide" => {
+                if let Some(l) = self.label() {
+                    l.hidden = true;
+                }
+            }
+            "exit" | "quit" => {
+                if let Some(l) = self.label() {
+                    l.exit = true;
+                }
+            }
+            "begin" => {
+                self.menu_depth += 1;
+                self.current = None;
+            }
+            "end" => {
+                self.menu_depth = self.menu_depth.saturating_sub(1);
+                self.current = None;
+            }
+            "include" => self.include(fs, arg, depth, errors),
+            _ => {}
+        }
+    }
+
+    fn include(&mut self, fs: &dyn FsView, arg: &str, depth: usize, errors: &mut Vec<String>) {
+        let (file, _tag) = word(arg);
+        if !file.is_empty() {
+            let path = join(&self.cwd, file);
+            self.run_file(fs, &path, depth + 1, errors);
+        }
+    }
+
+    fn find_label(&self, cmd: &str) -> Option<usize> {
+        let cmd = cmd.trim();
+        let first = word(cmd).0;
+        self.labels
+            .iter()
+            .position(|l| l.name == cmd)
+            .or_else(|| self.labels.iter().position(|l| l.name == first))
+    }
+}
+
+/// The Linux entry a label makes, if it makes one. A MENU HIDE label is
+/// left out unless it is the default (syslinux still boots it on timeout).
+fn entry(fs: &dyn FsView, st: &State, l: &Label, is_default: bool) -> Option<ExtEntry> {
+    if (l.hidden && !is_default) || l.exit || l.localboot {
+        return None;
+    }
+    let (kernel_arg, extra) = match &l.kernel {
+        Some((Kind::Linux, k)) => word(k),
+        Some((Kind::ByExtension, k)) if !is_module(word(k).0) => word(k),
+        Some(_) => return None,
+        None => {
+            // No kernel line: the label names the kernel file, if there is one.
+            let implicit = word(&l.name).0;
+            if implicit.is_empty() || is_module(implicit) || !fs.is_file(&join(&st.cwd, implicit)) {
+                return None;
+            }
+            (implicit, "")
+        }
+    };
+    if kernel_arg.is_empty() {
+        return None;
+    }
+    let append = match l.append.as_deref().or(st.global_append.as_deref()) {
+        Some("-") | None => String::new(),
+        Some(a) => a.to_string(),
+    };
+    let append = [extra, append.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let title = l
+        .menu_label
+        .as_deref()
+        .map(|m| m.replace('^', "").trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| l.name.clone());
+    Some(ExtEntry {
+        label: l.name.clone(),
+        title,
+        kernel: join(&st.cwd, kernel_arg),
+        kernel_arg: kernel_arg.to_string(),
+        initrds: initrds(&st.cwd, l.initrd.as_deref(), &append),
+        append,
+    })
+}
+
+/// INITRD's list, else the last `initrd=` option of the command line.
+fn initrds(cwd: &str, initrd: Option<&str>, append: &str) -> Vec<String> {
+    let list = match initrd {
+        Some(i) => word(i).0,
+        None => append
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("initrd="))
+            .next_back()
+            .unwrap_or(""),
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| join(cwd, s))
+        .collect()
+}
+
+/// Reads the syslinux config at `config_path` (with its INCLUDEs and CONFIG
+/// switches) from `fs` and builds the menu. Never fails: problems go to
+/// [`ExtMenu::errors`].
+pub fn parse(fs: &dyn FsView, config_path: &str) -> ExtMenu {
+    let mut errors = Vec::new();
+    let mut path = join("/", config_path);
+    let mut cwd = dir_of(&path);
+    let mut restarts = 0usize;
+    loop {
+        let mut st = State {
+            cwd: cwd.clone(),
+            ..Default::default()
+        };
+        st.run_file(fs, &path, 0, &mut errors);
+        // A CONFIG line outside a label, or a default label of type CONFIG
+        // (Rufus/unetbootin's `syslinux.cfg` stubs): start again there.
+        let next = st.restart.clone().or_else(|| {
+            let i = default_label(&st)?;
+            match st.labels.get(i)?.kernel.as_ref()? {
+                (Kind::Config, arg) => {
+                    let (file, _) = word(arg);
+                    let file = join(&st.cwd, file);
+                    let app = st.labels.get(i)?.append.as_deref().map(|a| word(a).0).unwrap_or("");
+                    let dir = if app.is_empty() {
+                        dir_of(&file)
+                    } else {
+                        join(&st.cwd, app)
+                    };
+                    Some((file, dir))
+                }
+                _ => None,
+            }
+        });
+        let Some((p, d)) = next else {
+            return build(fs, &st, errors);
+        };
+        restarts += 1;
+        if restarts > MAX_DEPTH {
+            errors.push(format!("{config_path}: more than {MAX_DEPTH} CONFIG switches; stopped"));
+            return build(fs, &st, errors);
+        }
+        path = p;
+        cwd = d;
+    }
+}
+
+/// The label the menu starts on: ONTIMEOUT, top-level MENU DEFAULT, DEFAULT.
+fn default_label(st: &State) -> Option<usize> {
+    st.ontimeout
+        .as_deref()
+        .and_then(|c| st.find_label(c))
+        .or(st.top_menu_default)
+        .or_else(|| st.default_cmd.as_deref().and_then(|c| st.find_label(c)))
+}
+
+fn build(fs: &dyn FsView, st: &State, mut errors: Vec<String>) -> ExtMenu {
+    let mut entries = Vec::new();
+    let mut index_of_label: Vec<Option<usize>> = Vec::new();
+    let default_li = default_label(st);
+    for (i, l) in st.labels.iter().enumerate() {
+        let e = entry(fs, st, l, default_li == Some(i));
+        index_of_label.push(e.as_ref().map(|_| entries.len()));
+        entries.extend(e);
+    }
+    let mut default = None;
+    if let Some(li) = default_li {
+        default = index_of_label.get(li).copied().flatten();
+        if default.is_none() {
+            if let Some(l) = st.labels.get(li) {
+                let what = match &l.kernel {
+                    _ if l.localboot => "LOCALBOOT",
+                    _ if l.exit => "MENU EXIT",
+                    Some((_, k)) => k.as_str(),
+                    None => "no kernel file",
+                };
+                errors.push(format!(
+                    "default entry '{}' is not a Linux kernel ({what}); the first entry is the default",
+                    l.name
+                ));
+            }
+        }
+    } else if let Some(e) = command_line_default(fs, st) {
+        // DEFAULT names no label: syslinux boots it as a typed command line.
+        default = Some(entries.len());
+        entries.push(e);
+    }
+    ExtMenu {
+        default: default.or((!entries.is_empty()).then_some(0)),
+        entries,
+        timeout_ds: st.timeout.filter(|t| *t > 0),
+        errors,
+    }
+}
+
+/// ONTIMEOUT/DEFAULT as a kernel command line (`DEFAULT vmlinuz root=/dev/sda1`),
+/// when its first word is an existing Linux kernel file.
+fn command_line_default(fs: &dyn FsView, st: &State) -> Option<ExtEntry> {
+    let cmd = st.ontimeout.as_deref().or(st.default_cmd.as_deref())?;
+    let (kernel_arg, args) = word(cmd);
+    let kernel = join(&st.cwd, kernel_arg);
+    if kernel_arg.is_empty() || is_module(kernel_arg) || !fs.is_file(&kernel) {
+        return None;
+    }
+    // Typed command lines get the global APPEND in front of their options.
+    let append = [st.global_append.as_deref().unwrap_or(""), args]
+        .iter()
+        .filter(|s| !s.is_empty() && **s != "-")
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(ExtEntry {
+        label: kernel_arg.to_string(),
+        title: cmd.trim().to_string(),
+        kernel,
+        kernel_arg: kernel_arg.to_string(),
+        initrds: initrds(&st.cwd, None, &append),
+        append,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::DirFs;
+    use std::path::Path;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, c) in files {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, c).unwrap();
+        }
+        d
+    }
+
+    fn titles(m: &ExtMenu) -> Vec<&str> {
+        m.entries.iter().map(|e| e.title.as_str()).collect()
+    }
+
+    /// /boot/extlinux.conf as Alpine's update-extlinux writes it.
+    const ALPINE: &str = "# Generated by update-extlinux 6.04_pre1-r15
+DEFAULT menu.c32
+PROMPT 0
+MENU TITLE Alpine/Linux Boot Menu
+MENU HIDDEN
+MENU AUTOBOOT Alpine will be booted automatically in # seconds.
+TIMEOUT 10
+LABEL lts
+  MENU DEFAULT
+  MENU LABEL Linux lts
+  LINUX vmlinuz-lts
+  INITRD intel-ucode.img,amd-ucode.img,initramfs-lts
+  APPEND root=UUID=5a1ab7a2-5f3c-4a36-8a12-2b1f5e0b6c2d modules=sd-mod,usb-storage,ext4 quiet rootfstype=ext4
+
+MENU SEPARATOR
+";
+
+    #[test]
+    fn alpine_update_extlinux() {
+        let d = tree(&[("boot/extlinux.conf", ALPINE)]);
+        let m = parse(&DirFs::new(d.path()), "/boot/extlinux.conf");
+        assert_eq!(m.errors, Vec::<String>::new());
+        assert_eq!(m.entries.len(), 1);
+        let e = &m.entries[0];
+        assert_eq!((e.label.as_str(), e.title.as_str()), ("lts", "Linux lts"));
+        assert_eq!(e.kernel, "/boot/vmlinuz-lts");
+        assert_eq!(e.kernel_arg, "vmlinuz-lts");
+        assert_eq!(
+            e.initrds,
+            ["/boot/intel-ucode.img", "/boot/amd-ucode.img", "/boot/initramfs-lts"]
+        );
+        assert!(e.append.starts_with("root=UUID=5a1ab7a2") && e.append.ends_with("rootfstype=ext4"));
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.timeout_ds, Some(10));
+    }
+
+    /// Arch wiki's /boot/syslinux/syslinux.cfg: `../` paths, COM32 tools skipped.
+    #[test]
+    fn arch_syslinux_cfg() {
+        let cfg = "DEFAULT arch
+PROMPT 0        # Set to 1 if you always want to display the boot: prompt
+TIMEOUT 50
+UI menu.c32
+MENU TITLE Arch Linux
+MENU COLOR border       30;44   #40ffffff #a0000000 std
+
+LABEL arch
+    MENU LABEL Arch Linux
+    LINUX ../vmlinuz-linux
+    APPEND root=/dev/sda3 rw
+    INITRD ../initramfs-linux.img
+
+LABEL archfallback
+    MENU LABEL Arch Linux Fallback
+    LINUX ../vmlinuz-linux
+    APPEND root=/dev/sda3 rw
+    INITRD ../intel-ucode.img,../initramfs-linux-fallback.img
+
+LABEL hdt
+        MENU LABEL HDT (Hardware Detection Tool)
+        COM32 hdt.c32
+
+LABEL reboot
+        MENU LABEL Reboot
+        COM32 reboot.c32
+";
+        let d = tree(&[("boot/syslinux/syslinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/boot/syslinux/syslinux.cfg");
+        assert_eq!(titles(&m), ["Arch Linux", "Arch Linux Fallback"]);
+        assert_eq!(m.entries[0].kernel, "/boot/vmlinuz-linux");
+        assert_eq!(m.entries[0].initrds, ["/boot/initramfs-linux.img"]);
+        assert_eq!(
+            m.entries[1].initrds,
+            ["/boot/intel-ucode.img", "/boot/initramfs-linux-fallback.img"]
+        );
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.timeout_ds, Some(50));
+        assert!(m.errors.is_empty());
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_and_append_rules() {
+        let cfg = "append console=ttyS0
+label one
+kernel /vmlinuz one=1
+label two
+ KeRnEl /vmlinuz
+ APPEND -
+label three
+ linux /kernel.img
+ append initrd=/a.gz,/b.gz quiet initrd=/c.gz
+label four
+ kernel /vmlinuz
+ initrd /i.img
+ append initrd=/ignored.gz quiet
+label five
+ kernel /boot/memdisk
+ initrd /dos.img
+label six
+ kernel chain.c32
+ append hd0 1
+label seven
+ localboot 0x80
+label eight
+ menu hide
+ kernel /vmlinuz
+";
+        let d = tree(&[("syslinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+        let labels: Vec<&str> = m.entries.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["one", "two", "three", "four"]);
+        assert_eq!(m.entries[0].append, "one=1 console=ttyS0");
+        assert_eq!(m.entries[1].append, "");
+        // LINUX forces a kernel even with an image-like extension.
+        assert_eq!(m.entries[2].kernel, "/kernel.img");
+        assert_eq!(m.entries[2].initrds, ["/c.gz"]);
+        assert_eq!(m.entries[2].append, "initrd=/a.gz,/b.gz quiet initrd=/c.gz");
+        assert_eq!(m.entries[3].initrds, ["/i.img"]);
+        assert_eq!(m.entries[3].append, "initrd=/ignored.gz quiet");
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.timeout_ds, None);
+    }
+
+    #[test]
+    fn defaults_ontimeout_menu_default_and_submenus() {
+        let cfg = "DEFAULT b
+label a
+ kernel /k
+label b
+ kernel /k
+menu begin sub
+ label c
+  menu default
+  kernel /k
+menu end
+label d
+ kernel /k
+";
+        let d = tree(&[("extlinux.conf", cfg)]);
+        let fs = DirFs::new(d.path());
+        // MENU DEFAULT inside a submenu does not override the top-level DEFAULT.
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(1));
+        std::fs::write(
+            d.path().join("extlinux.conf"),
+            cfg.replace("label d\n", "label d\n menu default\n"),
+        )
+        .unwrap();
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(3));
+        std::fs::write(d.path().join("extlinux.conf"), format!("ONTIMEOUT c\n{cfg}")).unwrap();
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(2));
+        // DEFAULT with extra options still finds the label by its first word.
+        std::fs::write(
+            d.path().join("extlinux.conf"),
+            cfg.replace("DEFAULT b", "DEFAULT d single"),
+        )
+        .unwrap();
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(3));
+    }
+
+    #[test]
+    fn hidden_entries_stay_out_unless_default() {
+        let cfg = "DEFAULT secret\nlabel shown\n kernel /k\nlabel secret\n menu hide\n kernel /k2\n\
+                   label other\n menu hide\n kernel /k3\n";
+        let d = tree(&[("syslinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+        assert_eq!(titles(&m), ["shown", "secret"]);
+        assert_eq!(m.default, Some(1));
+    }
+
+    #[test]
+    fn non_linux_default_is_reported_and_first_entry_used() {
+        let cfg = "DEFAULT xen\nlabel xen\n kernel mboot.c32\n append xen.gz --- vmlinuz --- initrd.img\n\
+                   label linux\n kernel vmlinuz\n";
+        let d = tree(&[("isolinux/isolinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/isolinux/isolinux.cfg");
+        assert_eq!(titles(&m), ["linux"]);
+        assert_eq!(m.entries[0].kernel, "/isolinux/vmlinuz");
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+        assert!(m.errors[0].contains("mboot.c32"));
+    }
+
+    #[test]
+    fn implicit_kernel_and_command_line_default() {
+        let d = tree(&[
+            ("syslinux.cfg", "label vmlinuz\nlabel missing\nlabel back\n menu exit\n"),
+            ("vmlinuz", "k"),
+        ]);
+        let fs = DirFs::new(d.path());
+        let m = parse(&fs, "/syslinux.cfg");
+        assert_eq!(titles(&m), ["vmlinuz"]);
+        assert_eq!(m.entries[0].kernel, "/vmlinuz");
+        std::fs::write(
+            d.path().join("syslinux.cfg"),
+            "DEFAULT vmlinuz root=/dev/sda1 initrd=initrd.gz\nAPPEND console=tty0\nTIMEOUT 0\n",
+        )
+        .unwrap();
+        let m = parse(&fs, "/syslinux.cfg");
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.entries[0].append, "console=tty0 root=/dev/sda1 initrd=initrd.gz");
+        assert_eq!(m.entries[0].initrds, ["/initrd.gz"]);
+        assert_eq!(m.timeout_ds, None);
+    }
+
+    #[test]
+    fn include_resolves_against_the_working_directory() {
+        let d = tree(&[
+            (
+                "boot/syslinux/syslinux.cfg",
+                "INCLUDE menus/main.cfg\nMENU INCLUDE /etc/extra.cfg tag\n",
+            ),
+            (
+                "boot/syslinux/menus/main.cfg",
+                "INCLUDE entries.cfg\nLABEL a\n KERNEL vmlinuz\n",
+            ),
+            // Relative to the working directory (/boot/syslinux), not to menus/.
+            ("boot/syslinux/entries.cfg", "LABEL b\n KERNEL vmlinuz\n"),
+            ("etc/extra.cfg", "LABEL c\n KERNEL /vmlinuz\n"),
+        ]);
+        let m = parse(&DirFs::new(d.path()), "/boot/syslinux/syslinux.cfg");
+        assert_eq!(titles(&m), ["b", "a", "c"]);
+        assert_eq!(m.entries[0].kernel, "/boot/syslinux/vmlinuz");
+        assert_eq!(m.entries[2].kernel, "/vmlinuz");
+    }
+
+    #[test]
+    fn include_loops_and_missing_files() {
+        let d = tree(&[("loop.cfg", "LABEL x\n KERNEL /k\nINCLUDE loop.cfg\n")]);
+        let m = parse(&DirFs::new(d.path()), "/loop.cfg");
+        assert_eq!(m.entries.len(), MAX_DEPTH + 1);
+        assert!(m.errors.iter().any(|e| e.contains("nested")));
+        let m = parse(&DirFs::new(d.path()), "/nope.cfg");
+        assert!(m.entries.is_empty() && m.default.is_none());
+        assert_eq!(m.errors.len(), 1);
+    }
+
+    #[test]
+    fn config_switches_file_and_working_directory() {
+        let d = tree(&[
+            // Rufus-style stub: the default label is a CONFIG.
+            (
+                "syslinux.cfg",
+                "DEFAULT loadconfig\nLABEL loadconfig\n CONFIG /isolinux/isolinux.cfg\n APPEND /isolinux/\n",
+            ),
+            (
+                "isolinux/isolinux.cfg",
+                "LABEL live\n KERNEL vmlinuz\n APPEND initrd=initrd.img boot=live\n",
+            ),
+            // CONFIG before any LABEL switches files; inside a label it is the label's type.
+            ("top.cfg", "CONFIG sub/real.cfg\nLABEL lost\n KERNEL /k\n"),
+            ("sub/real.cfg", "LABEL real\n KERNEL vmlinuz\n"),
+            ("a.cfg", "CONFIG b.cfg\n"),
+            ("b.cfg", "CONFIG a.cfg\n"),
+        ]);
+        let fs = DirFs::new(d.path());
+        let m = parse(&fs, "/syslinux.cfg");
+        assert_eq!(titles(&m), ["live"]);
+        assert_eq!(m.entries[0].kernel, "/isolinux/vmlinuz");
+        assert_eq!(m.entries[0].initrds, ["/isolinux/initrd.img"]);
+        let m = parse(&fs, "/top.cfg");
+        assert_eq!(titles(&m), ["real"]);
+        assert_eq!(m.entries[0].kernel, "/sub/vmlinuz");
+        let m = parse(&fs, "/a.cfg");
+        assert!(m.entries.is_empty());
+        assert!(m.errors.iter().any(|e| e.contains("CONFIG switches")));
+    }
+
+    #[test]
+    fn text_help_blocks_are_skipped() {
+        let cfg = "label a\n text help\n label fake\n kernel /evil\n endtext\n kernel /good\n";
+        let d = tree(&[("syslinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.entries[0].kernel, "/good");
+    }
+
+    fn corpus(name: &str) -> Option<std::path::PathBuf> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpus/u-root/syslinux")
+            .join(name);
+        if p.is_dir() {
+            Some(p)
+        } else {
+            eprintln!("note: {} missing, corpus test skipped", p.display());
+            None
+        }
+    }
+
+    /// Debian 10 netinst: vesamenu with submenus; real syslinux preselects
+    /// "Graphical install" (top-level MENU DEFAULT; the later `default
+    /// installdark*` and `menu default` lines sit inside the dark submenu, and
+    /// the last DEFAULT is vesamenu.c32). u-root's JSON differs: it gives a
+    /// `MENU LABEL` that follows `MENU BEGIN` to the previous LABEL (so
+    /// "Install" shows as "^Advanced options"), and keeps the `^` markers.
+    #[test]
+    fn uroot_debian_10_install() {
+        let Some(c) = corpus("debian_10_install") else { return };
+        let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert_eq!(m.timeout_ds, None);
+        // File order, submenus (advanced, adspk, dark, dark/advanced) in place.
+        assert_eq!(
+            titles(&m),
+            [
+                "Graphical install",
+                "Install",
+                "Graphical expert install",
+                "Graphical rescue mode",
+                "Graphical automated install",
+                "Expert install",
+                "Rescue mode",
+                "Automated install",
+                "Expert speech install",
+                "Rescue speech mode",
+                "Automated speech install",
+                "Graphical install",
+                "Install",
+                "Graphical expert install",
+                "Graphical rescue mode",
+                "Graphical automated install",
+                "Expert install",
+                "Rescue mode",
+                "Automated install",
+                "Install with speech synthesis",
+            ]
+        );
+        let d = &m.entries[m.default.unwrap()];
+        assert_eq!(d.label, "installgui");
+        assert_eq!(d.kernel, "/install.amd/vmlinuz");
+        assert_eq!(d.initrds, ["/install.amd/gtk/initrd.gz"]);
+        assert_eq!(d.append, "vga=788 initrd=/install.amd/gtk/initrd.gz --- quiet");
+        // "help" (CONFIG prompt.cfg) and the "Back.." items are not Linux entries.
+        assert!(m.entries.iter().all(|e| e.label != "help" && e.label != "mainmenu"));
+    }
+
+    #[test]
+    fn uroot_debian_9_install() {
+        let Some(c) = corpus("debian_9_install") else { return };
+        let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        let d = &m.entries[m.default.unwrap()];
+        assert_eq!(d.title, "Debian GNU/Linux Live (kernel 4.9.0-3-amd64)");
+        assert_eq!(d.kernel, "/live/vmlinuz-4.9.0-3-amd64");
+        assert_eq!(d.initrds, ["/live/initrd.img-4.9.0-3-amd64"]);
+        assert_eq!(m.entries.len(), 80);
+        let last = m.entries.last().unwrap();
+        assert_eq!(last.title, "Debian Installer with Speech Synthesis");
+        assert_eq!(last.append, "initrd=/d-i/gtk/initrd.gz speakup.synth=soft");
+    }
+
+    /// Fedora 27 live: `^` markers dropped, MENU DEFAULT on "check" (syslinux
+    /// preselects it, keeping file order: u-root moves it to the top instead),
+    /// memtest (no extension: a Linux-protocol image) kept, localboot dropped.
+    #[test]
+    fn uroot_fedora_27_install() {
+        let Some(c) = corpus("fedora_27_install") else { return };
+        let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert_eq!(
+            titles(&m),
+            [
+                "Start Fedora-Workstation-Live 27",
+                "Test this media & start Fedora-Workstation-Live 27",
+                "Start Fedora-Workstation-Live 27 in basic graphics mode",
+                "Run a memory test",
+            ]
+        );
+        assert_eq!(m.default, Some(1));
+        assert_eq!(m.timeout_ds, Some(600));
+        assert_eq!(m.entries[0].kernel, "/isolinux/vmlinuz");
+        assert_eq!(m.entries[0].initrds, ["/isolinux/initrd.img"]);
+        assert_eq!(m.entries[3].kernel, "/isolinux/memtest");
+        assert!(m.entries[3].initrds.is_empty());
+    }
+
+    /// Qubes 3.2: the Xen entries go through mboot.c32 (multiboot), which
+    /// kexec cannot start; only memtest is left, and the default ("check",
+    /// an mboot entry) is reported.
+    #[test]
+    fn uroot_qubes_3_2_install() {
+        let Some(c) = corpus("qubes_3_2_install") else { return };
+        let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
+        assert_eq!(titles(&m), ["Run a memory test"]);
+        assert_eq!(m.default, Some(0));
+        assert_eq!(m.errors.len(), 1);
+        assert!(m.errors[0].contains("'check'") && m.errors[0].contains("mboot.c32"));
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let words = [
+            "label",
+            "kernel",
+            "linux",
+            "append",
+            "initrd",
+            "menu",
+            "default",
+            "begin",
+            "end",
+            "include",
+            "config",
+            "text",
+            "help",
+            "endtext",
+            "-",
+            "a.c32",
+            "x",
+            "/",
+            "..",
+            "ontimeout",
+            "timeout",
+            "9",
+            "\n",
+            "\n",
+            "\n",
+            " ",
+            ",",
+            "initrd=",
+            "^",
+            "hide",
+            "exit",
+            "localboot",
+            "label",
+        ];
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for _ in 0..300 {
+            let mut s = String::new();
+            for _ in 0..(seed % 120) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(words[(seed % words.len() as u64) as usize]);
+                s.push(' ');
+            }
+            let d = tree(&[("syslinux.cfg", &s), ("x", "k")]);
+            let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+            assert!(m.default.is_none() == m.entries.is_empty());
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! FAT12/16/32 (the EFI System Partition, syslinux and U-Boot boot
+//! partitions) read in userspace with the `fatfs` crate.
+//!
+//! Read-only by construction: `fatfs` wants `Read + Write + Seek`, and the
+//! adapter's `write` always fails, so nothing can reach the disk even if
+//! `fatfs` tries (it would only ever try to update the FSInfo sector or the
+//! dirty flag on unmount; access dates are off). Lookups are case-insensitive,
+//! as FAT is, on long and on 8.3 names. `fatfs` is not hardened against
+//! hostile images, so every call into it runs under `catch_unwind`, and
+//! directory walks are capped.
+
+use super::{FsError, FsView, Kind};
+use crate::block::Window;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Bytes the adapter reads ahead: fatfs reads 32-byte directory entries one
+/// at a time, this turns them into few, larger reads.
+const CACHE: usize = 64 << 10;
+/// Most entries looked at in one directory (a corrupt cluster chain can loop;
+/// real ESP directories hold a few dozen).
+const MAX_DIR_ENTRIES: usize = 8192;
+/// Most path components followed.
+const MAX_DEPTH: usize = 64;
+
+/// Whether `window` starts with a FAT boot sector: the 0x55AA signature, a
+/// sane BIOS Parameter Block, and "FAT" in one of the fs-type fields (at 0x36
+/// for FAT12/16, 0x52 for FAT32; mkfs.fat and Windows both write them).
+pub fn probe(window: &Window) -> bool {
+    let mut b = [0u8; 512];
+    if window.read_at(0, &mut b).is_err() {
+        return false;
+    }
+    let le16 = |o: usize| crate::block::le_u16(&b, o);
+    let byte = |o: usize| b.get(o).copied().unwrap_or(0);
+    let bytes_per_sector = le16(11);
+    let sectors_per_cluster = byte(13);
+    let fat_string = |o: usize| b.get(o..o + 3) == Some(b"FAT");
+    b.get(510..512) == Some(&[0x55, 0xAA])
+        && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
+        && sectors_per_cluster.is_power_of_two()
+        && le16(14) >= 1
+        && byte(16) >= 1
+        && (byte(21) == 0xF0 || byte(21) >= 0xF8)
+        && (fat_string(0x36) || fat_string(0x52))
+}
+
+/// `Read + Seek` over a [`Window`] with a small read-ahead cache, and a
+/// `Write` that refuses everything.
+struct WindowIo {
+    window: Window,
+    pos: u64,
+    cache_start: u64,
+    cache: Vec<u8>,
+}
+
+impl WindowIo {
+    fn new(window: Window) -> Self {
+        WindowIo {
+            window,
+            pos: 0,
+            cache_start: 0,
+            cache: Vec::new(),
+        }
+    }
+}
+
+impl Read for WindowIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.window.len().saturating_sub(self.pos);
+        let want = usize::try_from(avail).unwrap_or(usize::MAX).min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let dst = buf.get_mut(..want).unwrap_or_default();
+        if want >= CACHE {
+            self.window.read_at(self.pos, dst)?;
+        } else {
+            let in_cache = self.pos >= self.cache_start
+                && self.pos.saturating_add(want as u64) <= self.cache_start.saturating_add(self.cache.len() as u64);
+            if !in_cache {
+                let len = usize::try_from(self.window.len().saturating_sub(self.pos))
+                    .unwrap_or(usize::MAX)
+                    .min(CACHE);
+                self.cache.resize(len, 0);
+                self.window.read_at(self.pos, &mut self.cache)?;
+                self.cache_start = self.pos;
+            }
+            let off = usize::try_from(self.pos - self.cache_start).unwrap_or(usize::MAX);
+            let src = self
+                .cache
+                .get(off..off.saturating_add(want))
+                .ok_or_else(|| io::Error::other("read cache out of range"))?;
+            dst.copy_from_slice(src);
+        }
+        self.pos = self.pos.saturating_add(want as u64);
+        Ok(want)
+    }
+}
+
+impl Write for WindowIo {
+    fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "hopboot opens FAT filesystems read-only",
+        ))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for WindowIo {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let new = match pos {
+            SeekFrom::Start(n) => i128::from(n),
+            SeekFrom::End(d) => i128::from(self.window.len()) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+        };
+        self.pos = u64::try_from(new).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        Ok(self.pos)
+    }
+}
+
+type Fs = fatfs::FileSystem<WindowIo>;
+type Dir<'a> = fatfs::Dir<'a, WindowIo>;
+type Entry<'a> = fatfs::DirEntry<'a, WindowIo>;
+
+/// What a path names.
+enum Node<'a> {
+    Root,
+    Entry(Entry<'a>),
+}
+
+/// A FAT filesystem on a partition.
+pub struct FatFs {
+    fs: Fs,
+}
+
+/// Runs `f`, turning a panic inside fatfs into an error.
+fn guard<R>(what: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(FsError::Corrupt(format!("FAT {what}: the FAT reader crashed (bug)"))))
+}
+
+fn io_err(path: &str, e: io::Error) -> FsError {
+    match e.kind() {
+        io::ErrorKind::NotFound => FsError::NotFound(path.to_string()),
+        _ if e.raw_os_error().is_some() => FsError::Io {
+            path: path.to_string(),
+            source: e,
+        },
+        _ => FsError::Corrupt(format!("FAT {path}: {e}")),
+    }
+}
+
+/// Case-insensitive name comparison, as FAT lookups are.
+fn same_name(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_uppercase)
+        .eq(b.chars().flat_map(char::to_uppercase))
+}
+
+impl FatFs {
+    /// Reads the boot sector (and FSInfo for FAT32) of the filesystem in `window`.
+    pub fn open(window: Window) -> Result<Self, FsError> {
+        guard("open", || {
+            let opts = fatfs::FsOptions::new().update_accessed_date(false);
+            let fs = fatfs::FileSystem::new(WindowIo::new(window), opts).map_err(|e| io_err("", e))?;
+            Ok(FatFs { fs })
+        })
+    }
+
+    fn find<'a>(dir: &Dir<'a>, name: &str) -> Option<Entry<'a>> {
+        dir.iter()
+            .take(MAX_DIR_ENTRIES)
+            .map_while(Result::ok)
+            .find(|e| same_name(&e.file_name(), name) || same_name(&e.short_file_name(), name))
+    }
+
+    /// Resolves `path`; `Ok(None)` when it does not exist.
+    fn lookup(&self, path: &str) -> Option<Node<'_>> {
+        let norm = super::join("/", path);
+        let parts: Vec<&str> = norm.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.len() > MAX_DEPTH {
+            return None;
+        }
+        let Some((last, dirs)) = parts.split_last() else {
+            return Some(Node::Root);
+        };
+        let mut dir = self.fs.root_dir();
+        for d in dirs {
+            let e = Self::find(&dir, d).filter(|e| e.is_dir())?;
+            dir = e.to_dir();
+        }
+        Self::find(&dir, last).map(Node::Entry)
+    }
+
+    fn dir(&self, path: &str) -> Option<Dir<'_>> {
+        match self.lookup(path)? {
+            Node::Root => Some(self.fs.root_dir()),
+            Node::Entry(e) if e.is_dir() => Some(e.to_dir()),
+            Node::Entry(_) => None,
+        }
+    }
+}
+
+impl FsView for FatFs {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
+        let mut v = Vec::new();
+        self.copy_to(path, limit, &mut v)?;
+        Ok(v)
+    }
+
+    fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
+        guard(path, || {
+            let e = match self.lookup(path) {
+                Some(Node::Entry(e)) if e.is_file() => e,
+                _ => return Err(FsError::NotFound(path.to_string())),
+            };
+            let size = e.len();
+            if size > limit {
+                return Err(FsError::TooLarge {
+                    path: path.to_string(),
+                    size,
+                    limit,
+                });
+            }
+            let mut f = e.to_file();
+            let mut buf = vec![0u8; 256 << 10];
+            let mut total = 0u64;
+            while total < size {
+                let n = f.read(&mut buf).map_err(|e| io_err(path, e))?;
+                if n == 0 {
+                    break;
+                }
+                // fatfs stops at the directory entry's size; the cap is a backstop.
+                let n = usize::try_from(size - total).unwrap_or(usize::MAX).min(n);
+                out.write_all(buf.get(..n).unwrap_or_default())
+                    .map_err(|source| FsError::Io {
+                        path: path.to_string(),
+                        source,
+                    })?;
+                total = total.saturating_add(n as u64);
+            }
+            if total != size {
+                return Err(FsError::Corrupt(format!(
+                    "FAT {path}: cluster chain ends after {total} of {size} bytes"
+                )));
+            }
+            Ok(total)
+        })
+    }
+
+    fn kind(&self, path: &str) -> Option<Kind> {
+        guard(path, || {
+            Ok(self.lookup(path).map(|n| match n {
+                Node::Root => Kind::Dir,
+                Node::Entry(e) if e.is_dir() => Kind::Dir,
+                Node::Entry(e) if e.is_file() => Kind::File,
+                Node::Entry(_) => Kind::Other,
+            }))
+        })
+        .ok()
+        .flatten()
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        guard(path, || {
+            Ok(match self.lookup(path) {
+                Some(Node::Entry(e)) if e.is_file() => Some(e.len()),
+                _ => None,
+            })
+        })
+        .ok()
+        .flatten()
+    }
+
+    fn list(&self, path: &str) -> Vec<String> {
+        guard(path, || {
+            let Some(dir) = self.dir(path) else {
+                return Ok(Vec::new());
+            };
+            let mut v: Vec<String> = dir
+                .iter()
+                .take(MAX_DIR_ENTRIES)
+                .map_while(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| n != "." && n != "..")
+                .collect();
+            v.sort();
+            Ok(v)
+        })
+        .unwrap_or_default()
+    }
+
+    /// The volume serial number as blkid and GRUB print it for FAT:
+    /// `XXXX-XXXX`, upper-case hex (e.g. `4842-0001`). Unlike ext4's UUID this
+    /// is not lower case, because `UUID=`/`--fs-uuid` strings for FAT are
+    /// written in upper case by blkid, fstab and GRUB.
+    fn uuid(&self) -> Option<String> {
+        let id = self.fs.volume_id();
+        Some(format!("{:04X}-{:04X}", id >> 16, id & 0xffff))
+    }
+
+    /// The volume label, as blkid reports it: the root directory's volume
+    /// entry, else the boot sector's, trimmed; "NO NAME" means none.
+    fn label(&self) -> Option<String> {
+        guard("label", || {
+            let l = match self.fs.read_volume_label_from_root_dir() {
+                Ok(Some(l)) => l,
+                _ => self.fs.volume_label(),
+            };
+            let l = l.trim().to_string();
+            Ok((!l.is_empty() && l != "NO NAME").then_some(l))
+        })
+        .ok()
+        .flatten()
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "vfat"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Disk;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn run(cmd: &mut Command) {
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e}: install dosfstools and mtools (apt-get install dosfstools mtools)")
+        });
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A tree like an ESP with systemd-boot entries, an Arch kernel and a
+    /// syslinux directory: long names, mixed case, nested dirs, a 200 KiB file.
+    fn esp_tree(root: &Path) {
+        let files: &[(&str, Vec<u8>)] = &[
+            ("loader/loader.conf", b"timeout 3\ndefault fedora-*\n".to_vec()),
+            (
+                "loader/entries/fedora-6.5.conf",
+                b"title Fedora\nlinux /vmlinuz-6.5\ninitrd /initramfs-6.5.img\n".to_vec(),
+            ),
+            (
+                "loader/entries/arch.conf",
+                b"title Arch\nlinux /vmlinuz-linux\n".to_vec(),
+            ),
+            ("EFI/BOOT/BOOTX64.EFI", b"MZ fake".to_vec()),
+            ("EFI/Linux/arch-linux.efi", b"MZ uki".to_vec()),
+            ("vmlinuz-linux", (0..200_000u32).map(|i| (i % 253) as u8).collect()),
+            ("syslinux/syslinux.cfg", b"DEFAULT arch\n".to_vec()),
+            ("UPPER.TXT", b"upper".to_vec()),
+            ("MixedCase.Conf", b"mixed".to_vec()),
+        ];
+        for (p, c) in files {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, c).unwrap();
+        }
+    }
+
+    /// mkfs.vfat an image with `fat_bits` (12/16/32), small but within each
+    /// type's cluster-count range, and copy `tree` into it.
+    fn image(dir: &Path, fat_bits: u32, tree: &Path) -> std::path::PathBuf {
+        let img = dir.join(format!("fat{fat_bits}.img"));
+        let kib = match fat_bits {
+            12 => "2048",
+            16 => "4096",
+            _ => "34000",
+        };
+        let mut mkfs = Command::new("mkfs.vfat");
+        mkfs.args([
+            "-C",
+            "-F",
+            &fat_bits.to_string(),
+            "-s",
+            "1",
+            "-n",
+            "HOPBOOT ESP",
+            "-i",
+            "48420001",
+        ]);
+        run(mkfs.arg(&img).arg(kib));
+        let mut mcopy = Command::new("mcopy");
+        mcopy.arg("-s").arg("-i").arg(&img);
+        for e in std::fs::read_dir(tree).unwrap() {
+            mcopy.arg(e.unwrap().path());
+        }
+        mcopy.arg("::/");
+        run(mcopy.env("MTOOLS_SKIP_CHECK", "1"));
+        img
+    }
+
+    fn open(img: &Path) -> FatFs {
+        let disk = Disk::open(img).unwrap();
+        assert!(probe(&disk.whole()), "probe {}", img.display());
+        FatFs::open(disk.whole()).unwrap()
+    }
+
+    #[test]
+    fn fat12_16_32_images_read_back_like_the_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        esp_tree(&tree);
+        for bits in [12, 16, 32] {
+            let img = image(d.path(), bits, &tree);
+            let before = std::fs::read(&img).unwrap();
+            {
+                let fs = open(&img);
+                assert_eq!(fs.fs_type(), "vfat");
+                assert_eq!(fs.uuid().as_deref(), Some("4842-0001"), "FAT{bits}");
+                assert_eq!(fs.label().as_deref(), Some("HOPBOOT ESP"), "FAT{bits}");
+                assert_eq!(
+                    fs.list("/"),
+                    [
+                        "EFI",
+                        "MixedCase.Conf",
+                        "UPPER.TXT",
+                        "loader",
+                        "syslinux",
+                        "vmlinuz-linux"
+                    ]
+                );
+                assert_eq!(fs.list("/loader/entries"), ["arch.conf", "fedora-6.5.conf"]);
+                assert_eq!(fs.list("/EFI/BOOT"), ["BOOTX64.EFI"]);
+                // Every file reads back identical, by its own name and case-folded.
+                for p in [
+                    "loader/loader.conf",
+                    "loader/entries/fedora-6.5.conf",
+                    "EFI/Linux/arch-linux.efi",
+                    "vmlinuz-linux",
+                    "MixedCase.Conf",
+                ] {
+                    let want = std::fs::read(tree.join(p)).unwrap();
+                    assert_eq!(fs.read(&format!("/{p}"), 1 << 20).unwrap(), want, "FAT{bits} {p}");
+                    assert_eq!(fs.read(&format!("/{}", p.to_uppercase()), 1 << 20).unwrap(), want);
+                    assert_eq!(fs.size(&format!("/{p}")), Some(want.len() as u64));
+                }
+                assert_eq!(fs.read_text("/upper.txt").unwrap(), "upper");
+                assert_eq!(fs.read_text("/efi/boot/bootx64.efi").unwrap(), "MZ fake");
+                assert_eq!(fs.kind("/"), Some(Kind::Dir));
+                assert_eq!(fs.kind("/loader/ENTRIES"), Some(Kind::Dir));
+                assert_eq!(fs.kind("/loader/entries/arch.conf"), Some(Kind::File));
+                assert_eq!(fs.kind("/loader/nope"), None);
+                assert_eq!(fs.kind("/vmlinuz-linux/x"), None);
+                assert!(fs.list("/vmlinuz-linux").is_empty());
+                assert!(matches!(fs.read("/loader", 100), Err(FsError::NotFound(_))));
+                assert!(matches!(fs.read("/nope", 100), Err(FsError::NotFound(_))));
+                assert!(matches!(
+                    fs.read("/vmlinuz-linux", 1000),
+                    Err(FsError::TooLarge { size: 200_000, .. })
+                ));
+                // BLS on top of FAT, through FsView only.
+                let (entries, errs) = crate::config::bls::read_dir(&fs, "/loader/entries");
+                assert!(errs.is_empty());
+                assert_eq!(entries.len(), 2);
+            }
+            assert!(std::fs::read(&img).unwrap() == before, "FAT{bits} image changed");
+        }
+    }
+
+    #[test]
+    fn no_label_and_default_serial() {
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("plain.img");
+        run(Command::new("mkfs.vfat")
+            .args(["-C", "-i", "0000abcd"])
+            .arg(&img)
+            .arg("34000"));
+        let fs = open(&img);
+        assert_eq!(fs.label(), None);
+        assert_eq!(fs.uuid().as_deref(), Some("0000-ABCD"));
+        assert!(fs.list("/").is_empty());
+    }
+
+    #[test]
+    fn probe_rejects_other_filesystems_and_garbage() {
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("x.img");
+        std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+        let disk = Disk::open(&img).unwrap();
+        assert!(!probe(&disk.whole()));
+        assert!(FatFs::open(disk.whole()).is_err());
+        // An MBR-looking sector with the signature but no BPB.
+        let mut b = vec![0u8; 4096];
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        std::fs::write(&img, &b).unwrap();
+        assert!(!probe(&Disk::open(&img).unwrap().whole()));
+        std::fs::write(&img, b"short").unwrap();
+        assert!(!probe(&Disk::open(&img).unwrap().whole()));
+    }
+
+    /// Truncated and bit-flipped images: errors or odd listings, never a panic
+    /// or a hang, and never a write.
+    #[test]
+    fn hostile_images_never_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        esp_tree(&tree);
+        let img = image(d.path(), 16, &tree);
+        let good = std::fs::read(&img).unwrap();
+        let bad = d.path().join("bad.img");
+        let mut seed = 0x0bad_5eed_1234_5678u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..150 {
+            let mut b = good.clone();
+            if round % 3 == 0 {
+                b.truncate((next() % good.len() as u64) as usize);
+            } else {
+                // Flip bytes in the metadata area (boot sector, FATs, root dir).
+                for _ in 0..16 {
+                    let i = (next() % 40_000) as usize;
+                    b[i] = next() as u8;
+                }
+            }
+            std::fs::write(&bad, &b).unwrap();
+            let disk = Disk::open(&bad).unwrap();
+            let _ = probe(&disk.whole());
+            if let Ok(fs) = FatFs::open(disk.whole()) {
+                let _ = (fs.uuid(), fs.label());
+                for dir in ["/", "/loader", "/loader/entries", "/EFI/Linux"] {
+                    for n in fs.list(dir).iter().take(50) {
+                        let p = format!("{dir}/{n}");
+                        let _ = (fs.kind(&p), fs.size(&p), fs.read(&p, 1 << 20));
+                    }
+                }
+            }
+            assert!(std::fs::read(&bad).unwrap() == b, "round {round}: image changed");
+        }
+    }
+}

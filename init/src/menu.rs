@@ -292,16 +292,31 @@ pub fn edit_line(c: &mut Consoles, prompt: &str, initial: &str) -> Option<String
 
 /// Shows the menu with a countdown on the default entry and returns the choice.
 /// `timeout` `None` = wait forever (after a failure, or when asked).
-pub fn run(
-    c: &mut Consoles,
-    entries: &[BootEntry],
-    failed: &[(usize, String)],
-    default: usize,
-    timeout: Option<Duration>,
-    append: Option<&str>,
-    message: Option<&str>,
-    preload: &mut dyn FnMut(),
-) -> Choice {
+/// What the menu shows.
+pub struct View<'a> {
+    /// The entries.
+    pub entries: &'a [BootEntry],
+    /// Entries that failed to load, with why.
+    pub failed: &'a [(usize, String)],
+    /// The entry selected at first (the default).
+    pub default: usize,
+    /// Countdown; `None` = wait for a key.
+    pub timeout: Option<Duration>,
+    /// `hopboot.append=`, shown in details.
+    pub append: Option<&'a str>,
+    /// A message under the list (the last error).
+    pub message: Option<&'a str>,
+}
+
+pub fn run(c: &mut Consoles, view: View<'_>, preload: &mut dyn FnMut()) -> Choice {
+    let View {
+        entries,
+        failed,
+        default,
+        timeout,
+        append,
+        message,
+    } = view;
     let mut selected = default.min(entries.len().saturating_sub(1));
     if !c.interactive() {
         return Choice::Boot {

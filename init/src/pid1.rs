@@ -187,16 +187,15 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
             }
         }
     };
-    crate::menu::run(
-        &mut c,
-        &entries,
-        &failed,
+    let view = crate::menu::View {
+        entries: &entries,
+        failed: &failed,
         default,
         timeout,
-        append.as_deref(),
-        round.message.as_deref(),
-        &mut preload,
-    )
+        append: append.as_deref(),
+        message: round.message.as_deref(),
+    };
+    crate::menu::run(&mut c, view, &mut preload)
 }
 
 /// Mounts the API filesystems. Failures are logged once the logger is up

@@ -5,7 +5,7 @@
 //! becomes a [`DiscoveryError`] next to the entries that did work.
 
 use crate::block::{self, Disk, Partition, TableKind};
-use crate::config::{grub, scan};
+use crate::config::{bls, extlinux, grub, scan, uki};
 use crate::fs::{dir::DirFs, ext4::Ext4Fs, FsView, Kind};
 use crate::model::{BootEntry, DiscoveryError, Source};
 use std::path::Path;
@@ -94,6 +94,9 @@ fn open_partition(p: &Partition) -> Result<Option<Box<dyn FsView>>, crate::fs::F
     if crate::fs::ext4::probe(&p.window) {
         return Ok(Some(Box::new(Ext4Fs::open(p.window.clone())?)));
     }
+    if crate::fs::fat::probe(&p.window) {
+        return Ok(Some(Box::new(crate::fs::fat::FatFs::open(p.window.clone())?)));
+    }
     Ok(None)
 }
 
@@ -161,67 +164,108 @@ impl grub::GrubHost for Host<'_> {
     }
 }
 
-/// Finds the boot entries on `volumes`.
-pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discovery {
-    let mut entries: Vec<BootEntry> = Vec::new();
-    let mut default: Option<usize> = None;
-    for (vi, vol) in volumes.iter().enumerate() {
-        let before = entries.len();
-        let mut had_config = false;
-        if let Some(cfg) = GRUB_PATHS.iter().find(|p| vol.fs.is_file(p)) {
-            had_config = true;
-            let host = Host { vols: &volumes };
-            let menu = grub::run(&host, &vol.grub_name, cfg);
-            let where_ = format!("{}:{cfg}", vol.name);
-            errors.extend(menu.errors.iter().map(|m| DiscoveryError {
-                path: where_.clone(),
-                message: m.clone(),
-            }));
-            for (i, g) in menu.entries.iter().enumerate() {
-                let Some(kvi) = volumes.iter().position(|v| v.grub_name == g.kernel.device) else {
-                    errors.push(DiscoveryError {
-                        path: where_.clone(),
-                        message: format!("entry '{}': kernel device ({}) not found", g.title, g.kernel.device),
-                    });
-                    continue;
-                };
-                let kvol = &volumes[kvi];
-                if !kvol.fs.is_file(&g.kernel.path) {
-                    errors.push(DiscoveryError {
-                        path: where_.clone(),
-                        message: format!(
-                            "entry '{}': kernel {} not found on {}",
-                            g.title, g.kernel.path, kvol.name
-                        ),
-                    });
-                    continue;
-                }
-                if g.initrds.iter().any(|i| i.device != g.kernel.device) {
-                    log::warn!(
-                        "entry '{}': initrds on another device than the kernel are read from the kernel's",
-                        g.title
-                    );
-                }
-                if menu.default == Some(i) && default.is_none() {
-                    default = Some(entries.len());
-                }
-                entries.push(BootEntry {
-                    title: g.title.clone(),
-                    source: Source::Grub,
-                    kernel: g.kernel.path.clone(),
-                    initrds: g.initrds.iter().map(|p| p.path.clone()).collect(),
-                    cmdline: g.cmdline.clone(),
-                    default: false,
-                    device: kvol.name.clone(),
-                    id: g.id.clone().unwrap_or_else(|| g.title.clone()),
-                    volume: kvi,
-                    boot_image: Some(g.kernel_arg.clone()),
-                });
+/// Finds the GRUB configs of a volume: the usual places, then `/EFI/*/grub.cfg`
+/// (an ESP's stub or an ISO's config).
+fn grub_configs(fs: &dyn FsView) -> Vec<String> {
+    if let Some(p) = GRUB_PATHS.iter().find(|p| fs.is_file(p)) {
+        return vec![p.to_string()];
+    }
+    let mut v = Vec::new();
+    for efi in ["/EFI", "/efi"] {
+        for d in fs.list(efi) {
+            let p = format!("{efi}/{d}/grub.cfg");
+            if fs.is_file(&p) {
+                v.push(p);
             }
         }
+    }
+    v.truncate(1);
+    v
+}
+
+/// Collects entries, dropping the same boot reached by two routes.
+struct Collector {
+    entries: Vec<BootEntry>,
+    /// Which config each entry came from: duplicates are dropped only across configs.
+    origins: Vec<String>,
+    origin: String,
+    errors: Vec<DiscoveryError>,
+    default: Option<usize>,
+}
+
+impl Collector {
+    /// Adds `e`; returns its index (an earlier identical entry's when a duplicate).
+    fn push(&mut self, e: BootEntry) -> usize {
+        let same = |o: &BootEntry| {
+            o.volume == e.volume && o.kernel == e.kernel && o.initrds == e.initrds && o.cmdline == e.cmdline
+        };
+        let origin = &self.origin;
+        if let Some(i) = self
+            .entries
+            .iter()
+            .zip(&self.origins)
+            .position(|(o, from)| from != origin && same(o))
+        {
+            return i;
+        }
+        self.entries.push(e);
+        self.origins.push(self.origin.clone());
+        self.entries.len() - 1
+    }
+
+    fn error(&mut self, path: String, message: String) {
+        self.errors.push(DiscoveryError { path, message });
+    }
+}
+
+/// Finds the boot entries on `volumes`.
+pub fn discover(volumes: Vec<Volume>, errors: Vec<DiscoveryError>) -> Discovery {
+    let mut c = Collector {
+        entries: Vec::new(),
+        origins: Vec::new(),
+        origin: String::new(),
+        errors,
+        default: None,
+    };
+    let mut sd_boot_done = false;
+    let mut unconfigured = Vec::new();
+    for (vi, vol) in volumes.iter().enumerate() {
+        let before = c.entries.len();
+        let mut had_config = false;
+        for cfg in grub_configs(vol.fs.as_ref()) {
+            had_config = true;
+            grub_entries(&volumes, vi, &cfg, &mut c);
+        }
+        if is_sd_boot_volume(vol.fs.as_ref(), had_config) {
+            had_config = true;
+            if !sd_boot_done {
+                sd_boot_done = true;
+                sd_boot_entries(&volumes, &mut c);
+            }
+        }
+        if let Some(cfg) = extlinux::CONFIG_PATHS.iter().find(|p| vol.fs.is_file(p)) {
+            had_config = true;
+            extlinux_entries(&volumes, vi, cfg, &mut c);
+        }
         if !had_config {
+            unconfigured.push(vi);
+        }
+        if c.default.is_none() && c.entries.len() > before {
+            c.default = Some(before);
+        }
+    }
+    // The plain scan, last, and only on filesystems no config uses: a separate
+    // /boot that an ESP's grub.cfg boots from is not scanned on its own.
+    for vi in unconfigured {
+        let Some(vol) = volumes.get(vi) else { continue };
+        if c.entries.iter().any(|e| e.volume == vi) {
+            continue;
+        }
+        let before = c.entries.len();
+        {
+            c.origin = format!("scan {vi}");
             for s in scan::scan(vol.fs.as_ref(), &["/boot", "/"]) {
-                entries.push(BootEntry {
+                c.push(BootEntry {
                     title: s.title,
                     source: Source::Scan,
                     id: s.kernel.rsplit('/').next().unwrap_or_default().to_string(),
@@ -235,10 +279,16 @@ pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discov
                 });
             }
         }
-        if default.is_none() && entries.len() > before {
-            default = Some(before);
+        if c.default.is_none() && c.entries.len() > before {
+            c.default = Some(before);
         }
     }
+    let Collector {
+        mut entries,
+        errors,
+        default,
+        ..
+    } = c;
     if let Some(e) = default.and_then(|d| entries.get_mut(d)) {
         e.default = true;
     }
@@ -246,6 +296,255 @@ pub fn discover(volumes: Vec<Volume>, mut errors: Vec<DiscoveryError>) -> Discov
         volumes,
         entries,
         errors,
+    }
+}
+
+fn grub_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
+    let Some(vol) = volumes.get(vi) else { return };
+    let host = Host { vols: volumes };
+    let menu = grub::run(&host, &vol.grub_name, cfg);
+    c.origin = format!("grub {vi}:{cfg}");
+    let where_ = format!("{}:{cfg}", vol.name);
+    for m in &menu.errors {
+        c.error(where_.clone(), m.clone());
+    }
+    let mut first_default: Option<usize> = None;
+    let mut first_kept: Option<usize> = None;
+    for (i, g) in menu.entries.iter().enumerate() {
+        let Some(kvi) = volumes.iter().position(|v| v.grub_name == g.kernel.device) else {
+            c.error(
+                where_.clone(),
+                format!("entry '{}': kernel device ({}) not found", g.title, g.kernel.device),
+            );
+            continue;
+        };
+        let Some(kvol) = volumes.get(kvi) else { continue };
+        if !kvol.fs.is_file(&g.kernel.path) {
+            c.error(
+                where_.clone(),
+                format!(
+                    "entry '{}': kernel {} not found on {}",
+                    g.title, g.kernel.path, kvol.name
+                ),
+            );
+            continue;
+        }
+        if g.initrds.iter().any(|i| i.device != g.kernel.device) {
+            log::warn!(
+                "entry '{}': initrds on another device than the kernel are read from the kernel's",
+                g.title
+            );
+        }
+        let idx = c.push(BootEntry {
+            title: g.title.clone(),
+            source: Source::Grub,
+            kernel: g.kernel.path.clone(),
+            initrds: g.initrds.iter().map(|p| p.path.clone()).collect(),
+            cmdline: g.cmdline.clone(),
+            default: false,
+            device: kvol.name.clone(),
+            id: g.id.clone().unwrap_or_else(|| g.title.clone()),
+            volume: kvi,
+            boot_image: Some(g.kernel_arg.clone()),
+        });
+        first_kept.get_or_insert(idx);
+        if menu.default == Some(i) {
+            first_default.get_or_insert(idx);
+        }
+    }
+    // GRUB's default; when that entry was left out, the first one kept.
+    if c.default.is_none() {
+        c.default = first_default.or(first_kept);
+    }
+}
+
+/// BLS entry directories systemd-boot reads on a volume: `/loader/entries` (ESP,
+/// XBOOTLDR); `/boot/loader/entries` only where no GRUB config reads them (blscfg).
+fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if fs.is_dir("/loader/entries") {
+        v.push("/loader/entries");
+    }
+    if !has_grub && fs.is_dir("/boot/loader/entries") {
+        v.push("/boot/loader/entries");
+    }
+    v
+}
+
+fn is_sd_boot_volume(fs: &dyn FsView, has_grub: bool) -> bool {
+    !bls_dirs(fs, has_grub).is_empty() || !ukis(fs).is_empty()
+}
+
+/// Type #2 entries: `/EFI/Linux/*.efi`.
+fn ukis(fs: &dyn FsView) -> Vec<String> {
+    fs.list("/EFI/Linux")
+        .into_iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".efi") && !n.starts_with('.'))
+        .map(|n| format!("/EFI/Linux/{n}"))
+        .collect()
+}
+
+/// Reads a UKI's headers and small sections.
+pub fn read_uki(fs: &dyn FsView, path: &str) -> Result<uki::Uki, String> {
+    let bytes = fs.read(path, crate::fs::MAX_IMAGE_BYTES).map_err(|e| e.to_string())?;
+    uki::parse(&bytes).map_err(|e| e.to_string())
+}
+
+/// All systemd-boot entries of the system (every ESP/XBOOTLDR-like volume),
+/// sorted together as systemd-boot does, with loader.conf's default.
+fn sd_boot_entries(volumes: &[Volume], c: &mut Collector) {
+    c.origin = "systemd-boot".into();
+    let mut list: Vec<(bls::BlsEntry, usize)> = Vec::new();
+    let mut conf = bls::LoaderConf::default();
+    let mut conf_found = false;
+    for (vi, vol) in volumes.iter().enumerate() {
+        let fs = vol.fs.as_ref();
+        let has_grub = !grub_configs(fs).is_empty();
+        if !conf_found {
+            if let Ok(t) = fs.read_text("/loader/loader.conf") {
+                conf = bls::parse_loader_conf(&t);
+                conf_found = true;
+            }
+        }
+        for dir in bls_dirs(fs, has_grub) {
+            let (entries, errs) = bls::read_dir(fs, dir);
+            for (p, m) in errs {
+                c.error(format!("{}:{p}", vol.name), m);
+            }
+            list.extend(entries.into_iter().map(|e| (e, vi)));
+        }
+        for path in ukis(fs) {
+            match read_uki(fs, &path) {
+                Ok(u) => {
+                    let id = path.rsplit('/').next().unwrap_or_default().to_string();
+                    let e = bls::BlsEntry {
+                        id,
+                        file: path.clone(),
+                        title: Some(u.title()),
+                        version: u.version(),
+                        sort_key: u
+                            .os_release_get("IMAGE_ID")
+                            .or(u.os_release_get("ID"))
+                            .map(str::to_string),
+                        efi: Some(path.clone()),
+                        options: u.cmdline.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    list.push((e, vi));
+                }
+                Err(m) => c.error(format!("{}:{path}", vol.name), m),
+            }
+        }
+    }
+    let mut sorted: Vec<bls::BlsEntry> = list.iter().map(|(e, _)| e.clone()).collect();
+    bls::sort(&mut sorted);
+    // Map sorted entries back to their volumes (by file path, unique per volume).
+    let mut order: Vec<(bls::BlsEntry, usize)> = Vec::new();
+    for e in sorted {
+        if let Some(pos) = list.iter().position(|(o, _)| o.file == e.file && o.id == e.id) {
+            let (o, vi) = list.remove(pos);
+            order.push((o, vi));
+        }
+    }
+    let entries: Vec<bls::BlsEntry> = order.iter().map(|(e, _)| e.clone()).collect();
+    let titles = bls::display_titles(&entries);
+    let default = bls::default_index(&entries, &conf);
+    let mut first_default = None;
+    let mut first_kept = None;
+    for (i, (e, vi)) in order.iter().enumerate() {
+        let Some(vol) = volumes.get(*vi) else { continue };
+        let fs = vol.fs.as_ref();
+        let title = titles.get(i).cloned().unwrap_or_else(|| bls::display_title(e));
+        let (kernel, initrds, cmdline, source) = match (&e.efi, &e.linux) {
+            (Some(efi), _) => {
+                // A UKI (type #2, or a type #1 `efi` line): options override its .cmdline.
+                let cmdline = if e.options.is_empty() {
+                    read_uki(fs, efi).ok().and_then(|u| u.cmdline).unwrap_or_default()
+                } else {
+                    e.options.clone()
+                };
+                let src = if e.file.starts_with("/EFI/Linux/") {
+                    Source::Uki
+                } else {
+                    Source::Bls
+                };
+                (efi.clone(), Vec::new(), cmdline, src)
+            }
+            (None, Some(linux)) => (linux.clone(), e.initrds.clone(), e.options.clone(), Source::Bls),
+            (None, None) => {
+                c.error(
+                    format!("{}:{}", vol.name, e.file),
+                    "entry has neither `linux` nor `efi`".into(),
+                );
+                continue;
+            }
+        };
+        if !fs.is_file(&kernel) {
+            c.error(
+                format!("{}:{}", vol.name, e.file),
+                format!("kernel {kernel} not found on {}", vol.name),
+            );
+            continue;
+        }
+        let idx = c.push(BootEntry {
+            title,
+            source,
+            kernel,
+            initrds,
+            cmdline,
+            default: false,
+            device: vol.name.clone(),
+            id: e.id.clone(),
+            volume: *vi,
+            boot_image: None,
+        });
+        first_kept.get_or_insert(idx);
+        if default == Some(i) {
+            first_default.get_or_insert(idx);
+        }
+    }
+    if c.default.is_none() {
+        c.default = first_default.or(first_kept);
+    }
+}
+
+fn extlinux_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
+    let Some(vol) = volumes.get(vi) else { return };
+    let menu = extlinux::parse(vol.fs.as_ref(), cfg);
+    c.origin = format!("extlinux {vi}:{cfg}");
+    let where_ = format!("{}:{cfg}", vol.name);
+    for m in &menu.errors {
+        c.error(where_.clone(), m.clone());
+    }
+    let mut first_default = None;
+    let mut first_kept = None;
+    for (i, e) in menu.entries.iter().enumerate() {
+        if !vol.fs.is_file(&e.kernel) {
+            c.error(
+                where_.clone(),
+                format!("entry '{}': kernel {} not found on {}", e.title, e.kernel, vol.name),
+            );
+            continue;
+        }
+        let idx = c.push(BootEntry {
+            title: e.title.clone(),
+            source: Source::Extlinux,
+            kernel: e.kernel.clone(),
+            initrds: e.initrds.clone(),
+            cmdline: e.append.clone(),
+            default: false,
+            device: vol.name.clone(),
+            id: e.label.clone(),
+            volume: vi,
+            boot_image: Some(e.kernel_arg.clone()),
+        });
+        first_kept.get_or_insert(idx);
+        if menu.default == Some(i) {
+            first_default.get_or_insert(idx);
+        }
+    }
+    if c.default.is_none() {
+        c.default = first_default.or(first_kept);
     }
 }
 

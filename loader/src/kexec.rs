@@ -6,6 +6,7 @@ use crate::discover::Volume;
 use crate::fs::{FsError, MAX_IMAGE_BYTES};
 use crate::model::BootEntry;
 use std::fs::File;
+use std::io::Write;
 use std::os::fd::AsFd;
 
 /// Why an entry could not be loaded.
@@ -25,6 +26,12 @@ pub enum KexecError {
     /// The command line cannot be passed.
     #[error(transparent)]
     Cmdline(#[from] crate::cmdline::CmdlineError),
+    /// The UKI cannot be taken apart.
+    #[error("not a usable Unified Kernel Image: {0}")]
+    Uki(String),
+    /// Writing to the in-memory file failed (out of memory).
+    #[error("cannot buffer the kernel: {0}")]
+    Write(std::io::Error),
     /// The entry points at a volume that is gone.
     #[error("the disk holding this entry is gone")]
     NoVolume,
@@ -65,16 +72,41 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Resu
     let vol = volumes.get(entry.volume).ok_or(KexecError::NoVolume)?;
     let cmdline = crate::cmdline::to_kexec(&entry.boot_cmdline(append))?;
     let mut kernel = memfd(c"hopboot-kernel")?;
-    vol.fs
-        .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
-        .map_err(|source| KexecError::Read {
-            what: format!("kernel {}", entry.kernel),
-            source,
-        })?;
-    let initrd = if entry.initrds.is_empty() {
+    // Early pieces of the initrd that come from a UKI (.ucode, .initrd).
+    let mut uki_initrd: Vec<u8> = Vec::new();
+    if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
+        // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd the initrd.
+        let bytes = vol
+            .fs
+            .read(&entry.kernel, MAX_IMAGE_BYTES)
+            .map_err(|source| KexecError::Read {
+                what: format!("UKI {}", entry.kernel),
+                source,
+            })?;
+        let u = crate::config::uki::parse(&bytes).map_err(|e| KexecError::Uki(e.to_string()))?;
+        let section = |r: (u64, u64)| -> Option<&[u8]> {
+            let start = usize::try_from(r.0).ok()?;
+            let len = usize::try_from(r.1).ok()?;
+            bytes.get(start..start.checked_add(len)?)
+        };
+        let linux = section(u.linux).ok_or_else(|| KexecError::Uki(".linux lies outside the file".into()))?;
+        kernel.write_all(linux).map_err(KexecError::Write)?;
+        for r in [u.ucode, u.initrd].into_iter().flatten() {
+            uki_initrd.extend_from_slice(section(r).unwrap_or(&[]));
+        }
+    } else {
+        vol.fs
+            .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
+            .map_err(|source| KexecError::Read {
+                what: format!("kernel {}", entry.kernel),
+                source,
+            })?;
+    }
+    let initrd = if entry.initrds.is_empty() && uki_initrd.is_empty() {
         None
     } else {
         let mut f = memfd(c"hopboot-initrd")?;
+        f.write_all(&uki_initrd).map_err(KexecError::Write)?;
         for i in &entry.initrds {
             vol.fs
                 .copy_to(i, MAX_IMAGE_BYTES, &mut f)

@@ -83,7 +83,26 @@ pub fn boot_hopboot(disks: &[PathBuf], append: &str) -> Result<Vm> {
 /// filesystem → contents). `KERNEL` and `TARGET_INITRD` as contents stand for
 /// the Debian kernel and the target initramfs.
 pub fn custom_disk(out: &std::path::Path, uuid: &str, files: &[(&str, &str)]) -> Result<()> {
-    use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+    use hopboot_qemu::disk::{Fs, Partition};
+    let part = Partition::new(
+        128,
+        "8300",
+        Fs::Ext4 {
+            uuid: Some(uuid.to_string()),
+        },
+    );
+    custom_disk_with(out, part, files)
+}
+
+/// Like [`custom_disk`] with a given partition (type, filesystem); `UKI:cmdline`
+/// as contents builds a Unified Kernel Image of the Debian kernel and the
+/// target initramfs with that embedded command line.
+pub fn custom_disk_with(
+    out: &std::path::Path,
+    part: hopboot_qemu::disk::Partition,
+    files: &[(&str, &str)],
+) -> Result<()> {
+    use hopboot_qemu::disk::{build_disk, Table};
     let s = setup();
     let staging = out.with_extension("staging");
     let _ = std::fs::remove_dir_all(&staging);
@@ -95,17 +114,11 @@ pub fn custom_disk(out: &std::path::Path, uuid: &str, files: &[(&str, &str)]) ->
                 std::fs::copy(&s.kernel.vmlinuz, &p)?;
             }
             TARGET_INITRD => hopboot_qemu::target::target_initramfs(&p)?,
+            text if text.starts_with(UKI) => build_uki(&p, text.trim_start_matches(UKI))?,
             text => std::fs::write(&p, text)?,
         }
     }
-    let part = Partition::new(
-        128,
-        "8300",
-        Fs::Ext4 {
-            uuid: Some(uuid.to_string()),
-        },
-    )
-    .with_staging(&staging);
+    let part = part.with_staging(&staging);
     build_disk(out, Table::Gpt, &[part])?;
     std::fs::remove_dir_all(&staging)?;
     Ok(())
@@ -145,4 +158,64 @@ pub fn busybox() -> Result<PathBuf> {
     anyhow::ensure!(st.success(), "dpkg-deb -x {} failed", deb.display());
     anyhow::ensure!(bin.is_file(), "{} missing after unpacking", bin.display());
     Ok(bin)
+}
+
+/// Placeholder prefix for [`custom_disk_with`]: a UKI with this command line.
+pub const UKI: &str = "\u{0}UKI:";
+
+/// systemd's EFI stub (Debian package systemd-boot-efi).
+pub const EFI_STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+/// Builds a UKI at `out` the way ukify does, with objcopy: systemd's stub plus
+/// `.osrel`, `.cmdline`, `.uname`, `.initrd` (the target) and `.linux` (the
+/// Debian kernel), each placed above the stub's own sections.
+pub fn build_uki(out: &std::path::Path, cmdline: &str) -> Result<()> {
+    let s = setup();
+    let dir = out.with_extension("parts");
+    std::fs::create_dir_all(&dir)?;
+    // The first free virtual address: the end of the stub's highest section.
+    let dump = std::process::Command::new("objdump").arg("-h").arg(EFI_STUB).output()?;
+    anyhow::ensure!(
+        dump.status.success(),
+        "objdump -h {EFI_STUB} failed (is systemd-boot-efi installed?)"
+    );
+    let mut end = 0u64;
+    for l in String::from_utf8_lossy(&dump.stdout).lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let (Some(size), Some(vma)) = (f.get(2), f.get(3)) {
+            if let (Ok(size), Ok(vma)) = (u64::from_str_radix(size, 16), u64::from_str_radix(vma, 16)) {
+                end = end.max(vma + size);
+            }
+        }
+    }
+    anyhow::ensure!(end > 0, "no sections found in {EFI_STUB}");
+    let osrel =
+        "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm) UKI\"\n";
+    let initrd = dir.join("initrd");
+    hopboot_qemu::target::target_initramfs(&initrd)?;
+    let parts: Vec<(&str, PathBuf)> = vec![
+        (".osrel", write_tmp(&dir, "osrel", osrel.as_bytes())?),
+        (".cmdline", write_tmp(&dir, "cmdline", cmdline.as_bytes())?),
+        (".uname", write_tmp(&dir, "uname", s.kernel.version.as_bytes())?),
+        (".initrd", initrd),
+        (".linux", s.kernel.vmlinuz.clone()),
+    ];
+    let mut vma = (end + 0xffff) & !0xffff;
+    let mut cmd = std::process::Command::new("objcopy");
+    for (name, path) in &parts {
+        let len = std::fs::metadata(path)?.len();
+        cmd.arg("--add-section").arg(format!("{name}={}", path.display()));
+        cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
+        vma += (len.max(1) + 0xffff) & !0xffff;
+    }
+    let st = cmd.arg(EFI_STUB).arg(out).status().context("running objcopy")?;
+    anyhow::ensure!(st.success(), "objcopy failed building {}", out.display());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> Result<PathBuf> {
+    let p = dir.join(name);
+    std::fs::write(&p, data)?;
+    Ok(p)
 }

@@ -314,10 +314,21 @@ pub fn compare(a: &BlsEntry, b: &BlsEntry) -> Ordering {
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         })
-        .then_with(|| compare_versions(&b.id, &a.id))
+        .then_with(|| compare_versions(&sort_name(b), &sort_name(a)))
         .then_with(|| b.tries_left.unwrap_or(u32::MAX).cmp(&a.tries_left.unwrap_or(u32::MAX)))
         .then_with(|| a.tries_done.unwrap_or(0).cmp(&b.tries_done.unwrap_or(0)))
         .then_with(|| a.file.cmp(&b.file))
+}
+
+/// The name systemd-boot sorts by: the id with the file's `.conf` suffix
+/// (systemd-boot's ids keep it: `arch.conf` sorts after `arch-fallback.conf`
+/// in descending order, i.e. comes first).
+fn sort_name(e: &BlsEntry) -> String {
+    if e.file.ends_with(".conf") && !e.id.ends_with(".conf") {
+        format!("{}.conf", e.id)
+    } else {
+        e.id.clone()
+    }
 }
 
 /// Sorts entries into menu order ([`compare`]).

@@ -429,7 +429,7 @@ fn default_label(st: &State) -> Option<usize> {
         .or_else(|| st.default_cmd.as_deref().and_then(|c| st.find_label(c)))
 }
 
-fn build(fs: &dyn FsView, st: &State, mut errors: Vec<String>) -> ExtMenu {
+fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
     let mut entries = Vec::new();
     let mut index_of_label: Vec<Option<usize>> = Vec::new();
     let default_li = default_label(st);
@@ -449,10 +449,12 @@ fn build(fs: &dyn FsView, st: &State, mut errors: Vec<String>) -> ExtMenu {
                     Some((_, k)) => k.as_str(),
                     None => "no kernel file",
                 };
-                errors.push(format!(
+                // Not an error of the config: hopboot simply cannot kexec it
+                // (as with GRUB's chainloader entries, left out silently).
+                log::info!(
                     "default entry '{}' is not a Linux kernel ({what}); the first entry is the default",
                     l.name
-                ));
+                );
             }
         }
     } else if let Some(e) = command_line_default(fs, st) {

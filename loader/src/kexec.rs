@@ -71,6 +71,7 @@ fn memfd(name: &std::ffi::CStr) -> Result<File, KexecError> {
 pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Result<(), KexecError> {
     let vol = volumes.get(entry.volume).ok_or(KexecError::NoVolume)?;
     let cmdline = crate::cmdline::to_kexec(&entry.boot_cmdline(append))?;
+    let started = std::time::Instant::now();
     let mut kernel = memfd(c"hopboot-kernel")?;
     // Early pieces of the initrd that come from a UKI (.ucode, .initrd).
     let mut uki_initrd: Vec<u8> = Vec::new();
@@ -117,8 +118,16 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Resu
         }
         Some(f)
     };
+    let read = started.elapsed();
     // A previous load (an earlier attempt) is replaced by the kernel itself.
-    crate::sys::kexec_file_load(kernel.as_fd(), initrd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(KexecError::Load)
+    let r = crate::sys::kexec_file_load(kernel.as_fd(), initrd.as_ref().map(|f| f.as_fd()), &cmdline)
+        .map_err(KexecError::Load);
+    log::info!(
+        "read kernel and initrds in {} ms, kexec_file_load took {} ms",
+        read.as_millis(),
+        (started.elapsed() - read).as_millis()
+    );
+    r
 }
 
 /// Syncs and starts the loaded kernel. Returns only on failure.

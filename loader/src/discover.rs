@@ -154,6 +154,9 @@ impl grub::GrubHost for Host<'_> {
         let v = self.vol(dev).ok_or_else(|| format!("no device ({dev})"))?;
         v.fs.read_text(path).map_err(|e| e.to_string())
     }
+    fn list(&self, dev: &str, path: &str) -> Vec<String> {
+        self.vol(dev).map(|v| v.fs.list(path)).unwrap_or_default()
+    }
     fn search(&self, by: grub::SearchBy, value: &str) -> Option<String> {
         let hit = self.vols.iter().find(|v| match by {
             grub::SearchBy::FsUuid => v.fs.uuid().is_some_and(|u| u.eq_ignore_ascii_case(value)),
@@ -337,7 +340,7 @@ fn grub_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
         }
         let idx = c.push(BootEntry {
             title: g.title.clone(),
-            source: Source::Grub,
+            source: if g.bls { Source::Bls } else { Source::Grub },
             kernel: g.kernel.path.clone(),
             initrds: g.initrds.iter().map(|p| p.path.clone()).collect(),
             cmdline: g.cmdline.clone(),
@@ -362,7 +365,8 @@ fn grub_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
 /// XBOOTLDR); `/boot/loader/entries` only where no GRUB config reads them (blscfg).
 fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
     let mut v = Vec::new();
-    if fs.is_dir("/loader/entries") {
+    // A volume with a GRUB config is GRUB's: its snippets are read by `blscfg`.
+    if !has_grub && fs.is_dir("/loader/entries") {
         v.push("/loader/entries");
     }
     if !has_grub && fs.is_dir("/boot/loader/entries") {

@@ -835,14 +835,25 @@ grub_class fedora
         assert!(v.is_empty() && errs.is_empty());
     }
 
+    /// u-root's BLS trees: the copies in tests/corpus and tests/fixtures
+    /// (committed, so the test never skips), laid out as in u-root.
     fn corpus() -> Option<std::path::PathBuf> {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/u-root/bls");
-        if p.is_dir() {
-            Some(p)
-        } else {
-            eprintln!("note: {} missing, corpus test skipped", p.display());
-            None
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests");
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("hopboot-bls-corpus-{}-{n}", std::process::id()));
+        for (name, src) in [
+            ("fedora_32", base.join("corpus/uroot-bls-fedora32/root")),
+            ("madeup", base.join("corpus/uroot-bls-madeup/root")),
+            ("typeone", base.join("fixtures/u-root-bls/typeone")),
+        ] {
+            assert!(src.is_dir(), "{} missing", src.display());
+            let link = dir.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(src.canonicalize().unwrap(), &link).unwrap();
         }
+        Some(dir)
     }
 
     /// u-root's Fedora 32 tree: the kernel entry first, the rescue entry

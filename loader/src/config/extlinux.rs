@@ -687,7 +687,7 @@ label d
     }
 
     #[test]
-    fn non_linux_default_is_reported_and_first_entry_used() {
+    fn non_linux_default_is_skipped_and_first_entry_used() {
         let cfg = "DEFAULT xen\nlabel xen\n kernel mboot.c32\n append xen.gz --- vmlinuz --- initrd.img\n\
                    label linux\n kernel vmlinuz\n";
         let d = tree(&[("isolinux/isolinux.cfg", cfg)]);
@@ -695,8 +695,9 @@ label d
         assert_eq!(titles(&m), ["linux"]);
         assert_eq!(m.entries[0].kernel, "/isolinux/vmlinuz");
         assert_eq!(m.default, Some(0));
-        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
-        assert!(m.errors[0].contains("mboot.c32"));
+        // A default hopboot cannot kexec (mboot.c32) is not a fault of the config:
+        // left out without an error, like GRUB's chainloader entries.
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
     }
 
     #[test]
@@ -794,16 +795,22 @@ label d
         assert_eq!(m.entries[0].kernel, "/good");
     }
 
+    /// A u-root isolinux tree, from the copies in tests/corpus (committed,
+    /// so the test never skips).
     fn corpus(name: &str) -> Option<std::path::PathBuf> {
+        let case = match name {
+            "debian_10_install" => "uroot-isolinux-debian10",
+            "debian_9_install" => "uroot-isolinux-debian9",
+            "fedora_27_install" => "uroot-isolinux-fedora27",
+            "qubes_3_2_install" => "uroot-isolinux-qubes32",
+            other => panic!("unknown corpus tree {other}"),
+        };
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/u-root/syslinux")
-            .join(name);
-        if p.is_dir() {
-            Some(p)
-        } else {
-            eprintln!("note: {} missing, corpus test skipped", p.display());
-            None
-        }
+            .join("../tests/corpus")
+            .join(case)
+            .join("root");
+        assert!(p.is_dir(), "{} missing", p.display());
+        Some(p)
     }
 
     /// Debian 10 netinst: vesamenu with submenus; real syslinux preselects
@@ -902,8 +909,7 @@ label d
         let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
         assert_eq!(titles(&m), ["Run a memory test"]);
         assert_eq!(m.default, Some(0));
-        assert_eq!(m.errors.len(), 1);
-        assert!(m.errors[0].contains("'check'") && m.errors[0].contains("mboot.c32"));
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
     }
 
     #[test]

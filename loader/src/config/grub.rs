@@ -11,14 +11,22 @@
 //! - `default` is an index, a title, an id, or a `>`-separated path of those;
 //!   an unknown value falls back to entry 0.
 
-use super::grub_script::{parse, Cmd, Part, Word};
+use super::grub_script::{parse_recovering, Cmd, Part, Word};
 use crate::fs::Kind;
 use std::collections::{HashMap, HashSet};
 
 /// Most commands executed in one run: guards against hostile configs.
 const MAX_STEPS: usize = 200_000;
-/// Deepest nesting of `source`/`configfile`/function calls/submenus.
+/// Deepest nesting of submenus.
 const MAX_DEPTH: usize = 16;
+/// Deepest nesting of function calls and `source`/`configfile` together.
+/// grub-emu 2.06 runs a self-calling function body 29 times and a
+/// self-sourcing file (below grub.cfg) 28 times before it stops with
+/// "maximum recursion depth exceeded"; the rest of the config still runs.
+const MAX_CALL_DEPTH: usize = 29;
+const MAX_SOURCE_DEPTH: usize = 28;
+/// Most `for`/`while`/`until` iterations in one run.
+const MAX_LOOP_ITERATIONS: usize = 10_000;
 
 /// What an interpreter may ask of the machine. Devices are GRUB-style names
 /// the host hands out (from `search`, or the config's own device).
@@ -31,6 +39,11 @@ pub trait GrubHost {
     fn read_text(&self, dev: &str, path: &str) -> Result<String, String>;
     /// `search`: the first device with the file / fs UUID / label.
     fn search(&self, by: SearchBy, value: &str) -> Option<String>;
+    /// Names in a directory (for `blscfg`); none by default.
+    fn list(&self, dev: &str, path: &str) -> Vec<String> {
+        let _ = (dev, path);
+        Vec::new()
+    }
 }
 
 /// What `search` looks for.
@@ -66,8 +79,11 @@ pub struct GrubEntry {
     pub kernel_arg: String,
     /// `initrd` files, in order.
     pub initrds: Vec<GrubPath>,
-    /// Arguments after the kernel on the `linux` line, joined by spaces.
+    /// The command line GRUB builds from the arguments after the kernel on
+    /// the `linux` line (see [`loader_cmdline`]), without `BOOT_IMAGE=`.
     pub cmdline: String,
+    /// Made by `blscfg` (Fedora/RHEL) from a Boot Loader Spec snippet.
+    pub bls: bool,
 }
 
 /// The result of running a grub.cfg.
@@ -118,6 +134,8 @@ enum Item {
         id: Option<String>,
         params: Vec<String>,
         body: Vec<Cmd>,
+        /// Made by `blscfg` from a BLS snippet.
+        bls: bool,
     },
     Submenu {
         title: String,
@@ -152,6 +170,25 @@ struct Interp<'h> {
     params: Vec<String>,
     boot: Option<Boot>,
     file: String,
+    /// A pending `break`/`continue`/`return`.
+    ctrl: Option<Ctrl>,
+    /// Loops running in the current function (or script).
+    loops: usize,
+    /// Function calls in progress.
+    calls: usize,
+    /// Loop iterations so far.
+    iterations: usize,
+}
+
+/// Control flow leaving a command list early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctrl {
+    /// `break N`: leave N loops.
+    Break(usize),
+    /// `continue N`: leave N-1 loops and go on with the next iteration of the Nth.
+    Continue(usize),
+    /// `return`: leave the function.
+    Return,
 }
 
 /// Runs the grub.cfg at `path` on device `dev`, as GRUB's normal mode would.
@@ -167,6 +204,10 @@ pub fn run(host: &dyn GrubHost, dev: &str, path: &str) -> GrubMenu {
         params: Vec::new(),
         boot: None,
         file: path.to_string(),
+        ctrl: None,
+        loops: 0,
+        calls: 0,
+        iterations: 0,
     };
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     // Variables GRUB itself sets before reading grub.cfg, all exported.
@@ -219,22 +260,112 @@ fn split_path(name: &str, root: &str) -> GrubPath {
 
 impl Interp<'_> {
     fn run_source(&mut self, src: &str) {
-        match parse(src) {
-            Ok(cmds) => {
-                self.exec_list(&cmds);
-            }
-            Err(e) => self.errors.push(format!("{}: {e}", self.file)),
+        let (cmds, errors) = parse_recovering(src);
+        for e in errors {
+            self.errors.push(format!("{}: {e}", self.file));
         }
+        // A script's own `break`/`continue`/`return` end at its boundary.
+        let saved_loops = std::mem::replace(&mut self.loops, 0);
+        for c in &cmds {
+            self.exec(c);
+            if self.steps > MAX_STEPS {
+                break;
+            }
+            if self.ctrl == Some(Ctrl::Return) {
+                break;
+            }
+            self.ctrl = None;
+        }
+        self.ctrl = None;
+        self.loops = saved_loops;
     }
 
     fn exec_list(&mut self, cmds: &[Cmd]) -> i32 {
         let mut rc = 0;
         for c in cmds {
             rc = self.exec(c);
-            if self.steps > MAX_STEPS {
+            if self.steps > MAX_STEPS || self.ctrl.is_some() {
                 break;
             }
         }
+        rc
+    }
+
+    /// Counts one loop iteration; `false` once the cap is reached.
+    fn iteration(&mut self, line: usize) -> bool {
+        self.iterations += 1;
+        if self.iterations > MAX_LOOP_ITERATIONS {
+            if self.iterations == MAX_LOOP_ITERATIONS + 1 {
+                self.errors.push(format!(
+                    "{}:{line}: loops stopped after {MAX_LOOP_ITERATIONS} iterations",
+                    self.file
+                ));
+            }
+            return false;
+        }
+        self.steps <= MAX_STEPS
+    }
+
+    /// After a loop body: whether the loop goes on, consuming its own
+    /// `break`/`continue`.
+    fn loop_continues(&mut self) -> bool {
+        match self.ctrl {
+            None => true,
+            Some(Ctrl::Return) => false,
+            Some(Ctrl::Break(n)) => {
+                self.ctrl = (n > 1).then_some(Ctrl::Break(n - 1));
+                false
+            }
+            Some(Ctrl::Continue(n)) => {
+                if n > 1 {
+                    self.ctrl = Some(Ctrl::Continue(n - 1));
+                    false
+                } else {
+                    self.ctrl = None;
+                    true
+                }
+            }
+        }
+    }
+
+    fn run_for(&mut self, var: &str, words: &[Word], body: &[Cmd], line: usize) -> i32 {
+        let items = self.expand_all(words);
+        let mut rc = 0;
+        self.loops += 1;
+        for item in items {
+            if !self.iteration(line) {
+                break;
+            }
+            self.env.set(var, &item);
+            rc = self.exec_list(body);
+            if !self.loop_continues() {
+                break;
+            }
+        }
+        self.loops -= 1;
+        rc
+    }
+
+    fn run_while(&mut self, until: bool, cond: &[Cmd], body: &[Cmd], line: usize) -> i32 {
+        let mut rc = 0;
+        self.loops += 1;
+        while self.iteration(line) {
+            let c = self.exec_list(cond);
+            if self.ctrl.is_some() {
+                if self.loop_continues() {
+                    continue;
+                }
+                break;
+            }
+            if (c == 0) == until {
+                break;
+            }
+            rc = self.exec_list(body);
+            if !self.loop_continues() {
+                break;
+            }
+        }
+        self.loops -= 1;
         rc
     }
 
@@ -338,10 +469,13 @@ impl Interp<'_> {
                 self.functions.insert(name.clone(), body.clone());
                 0
             }
-            Cmd::Loop { kind, line } => {
-                log::debug!("{}:{line}: `{kind}` loops are not run", self.file);
-                0
-            }
+            Cmd::For { var, words, body, line } => self.run_for(var, words, body, *line),
+            Cmd::While {
+                until,
+                cond,
+                body,
+                line,
+            } => self.run_while(*until, cond, body, *line),
         };
         self.env.set("?", &rc.to_string());
         rc
@@ -384,6 +518,7 @@ impl Interp<'_> {
                 id,
                 params,
                 body,
+                bls: false,
             }
         });
         0
@@ -424,24 +559,18 @@ impl Interp<'_> {
             }
             "true" => 0,
             "false" => 1,
-            "[" => {
-                if rest.last().map(String::as_str) != Some("]") {
-                    self.errors.push(format!("{}:{line}: `[` without `]`", self.file));
-                    return 1;
-                }
-                let inner = rest.get(..rest.len().saturating_sub(1)).unwrap_or(&[]);
-                i32::from(!self.test(inner))
-            }
-            "test" => i32::from(!self.test(rest)),
+            // `[` does not need its `]` (checked with grub-emu 2.06: `[ a = a` is true).
+            "[" | "test" => i32::from(!self.test(rest)),
             "load_env" => self.load_env(rest),
             "save_env" => 0, // hopboot never writes to a user's disk
             "search" | "search.fs_uuid" | "search.fs_label" | "search.file" => self.search(name, rest),
             "source" | "." => self.source(rest, line, false),
+            "blscfg" => self.blscfg(),
             "configfile" => self.source(rest, line, true),
             "linux" | "linuxefi" | "linux16" => {
                 if let (Some(boot), Some(k)) = (self.boot.as_mut(), rest.first()) {
                     let root = self.env.get("root").to_string();
-                    let cmdline = rest.get(1..).unwrap_or(&[]).join(" ");
+                    let cmdline = loader_cmdline(rest.get(1..).unwrap_or(&[]));
                     boot.linux = Some((split_path(k, &root), k.clone(), cmdline));
                     boot.initrds.clear();
                 }
@@ -458,37 +587,47 @@ impl Interp<'_> {
                 }
                 0
             }
-            "echo"
-            | "insmod"
-            | "load_video"
-            | "gfxmode"
-            | "terminal_output"
-            | "terminal_input"
-            | "terminal"
-            | "font"
-            | "loadfont"
-            | "set_background_image"
-            | "background_image"
-            | "serial"
-            | "play"
-            | "recordfail"
-            | "gettext"
-            | "keystatus"
-            | "sleep"
-            | "clear"
-            | "fwsetup"
-            | "videoinfo"
-            | "background_color"
-            | "halt"
-            | "reboot"
-            | "rmmod"
-            | "boot"
-            | "chainloader"
-            | "savedefault"
-            | "gfxpayload" => 0,
+            "break" | "continue" => {
+                let n = rest.first().and_then(|a| a.parse::<usize>().ok()).unwrap_or(1).max(1);
+                if self.loops > 0 {
+                    let n = n.min(self.loops);
+                    self.ctrl = Some(if name == "break" {
+                        Ctrl::Break(n)
+                    } else {
+                        Ctrl::Continue(n)
+                    });
+                }
+                0
+            }
+            "return" => {
+                let rc = match rest.first() {
+                    Some(a) => a.trim().parse::<i32>().unwrap_or(0),
+                    None => self.env.get("?").parse::<i32>().unwrap_or(0),
+                };
+                if self.calls > 0 {
+                    self.ctrl = Some(Ctrl::Return);
+                }
+                rc
+            }
+            "shift" => {
+                let n = rest.first().and_then(|a| a.parse::<usize>().ok()).unwrap_or(1);
+                if n > self.params.len() {
+                    return 1;
+                }
+                self.params.drain(..n);
+                0
+            }
+            "setparams" => {
+                self.params = rest.to_vec();
+                0
+            }
+            "eval" => self.eval(&rest.join(" "), line),
+            other if is_grub_command(other) => 0,
             other => {
+                // GRUB looks a name up as a script function only when no
+                // command has that name.
                 if let Some(body) = self.functions.get(other).cloned() {
-                    return self.call(&body, rest);
+                    return self.call(&body, rest, line);
                 }
                 log::debug!("{}:{line}: unknown command `{other}` ignored", self.file);
                 1
@@ -496,116 +635,159 @@ impl Interp<'_> {
         }
     }
 
-    fn call(&mut self, body: &[Cmd], args: &[String]) -> i32 {
-        if self.depth >= MAX_DEPTH {
-            self.errors.push(format!("{}: calls nested too deeply", self.file));
+    fn call(&mut self, body: &[Cmd], args: &[String], line: usize) -> i32 {
+        if self.calls + self.depth >= MAX_CALL_DEPTH {
+            self.errors
+                .push(format!("{}:{line}: maximum recursion depth exceeded", self.file));
             return 1;
         }
-        self.depth += 1;
+        self.calls += 1;
         let saved = std::mem::replace(&mut self.params, args.to_vec());
+        let saved_loops = std::mem::replace(&mut self.loops, 0);
         let rc = self.exec_list(body);
+        if self.ctrl == Some(Ctrl::Return) {
+            self.ctrl = None;
+        }
+        self.loops = saved_loops;
         self.params = saved;
-        self.depth -= 1;
+        self.calls -= 1;
         rc
     }
 
-    fn test(&self, a: &[String]) -> bool {
+    /// `eval`: runs its arguments, joined by spaces, as script.
+    fn eval(&mut self, src: &str, line: usize) -> i32 {
+        if self.calls + self.depth >= MAX_CALL_DEPTH {
+            self.errors
+                .push(format!("{}:{line}: maximum recursion depth exceeded", self.file));
+            return 1;
+        }
+        let (cmds, errors) = parse_recovering(src);
+        for e in &errors {
+            self.errors.push(format!("{}:{line}: eval: {e}", self.file));
+        }
+        self.depth += 1;
+        let rc = self.exec_list(&cmds);
+        self.depth -= 1;
+        if errors.is_empty() {
+            rc
+        } else {
+            1
+        }
+    }
+
+    /// `test` / `[`, as GRUB 2.06 evaluates it (checked with grub-emu): no
+    /// arguments is true; a trailing `]` is dropped; words side by side are
+    /// and-ed; `-a` binds tighter than `-o`; `!` negates the next test; `(`
+    /// opens a group and a `)` ends the current one (at the top level it ends
+    /// the whole test); a lone word is true when not empty; numbers are read
+    /// like C's `strtol` with base 0 (`0x10` = 16, `010` = 8, `5x` = 5, `abc` = 0).
+    fn test(&self, args: &[String]) -> bool {
+        let args = match args.split_last() {
+            Some((last, init)) if last == "]" => init,
+            _ => args,
+        };
         let mut pos = 0;
-        let r = self.test_or(a, &mut pos);
-        r && pos >= a.len()
+        self.test_group(args, &mut pos, 0)
     }
 
-    fn test_or(&self, a: &[String], pos: &mut usize) -> bool {
-        let mut v = self.test_and(a, pos);
-        while a.get(*pos).map(String::as_str) == Some("-o") {
-            *pos += 1;
-            let r = self.test_and(a, pos);
-            v = v || r;
-        }
-        v
-    }
-
-    fn test_and(&self, a: &[String], pos: &mut usize) -> bool {
-        let mut v = self.test_not(a, pos);
-        while a.get(*pos).map(String::as_str) == Some("-a") {
-            *pos += 1;
-            let r = self.test_not(a, pos);
-            v = v && r;
-        }
-        v
-    }
-
-    fn test_not(&self, a: &[String], pos: &mut usize) -> bool {
-        if a.get(*pos).map(String::as_str) == Some("!") {
-            *pos += 1;
-            return !self.test_not(a, pos);
-        }
-        if a.get(*pos).map(String::as_str) == Some("(") {
-            *pos += 1;
-            let v = self.test_or(a, pos);
-            if a.get(*pos).map(String::as_str) == Some(")") {
-                *pos += 1;
-            }
-            return v;
-        }
-        self.test_primary(a, pos)
-    }
-
-    fn test_primary(&self, a: &[String], pos: &mut usize) -> bool {
-        let get = |i: usize| a.get(i).map(String::as_str);
-        // Binary operators first: `x = y`.
-        if let (Some(l), Some(op), Some(r)) = (get(*pos), get(*pos + 1), get(*pos + 2)) {
-            let num = |s: &str| s.trim().parse::<i64>().unwrap_or(0);
-            let res = match op {
-                "=" | "==" => Some(l == r),
-                "!=" => Some(l != r),
-                "<" => Some(l < r),
-                ">" => Some(l > r),
-                "<=" => Some(l <= r),
-                ">=" => Some(l >= r),
-                "-eq" => Some(num(l) == num(r)),
-                "-ne" => Some(num(l) != num(r)),
-                "-lt" => Some(num(l) < num(r)),
-                "-le" => Some(num(l) <= num(r)),
-                "-gt" => Some(num(l) > num(r)),
-                "-ge" => Some(num(l) >= num(r)),
+    fn test_group(&self, a: &[String], pos: &mut usize, depth: usize) -> bool {
+        let mut any = false; // the `-o` alternatives so far
+        let mut all = true; // the current `-a` chain
+        let mut negate = false;
+        let mut skip = false;
+        while let Some(word) = a.get(*pos) {
+            let binary = match (a.get(*pos + 1), a.get(*pos + 2)) {
+                (Some(op), Some(r)) => self.test_binary(word, op, r),
                 _ => None,
             };
-            if let Some(res) = res {
+            let value = if let Some(v) = binary {
                 *pos += 3;
-                return res;
-            }
-        }
-        if let (Some(op), Some(x)) = (get(*pos), get(*pos + 1)) {
-            let root = self.env.get("root");
-            let file = |x: &str| {
-                let p = split_path(x, root);
-                (self.host.kind(&p.device, &p.path), p)
-            };
-            let res = match op {
-                "-z" => Some(x.is_empty()),
-                "-n" => Some(!x.is_empty()),
-                "-e" => Some(file(x).0.is_some()),
-                "-f" => Some(file(x).0 == Some(Kind::File)),
-                "-d" => Some(file(x).0 == Some(Kind::Dir)),
-                "-s" => {
-                    let (k, p) = file(x);
-                    Some(k == Some(Kind::File) && self.host.size(&p.device, &p.path).unwrap_or(0) > 0)
-                }
-                _ => None,
-            };
-            if let Some(res) = res {
+                v
+            } else if let Some(v) = a.get(*pos + 1).and_then(|x| self.test_unary(word, x)) {
                 *pos += 2;
-                return res;
-            }
-        }
-        match get(*pos) {
-            Some(s) => {
+                v
+            } else {
                 *pos += 1;
-                !s.is_empty()
+                match word.as_str() {
+                    ")" => return any || all,
+                    "(" if depth < 64 => self.test_group(a, pos, depth + 1),
+                    "!" => {
+                        negate = !negate;
+                        continue;
+                    }
+                    "-a" => {
+                        skip = !all;
+                        continue;
+                    }
+                    "-o" => {
+                        any = any || all;
+                        all = true;
+                        continue;
+                    }
+                    w => !w.is_empty(),
+                }
+            };
+            if !skip {
+                all = all && (value != negate);
             }
-            None => false,
+            negate = false;
+            skip = false;
         }
+        any || all
+    }
+
+    /// `L OP R`, or `None` when `op` is not a binary operator.
+    fn test_binary(&self, l: &str, op: &str, r: &str) -> Option<bool> {
+        Some(match op {
+            "=" | "==" => l == r,
+            "!=" => l != r,
+            "<" => l < r,
+            "<=" => l <= r,
+            ">" => l > r,
+            ">=" => l >= r,
+            "-eq" => strtol(l) == strtol(r),
+            "-ne" => strtol(l) != strtol(r),
+            "-lt" => strtol(l) < strtol(r),
+            "-le" => strtol(l) <= strtol(r),
+            "-gt" => strtol(l) > strtol(r),
+            "-ge" => strtol(l) >= strtol(r),
+            // Numbers after the common prefix: `vmlinuz-5.10 -pgt vmlinuz-5.9`.
+            "-pgt" | "-plt" => {
+                let common = l.bytes().zip(r.bytes()).take_while(|(x, y)| x == y).count();
+                let (ln, rn) = (
+                    strtol(l.get(common..).unwrap_or("")),
+                    strtol(r.get(common..).unwrap_or("")),
+                );
+                if op == "-pgt" {
+                    ln > rn
+                } else {
+                    ln < rn
+                }
+            }
+            // File times: hopboot's filesystems do not report them.
+            "-nt" | "-ot" => false,
+            _ => return None,
+        })
+    }
+
+    /// `OP X`, or `None` when `op` is not a unary operator.
+    fn test_unary(&self, op: &str, x: &str) -> Option<bool> {
+        let file = || {
+            let p = split_path(x, self.env.get("root"));
+            (self.host.kind(&p.device, &p.path), p)
+        };
+        Some(match op {
+            "-z" => x.is_empty(),
+            "-n" => !x.is_empty(),
+            "-e" => file().0.is_some(),
+            "-f" => file().0 == Some(Kind::File),
+            "-d" => file().0 == Some(Kind::Dir),
+            "-s" => {
+                let (k, p) = file();
+                k == Some(Kind::File) && self.host.size(&p.device, &p.path).unwrap_or(0) > 0
+            }
+            _ => return None,
+        })
     }
 
     fn load_env(&mut self, args: &[String]) -> i32 {
@@ -690,9 +872,9 @@ impl Interp<'_> {
 
     fn source(&mut self, args: &[String], line: usize, configfile: bool) -> i32 {
         let Some(f) = args.first() else { return 1 };
-        if self.depth >= MAX_DEPTH {
+        if self.depth + self.calls >= MAX_SOURCE_DEPTH {
             self.errors
-                .push(format!("{}:{line}: source nested too deeply", self.file));
+                .push(format!("{}:{line}: maximum recursion depth exceeded", self.file));
             return 1;
         }
         let p = split_path(f, self.env.get("root"));
@@ -717,12 +899,86 @@ impl Interp<'_> {
         }
     }
 
+    /// `blscfg` (Red Hat's GRUB): every BLS snippet in `$blsdir` (default
+    /// `/loader/entries`, then `/boot/loader/entries`) on `$root` becomes a menu
+    /// entry, newest version first. Like Red Hat's module, the entry's body is
+    /// script text (`linux PATH OPTIONS` / `initrd …`), so `$kernelopts` and
+    /// friends expand when the entry runs.
+    fn blscfg(&mut self) -> i32 {
+        let root = self.env.get("root").to_string();
+        let dirs: Vec<String> = match self.env.get("blsdir") {
+            "" => vec!["/loader/entries".into(), "/boot/loader/entries".into()],
+            d => vec![d.to_string()],
+        };
+        for dir in dirs {
+            let names: Vec<String> = self
+                .host
+                .list(&root, &dir)
+                .into_iter()
+                .filter(|n| n.ends_with(".conf"))
+                .take(1024)
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let mut entries = Vec::new();
+            for n in names {
+                let path = format!("{dir}/{n}");
+                match self
+                    .host
+                    .read_text(&root, &path)
+                    .and_then(|t| super::bls::parse_entry(&n, &t))
+                {
+                    Ok(e) => entries.push(e),
+                    Err(m) => self.errors.push(format!("{path}: {m}")),
+                }
+            }
+            // Newest version first (rpm version order), then by id.
+            entries.sort_by(|a, b| {
+                let va = a.version.as_deref().unwrap_or(&a.id);
+                let vb = b.version.as_deref().unwrap_or(&b.id);
+                super::bls::compare_versions(vb, va).then_with(|| b.id.cmp(&a.id))
+            });
+            for e in entries {
+                let Some(linux) = &e.linux else {
+                    self.errors.push(format!("{}: no `linux` line", e.file));
+                    continue;
+                };
+                let mut src = format!("linux {linux} {}\n", e.options);
+                if !e.initrds.is_empty() {
+                    src.push_str(&format!("initrd {}\n", e.initrds.join(" ")));
+                }
+                let body = match super::grub_script::parse(&src) {
+                    Ok(b) => b,
+                    Err(err) => {
+                        self.errors.push(format!("{}: {err}", e.file));
+                        continue;
+                    }
+                };
+                let title = e.title.clone().unwrap_or_else(|| e.id.clone());
+                self.menu.push(Item::Entry {
+                    title,
+                    id: Some(e.id.clone()),
+                    params: Vec::new(),
+                    body,
+                    bls: true,
+                });
+            }
+            return 0;
+        }
+        1
+    }
+
     /// Runs an entry's body on paper and returns what it would boot.
-    fn boot_entry(&mut self, body: &[Cmd], params: &[String]) -> Boot {
+    fn boot_entry(&mut self, body: &[Cmd], params: &[String], chosen: &str) -> Boot {
         let saved_env = self.env.clone();
+        // GRUB sets `chosen` (ids, else titles, `>`-joined) before running the body.
+        self.env.set("chosen", chosen);
+        self.env.exported.insert("chosen".into());
         let saved_boot = self.boot.replace(Boot::default());
         let saved_params = std::mem::replace(&mut self.params, params.to_vec());
         self.exec_list(body);
+        self.ctrl = None;
         let boot = std::mem::replace(&mut self.boot, saved_boot).unwrap_or_default();
         self.env = saved_env;
         self.params = saved_params;
@@ -735,7 +991,7 @@ impl Interp<'_> {
         let timeout = self.env.get("timeout").trim().parse().ok();
         let mut entries = Vec::new();
         let mut starts = Vec::new();
-        self.flatten(&menu, &mut entries, &mut starts, 0);
+        self.flatten(&menu, &mut entries, &mut starts, "", 0);
         let default = resolve_default(&default_spec, &menu, &starts);
         GrubMenu {
             default: default.or((!entries.is_empty()).then_some(0)),
@@ -747,17 +1003,34 @@ impl Interp<'_> {
 
     /// Boots every item on paper. `starts[i]` = (first flattened index of item
     /// i, its nested menu and nested starts) so `default` can be resolved.
-    fn flatten(&mut self, menu: &[Item], out: &mut Vec<GrubEntry>, starts: &mut Vec<Start>, depth: usize) {
+    fn flatten(
+        &mut self,
+        menu: &[Item],
+        out: &mut Vec<GrubEntry>,
+        starts: &mut Vec<Start>,
+        parent: &str,
+        depth: usize,
+    ) {
         for item in menu {
             let first = out.len();
+            let chosen = {
+                let (Item::Entry { title, id, .. } | Item::Submenu { title, id, .. }) = item;
+                let me = id.as_deref().unwrap_or(title);
+                if parent.is_empty() {
+                    me.to_string()
+                } else {
+                    format!("{parent}>{me}")
+                }
+            };
             match item {
                 Item::Entry {
                     title,
                     id,
                     params,
                     body,
+                    bls,
                 } => {
-                    let boot = self.boot_entry(body, params);
+                    let boot = self.boot_entry(body, params, &chosen);
                     match boot.linux {
                         Some((kernel, kernel_arg, cmdline)) => out.push(GrubEntry {
                             title: title.clone(),
@@ -766,6 +1039,7 @@ impl Interp<'_> {
                             kernel_arg,
                             initrds: boot.initrds,
                             cmdline,
+                            bls: *bls,
                         }),
                         None => log::debug!("{}: entry '{title}' loads no Linux kernel", self.file),
                     }
@@ -792,10 +1066,13 @@ impl Interp<'_> {
                     self.env = outer_env.exported_only();
                     let outer_menu = std::mem::take(&mut self.menu);
                     let saved_params = std::mem::replace(&mut self.params, params.clone());
+                    self.env.set("chosen", &chosen);
+                    self.env.exported.insert("chosen".into());
                     self.exec_list(body);
+                    self.ctrl = None;
                     let sub_menu = std::mem::replace(&mut self.menu, outer_menu);
                     let mut sub_starts = Vec::new();
-                    self.flatten(&sub_menu, out, &mut sub_starts, depth + 1);
+                    self.flatten(&sub_menu, out, &mut sub_starts, &chosen, depth + 1);
                     let sub_default = self.env.get("default").to_string();
                     self.env = outer_env;
                     self.params = saved_params;
@@ -862,6 +1139,248 @@ fn resolve_default(spec: &str, menu: &[Item], starts: &[Start]) -> Option<usize>
     None
 }
 
+/// The kernel command line GRUB 2.06 builds from the `linux` arguments after
+/// the kernel: arguments joined by one space (an empty argument still gets
+/// its separator), `\`, `'` and `"` escaped with a backslash, an argument
+/// containing a space wrapped in double quotes. (Checked with grub-emu:
+/// `a "${empty}" b ""` gives `a  b `; `'a b' 'c"d' e\\f` gives
+/// `"a b" c\"d e\\f`.) GRUB puts `BOOT_IMAGE=<kernel> ` in front; this does not.
+pub fn loader_cmdline(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let quote = a.contains(' ');
+        if quote {
+            out.push('"');
+        }
+        let mut chars = a.chars().peekable();
+        while let Some(c) = chars.next() {
+            // Red Hat's GRUB passes `\xHH` through (see `uroot-centos7-dvd`).
+            let hex_escape = c == '\\' && {
+                let mut la = chars.clone();
+                la.next() == Some('x')
+                    && la.next().is_some_and(|c| c.is_ascii_hexdigit())
+                    && la.next().is_some_and(|c| c.is_ascii_hexdigit())
+            };
+            if matches!(c, '\\' | '\'' | '"') && !hex_escape {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        if quote {
+            out.push('"');
+        }
+    }
+    out
+}
+
+/// A number as C's `strtol(s, NULL, 0)` reads it: optional sign, `0x` hex,
+/// `0` octal, else decimal, up to the first character that does not fit
+/// (none at all gives 0); saturates instead of overflowing.
+fn strtol(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (radix, digits) = if let Some(r) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if r.starts_with(|c: char| c.is_ascii_hexdigit()) {
+            (16, r)
+        } else {
+            (10, "0")
+        }
+    } else if s.starts_with('0') {
+        (8, s)
+    } else {
+        (10, s)
+    };
+    let mut n: i64 = 0;
+    for d in digits.chars().map_while(|c| c.to_digit(radix)) {
+        n = n.saturating_mul(i64::from(radix)).saturating_add(i64::from(d));
+    }
+    if neg {
+        n.saturating_neg()
+    } else {
+        n
+    }
+}
+
+/// Whether GRUB 2.06 (x86_64-efi / i386-pc, with the modules a distribution
+/// ships) has a command of this name that hopboot runs as a no-op that
+/// succeeds. The authority is GRUB's `command.lst` (grub-emu's list plus the
+/// firmware builds' loaders and platform commands) and the kernel's core
+/// commands. Names that are *not* here (`load_video`, `gfxmode`, `recordfail`,
+/// `savedefault`, `terminal`, `font`, `set_background_image`...) are not
+/// commands: they are script functions a grub.cfg defines, and are called as such.
+fn is_grub_command(name: &str) -> bool {
+    const COMMANDS: &[&str] = &[
+        // kernel core
+        "insmod",
+        "ls",
+        "lsmod",
+        "rmmod",
+        "help",
+        "exit",
+        // normal mode and common modules (grub-emu 2.06 command.lst)
+        "authenticate",
+        "background_color",
+        "background_image",
+        "blocklist",
+        "boot",
+        "cat",
+        "clear",
+        "cmp",
+        "crc",
+        "cryptomount",
+        "date",
+        "distrust",
+        "dump",
+        "echo",
+        "file",
+        "gettext",
+        "gptsync",
+        "halt",
+        "hashsum",
+        "hexdump",
+        "keystatus",
+        "list_env",
+        "list_trusted",
+        "loadfont",
+        "loopback",
+        "lsfonts",
+        "lsmmap",
+        "md5sum",
+        "normal",
+        "normal_exit",
+        "parttool",
+        "password",
+        "password_pbkdf2",
+        "probe",
+        "read",
+        "read_byte",
+        "read_dword",
+        "read_word",
+        "reboot",
+        "regexp",
+        "sha1sum",
+        "sha256sum",
+        "sha512sum",
+        "sleep",
+        "terminal_input",
+        "terminal_output",
+        "time",
+        "tr",
+        "trust",
+        "verify_detached",
+        "videoinfo",
+        "videotest",
+        "write_byte",
+        "write_dword",
+        "write_word",
+        "xnu_uuid",
+        "zfs-bootfs",
+        "zfsinfo",
+        "zfskey",
+        "macppcbless",
+        "mactelbless",
+        "syslinux_configfile",
+        "syslinux_source",
+        "extract_entries_configfile",
+        "extract_entries_source",
+        "extract_legacy_entries_configfile",
+        "extract_legacy_entries_source",
+        "extract_syslinux_entries_configfile",
+        "extract_syslinux_entries_source",
+        "legacy_check_password",
+        "legacy_configfile",
+        "legacy_initrd",
+        "legacy_initrd_nounzip",
+        "legacy_kernel",
+        "legacy_password",
+        "legacy_source",
+        "net_add_addr",
+        "net_add_dns",
+        "net_add_route",
+        "net_bootp",
+        "net_bootp6",
+        "net_del_addr",
+        "net_del_dns",
+        "net_del_route",
+        "net_dhcp",
+        "net_get_dhcp_option",
+        "net_ipv6_autoconf",
+        "net_ls_addr",
+        "net_ls_cards",
+        "net_ls_dns",
+        "net_ls_routes",
+        "net_nslookup",
+        "testload",
+        "testspeed",
+        // firmware builds: loaders and platform commands
+        "chainloader",
+        "multiboot",
+        "multiboot2",
+        "module",
+        "module2",
+        "fwsetup",
+        "serial",
+        "terminfo",
+        "play",
+        "lsefi",
+        "lsefimmap",
+        "lsefisystab",
+        "lssal",
+        "lspci",
+        "setpci",
+        "cpuid",
+        "acpi",
+        "lsacpi",
+        "badram",
+        "cutmem",
+        "smbios",
+        "usb",
+        "nativedisk",
+        "hwmatch",
+        "drivemap",
+        "sendkey",
+        "keymap",
+        "loadbios",
+        "fakebios",
+        "appleloader",
+        "xnu_kernel",
+        "xnu_kernel64",
+        "xnu_mkext",
+        "xnu_kext",
+        "xnu_kextdir",
+        "xnu_ramdisk",
+        "xnu_resume",
+        "xnu_splash",
+        "xnu_devprop_load",
+        "rdmsr",
+        "wrmsr",
+        "inb",
+        "inw",
+        "inl",
+        "outb",
+        "outw",
+        "outl",
+        "backtrace",
+        "hdparm",
+        "efiemu_loadcore",
+        "efiemu_prepare",
+        "efiemu_unload",
+        "knetbsd",
+        "kfreebsd",
+        "kopenbsd",
+        "kfreebsd_module",
+        "kfreebsd_loadenv",
+        "knetbsd_module",
+    ];
+    COMMANDS.contains(&name)
+}
+
 /// Parses a grubenv block: `key=value` lines after the header, `#` padding ignored.
 pub fn parse_grubenv(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -883,6 +1402,14 @@ mod tests {
     }
 
     impl GrubHost for Host {
+        fn list(&self, dev: &str, path: &str) -> Vec<String> {
+            let prefix = format!("{path}/");
+            self.files
+                .keys()
+                .filter(|(d, p)| d == dev && p.starts_with(&prefix))
+                .filter_map(|(_, p)| p.strip_prefix(&prefix).map(str::to_string))
+                .collect()
+        }
         fn kind(&self, dev: &str, path: &str) -> Option<Kind> {
             self.files
                 .contains_key(&(dev.to_string(), path.to_string()))
@@ -1018,6 +1545,180 @@ add two
         assert_eq!(m.entries[1].kernel.path, "/two");
     }
 
+    fn cmdlines(m: &GrubMenu) -> Vec<&str> {
+        m.entries.iter().map(|e| e.cmdline.as_str()).collect()
+    }
+
+    // Checked with grub-emu 2.06: a function is called only when no command
+    // has its name; `gfxmode`/`recordfail`/`savedefault` are functions.
+    #[test]
+    fn functions_unless_a_command_has_the_name() {
+        let m = run_cfg(&host(
+            r#"
+function gfxmode { set gfxpayload="$1"; if [ "$1" = keep ]; then set vt_handoff=vt.handoff=7; fi; }
+function echo { set hijacked=yes; }
+function recordfail { set rf=1; }
+function savedefault { set sd=1; }
+menuentry U {
+  recordfail
+  savedefault
+  gfxmode keep
+  echo hi
+  linux /v quiet $vt_handoff rf=$rf sd=$sd h=$hijacked
+}
+"#,
+        ));
+        assert_eq!(cmdlines(&m), ["quiet vt.handoff=7 rf=1 sd=1 h="]);
+    }
+
+    // Each expectation is what grub-emu 2.06 answered for the same test.
+    #[test]
+    fn test_command_like_grub() {
+        let cases: &[(&str, bool)] = &[
+            ("[ ]", true),
+            ("test", true),
+            ("[ \"\" ]", false),
+            ("[ -n ]", true),
+            ("[ -z ]", true),
+            ("[ ! ]", true),
+            ("[ \"\" a ]", false),
+            ("[ a \"\" ]", false),
+            ("[ \"\" -o a ]", true),
+            ("[ a -a \"\" ]", false),
+            ("[ a = a -a b = c ]", false),
+            ("[ a -a \"\" -o a ]", true),
+            ("[ ( a = b ) -o a ]", true),
+            ("[ ( \"\" ]", false),
+            ("[ a = a", true),
+            ("test a = b ]", false),
+            ("[ 0x10 -eq 16 ]", true),
+            ("[ 010 -eq 10 ]", false),
+            ("[ abc -gt 1 ]", false),
+            ("[ 5x -eq 5 ]", true),
+            ("[ -3 -lt 2 ]", true),
+            ("[ -f /boot/grub/grub.cfg ]", true),
+            ("[ -f /boot/grub ]", false),
+            ("[ -f /nope ]", false),
+            ("[ ! -f /nope ]", true),
+            ("[ ! a -a \"\" ]", false),
+            ("[ \"\" -a ! \"\" ]", false),
+            ("[ a ) \"\" ]", true),
+            ("[ \"\" ) a ]", false),
+            ("[ -n = x ]", false),
+            ("[ -z \"\" = \"\" ]", false),
+            ("[ a ] ]", true),
+            ("[ \"\" -o ]", true),
+            ("[ vmlinuz-5.10 -pgt vmlinuz-5.9 ]", true),
+            ("[ a5 -plt a10 ]", true),
+            ("[ a != a ]", false),
+        ];
+        for (t, want) in cases {
+            let mut h = host(&format!(
+                "menuentry t {{ if {t} ; then r=T; else r=F; fi; linux /v $r }}"
+            ));
+            h.files
+                .insert(("hd0,gpt1".into(), "/boot/grub/x".into()), String::new());
+            let m = run_cfg(&h);
+            assert_eq!(cmdlines(&m), [if *want { "T" } else { "F" }], "{t}");
+        }
+    }
+
+    // Checked with grub-emu 2.06 (the oracle's cmdline rule, lib/cmdline.c).
+    #[test]
+    fn cmdline_quoting() {
+        let m = run_cfg(&host(
+            r#"set plain=p
+set empty=
+menuentry q { linux /v a\ b 'c d' "e\"f" g\\h 'i$plain' "j$plain" }
+menuentry e { linux /v a "${empty}" b "$empty" }
+menuentry x { linux /v LABEL=A\x20B }
+"#,
+        ));
+        assert_eq!(
+            cmdlines(&m),
+            [r#""a b" "c d" e\"f g\\h i$plain jp"#, "a  b ", r"LABEL=A\x20B"]
+        );
+    }
+
+    // Checked with grub-emu 2.06 (grub-semantics corpus case for `for`).
+    #[test]
+    fn loops_and_control_flow() {
+        let m = run_cfg(&host(
+            r#"
+for k in a "b c" $nothing d; do set acc="${acc}[$k]"; done
+for k in 1 2 3 4; do if [ $k = 2 ]; then continue; fi; if [ $k = 4 ]; then break; fi; set l="${l}$k"; done
+set w=x
+while [ "$w" != xxx ]; do set w="${w}x"; done
+until [ "$u" = yy ]; do set u="${u}y"; done
+function r { set before=1; return 3; set after=1; }
+r
+set rc=$?
+for i in 1 2; do for j in 1 2; do set n="${n}$i$j"; break 2; done; done
+while true; do set spin=1; done
+menuentry L { linux /v $acc l=$l w=$w u=$u rc=$rc b=$before a=$after n=$n }
+"#,
+        ));
+        assert_eq!(cmdlines(&m), ["[a][b c][d] l=13 w=xxx u=yy rc=3 b=1 a= n=11"]);
+        assert!(m.errors.iter().any(|e| e.contains("iterations")), "{:?}", m.errors);
+    }
+
+    // Checked with grub-emu 2.06: entries before a syntax error survive, a
+    // bad line is dropped, reading resumes on the next line; an unterminated
+    // quote swallows the rest.
+    #[test]
+    fn syntax_errors_drop_only_their_line() {
+        let m = run_cfg(&host(
+            "menuentry a { linux /v a }\nset x=1 <\nset w=1\nmenuentry c { linux /v x=$x w=$w }\nmenuentry 'd {\n linux /v d\n}\nmenuentry e { linux /v e }\n",
+        ));
+        assert_eq!(cmdlines(&m), ["a", "x= w=1"]);
+        assert_eq!(m.errors.len(), 2, "{:?}", m.errors);
+        assert!(m.errors.iter().all(|e| e.contains("grub.cfg")));
+    }
+
+    // Checked with grub-emu 2.06: a self-calling function body runs 29 times,
+    // a self-sourcing file 28 times, then "maximum recursion depth exceeded";
+    // the rest of grub.cfg still runs.
+    #[test]
+    fn recursion_limit() {
+        let mut h =
+            host("function f { set c=\"${c}x\"; f; }\nf\nsource $prefix/loop.cfg\nmenuentry a { linux /v $c $d }\n");
+        h.files.insert(
+            ("hd0,gpt1".into(), "/boot/grub/loop.cfg".into()),
+            "set d=\"${d}y\"\nsource $prefix/loop.cfg\n".into(),
+        );
+        let m = run_cfg(&h);
+        assert_eq!(cmdlines(&m), [format!("{} {}", "x".repeat(29), "y".repeat(28))]);
+        assert_eq!(m.errors.len(), 2, "{:?}", m.errors);
+        assert!(m.errors.iter().all(|e| e.contains("maximum recursion depth exceeded")));
+    }
+
+    // Checked with grub-emu 2.06: `default` naming a submenu boots the
+    // submenu's own default (its `set default`, else its first entry);
+    // `chosen` is the `>`-joined ids (titles where no id).
+    #[test]
+    fn default_into_submenu_and_chosen() {
+        let m = run_cfg(&host(
+            r#"set default=1
+menuentry A --id ida { linux /a $chosen }
+submenu S --id ids {
+  menuentry B { linux /b $chosen }
+  menuentry C --id idc { linux /c $chosen }
+  set default=1
+}
+"#,
+        ));
+        assert_eq!(cmdlines(&m), ["ida", "ids>B", "ids>idc"]);
+        assert_eq!(m.default, Some(2));
+        let m = run_cfg(&host(
+            "set default=S\nmenuentry A { linux /a }\nsubmenu S { menuentry B { linux /b }\nmenuentry C { linux /c } }",
+        ));
+        assert_eq!(m.default, Some(1));
+        let m = run_cfg(&host(
+            "set default=5\nmenuentry A { linux /a }\nmenuentry B { linux /b }",
+        ));
+        assert_eq!(m.default, Some(0));
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for src in [
@@ -1033,6 +1734,41 @@ add two
             let _ = run_cfg(&host(src));
         }
         let m = run_cfg(&host("function f { f }\nf"));
-        assert!(m.errors.iter().any(|e| e.contains("too deeply")), "{:?}", m.errors);
+        assert!(
+            m.errors.iter().any(|e| e.contains("maximum recursion")),
+            "{:?}",
+            m.errors
+        );
+    }
+
+    /// Red Hat's `blscfg`: snippets become entries, newest version first; their
+    /// options expand `$kernelopts` from grubenv when the entry runs, and
+    /// `saved_entry` names a snippet by its file name.
+    #[test]
+    fn blscfg_entries_from_snippets() {
+        let mut h = host(
+            "load_env -f ($root)/boot/grub/grubenv\nset default=\"${saved_entry}\"\nblscfg\nmenuentry After { linux /after }\n",
+        );
+        let d = "hd0,gpt1".to_string();
+        h.files.insert(
+            (d.clone(), "/boot/grub/grubenv".into()),
+            "saved_entry=m-6.5.5\nkernelopts=root=/dev/x ro\n".into(),
+        );
+        for v in ["6.5.5", "6.5.12", "0-rescue"] {
+            h.files.insert(
+                (d.clone(), format!("/loader/entries/m-{v}.conf")),
+                format!("title Fedora ({v})\nversion {v}\nlinux /vmlinuz-{v}\ninitrd /initramfs-{v}.img $tuned_initrd\noptions $kernelopts $tuned_params\n"),
+            );
+        }
+        let m = run_cfg(&h);
+        let titles: Vec<_> = m.entries.iter().map(|e| e.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["Fedora (6.5.12)", "Fedora (6.5.5)", "Fedora (0-rescue)", "After"]
+        );
+        assert!(m.entries[0].bls && !m.entries[3].bls);
+        assert_eq!(m.entries[1].cmdline, "root=/dev/x ro");
+        assert_eq!(m.entries[1].initrds.len(), 1);
+        assert_eq!(m.default, Some(1));
     }
 }

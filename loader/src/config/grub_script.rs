@@ -65,10 +65,25 @@ pub enum Cmd {
         /// Body.
         body: Vec<Cmd>,
     },
-    /// `for`/`while`/`until` — parsed so the rest of the file stays in step.
-    Loop {
-        /// Keyword that opened it.
-        kind: String,
+    /// `for NAME in WORDS; do BODY; done`
+    For {
+        /// The loop variable.
+        var: String,
+        /// The words after `in`, expanded when the loop runs.
+        words: Vec<Word>,
+        /// The body.
+        body: Vec<Cmd>,
+        /// 1-based line.
+        line: usize,
+    },
+    /// `while COND; do BODY; done` (or `until`, which runs while COND fails).
+    While {
+        /// `true` for `until`.
+        until: bool,
+        /// The condition list; its last status decides.
+        cond: Vec<Cmd>,
+        /// The body.
+        body: Vec<Cmd>,
         /// 1-based line.
         line: usize,
     },
@@ -87,21 +102,33 @@ pub struct SyntaxError {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Word(Word, usize),
-    End(usize), // newline or ';'
+    /// `;` (false) or a newline (true), with the line it ends.
+    End(usize, bool),
+    /// Text GRUB's lexer rejects; the parser reports it as a syntax error.
+    Err(usize, String),
 }
 
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
+/// What follows a `$`.
+enum VarRef {
+    /// A variable name.
+    Name(String),
+    /// Not a variable: the `$` is literal text.
+    Literal,
+    /// Something GRUB's lexer rejects (`${`, `${a b}`, `$(`, a lone `$`).
+    Bad,
+}
+
+/// Splits a script into tokens. Text GRUB's lexer rejects becomes a
+/// [`Tok::Err`]; an unterminated quote swallows the rest of the input (GRUB
+/// keeps reading lines looking for the closing quote) and ends the tokens.
+fn lex(src: &str) -> Vec<Tok> {
     let mut toks = Vec::new();
     let mut it = src.chars().peekable();
     let mut line = 1usize;
-    let err = |line, msg: &str| SyntaxError {
-        line,
-        msg: msg.to_string(),
-    };
     while let Some(&c) = it.peek() {
         match c {
             ' ' | '\t' | '\r' => {
@@ -109,12 +136,17 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
             }
             '\n' => {
                 it.next();
-                toks.push(Tok::End(line));
+                toks.push(Tok::End(line, true));
                 line += 1;
             }
             ';' => {
                 it.next();
-                toks.push(Tok::End(line));
+                if it.peek() == Some(&';') {
+                    it.next();
+                    toks.push(Tok::Err(line, "unexpected `;;`".into()));
+                } else {
+                    toks.push(Tok::End(line, false));
+                }
             }
             // GRUB's lexer makes `{` and `}` tokens wherever they appear unquoted.
             '{' | '}' => {
@@ -139,6 +171,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
             _ => {
                 let start_line = line;
                 let mut parts: Vec<Part> = Vec::new();
+                let mut bad: Option<String> = None;
                 let push_lit = |parts: &mut Vec<Part>, ch: char, quoted: bool| match parts.last_mut() {
                     Some(Part::Lit(s, q)) if *q == quoted => s.push(ch),
                     _ => parts.push(Part::Lit(ch.to_string(), quoted)),
@@ -146,8 +179,23 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                 while let Some(&c) = it.peek() {
                     match c {
                         ' ' | '\t' | '\r' | '\n' | ';' | '{' | '}' => break,
+                        // Redirections and pipes: tokens GRUB's grammar has no rule for.
+                        '|' | '&' | '<' | '>' => {
+                            it.next();
+                            bad.get_or_insert_with(|| format!("unexpected `{c}`"));
+                        }
                         '\\' => {
                             it.next();
+                            // `\xHH` stays as written: Red Hat's GRUB keeps these
+                            // escapes for the kernel command line (Debian's drops the `\`).
+                            let mut la = it.clone();
+                            if la.next() == Some('x')
+                                && la.next().is_some_and(|c| c.is_ascii_hexdigit())
+                                && la.next().is_some_and(|c| c.is_ascii_hexdigit())
+                            {
+                                push_lit(&mut parts, '\\', true);
+                                continue;
+                            }
                             match it.next() {
                                 Some('\n') => line += 1,
                                 Some(e) => push_lit(&mut parts, e, true),
@@ -170,7 +218,8 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                                 push_lit(&mut parts, q, true);
                             }
                             if !closed {
-                                return Err(err(start_line, "unterminated single quote"));
+                                toks.push(Tok::Err(start_line, "unterminated single quote".into()));
+                                return toks;
                             }
                         }
                         '"' => {
@@ -195,8 +244,11 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                                         _ => push_lit(&mut parts, '\\', true),
                                     },
                                     '$' => match read_var(&mut it) {
-                                        Some(v) => parts.push(Part::Var(v, true)),
-                                        None => push_lit(&mut parts, '$', true),
+                                        VarRef::Name(v) => parts.push(Part::Var(v, true)),
+                                        VarRef::Literal => push_lit(&mut parts, '$', true),
+                                        VarRef::Bad => {
+                                            bad.get_or_insert_with(|| "bad variable reference".into());
+                                        }
                                     },
                                     '\n' => {
                                         line += 1;
@@ -206,14 +258,18 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                                 }
                             }
                             if !closed {
-                                return Err(err(start_line, "unterminated double quote"));
+                                toks.push(Tok::Err(start_line, "unterminated double quote".into()));
+                                return toks;
                             }
                         }
                         '$' => {
                             it.next();
                             match read_var(&mut it) {
-                                Some(v) => parts.push(Part::Var(v, false)),
-                                None => push_lit(&mut parts, '$', false),
+                                VarRef::Name(v) => parts.push(Part::Var(v, false)),
+                                VarRef::Literal => push_lit(&mut parts, '$', false),
+                                VarRef::Bad => {
+                                    bad.get_or_insert_with(|| "bad variable reference".into());
+                                }
                             }
                         }
                         other => {
@@ -222,36 +278,58 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                         }
                     }
                 }
-                toks.push(Tok::Word(Word(parts), start_line));
+                match bad {
+                    Some(msg) => toks.push(Tok::Err(start_line, msg)),
+                    None => toks.push(Tok::Word(Word(parts), start_line)),
+                }
             }
         }
     }
-    toks.push(Tok::End(line));
-    Ok(toks)
+    toks.push(Tok::End(line, true));
+    toks
 }
 
-/// Reads a variable name after `$`: `{name}`, a name, or one of `? # @ *`.
-fn read_var(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String> {
-    match it.peek().copied()? {
+/// Reads what follows `$`: `{name}`, a name, or one of `? # @ *`.
+/// (Checked with grub-emu 2.06: `$`, `${}`, `${a b}`, `${a-b}`, `$(a)` are
+/// syntax errors. Positional parameters are digits only, so `$1x` is `$1`
+/// then `x`.)
+fn read_var(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> VarRef {
+    let Some(c) = it.peek().copied() else {
+        return VarRef::Bad;
+    };
+    match c {
         '{' => {
-            let mut la = it.clone();
-            la.next();
+            it.next();
             let mut name = String::new();
-            for c in la.by_ref() {
+            while let Some(&c) = it.peek() {
                 if c == '}' {
-                    *it = la;
-                    return Some(name);
+                    it.next();
+                    let ok = !name.is_empty()
+                        && (name.chars().all(is_name_char) || matches!(name.as_str(), "?" | "#" | "@" | "*"));
+                    return if ok { VarRef::Name(name) } else { VarRef::Bad };
                 }
-                if c == '\n' {
-                    return None;
+                if c == '\n' || c == '"' {
+                    return VarRef::Bad;
                 }
                 name.push(c);
+                it.next();
             }
-            None
+            VarRef::Bad
         }
-        c @ ('?' | '#' | '@' | '*') => {
+        '?' | '#' | '@' | '*' => {
             it.next();
-            Some(c.to_string())
+            VarRef::Name(c.to_string())
+        }
+        c if c.is_ascii_digit() => {
+            let mut name = String::new();
+            while let Some(&c) = it.peek() {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                name.push(c);
+                it.next();
+            }
+            VarRef::Name(name)
         }
         c if is_name_char(c) => {
             let mut name = String::new();
@@ -262,9 +340,10 @@ fn read_var(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<String>
                 name.push(c);
                 it.next();
             }
-            Some(name)
+            VarRef::Name(name)
         }
-        _ => None,
+        ' ' | '\t' | '\r' | '\n' | ';' | '(' => VarRef::Bad,
+        _ => VarRef::Literal,
     }
 }
 
@@ -286,13 +365,28 @@ impl Parser {
 
     fn line(&self) -> usize {
         match self.toks.get(self.pos).or(self.toks.last()) {
-            Some(Tok::Word(_, l)) | Some(Tok::End(l)) => *l,
+            Some(Tok::Word(_, l)) | Some(Tok::End(l, _)) | Some(Tok::Err(l, _)) => *l,
             None => 0,
         }
     }
 
+    /// The lexer's error at the current token, if it is one.
+    fn lex_error(&self) -> Option<SyntaxError> {
+        match self.toks.get(self.pos) {
+            Some(Tok::Err(line, msg)) => Some(SyntaxError {
+                line: *line,
+                msg: msg.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn error(&self, msg: String) -> SyntaxError {
+        self.lex_error().unwrap_or(SyntaxError { line: self.line(), msg })
+    }
+
     fn skip_ends(&mut self) {
-        while matches!(self.toks.get(self.pos), Some(Tok::End(_))) {
+        while matches!(self.toks.get(self.pos), Some(Tok::End(..))) {
             self.pos += 1;
         }
     }
@@ -302,32 +396,22 @@ impl Parser {
     fn list(&mut self, stops: &[&str]) -> Result<Vec<Cmd>, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(SyntaxError {
-                line: self.line(),
-                msg: "blocks nested too deeply".into(),
-            });
+            return Err(self.error("blocks nested too deeply".into()));
         }
         let mut out = Vec::new();
         loop {
             self.skip_ends();
             let Some(w) = self.peek_word() else {
-                if stops.is_empty() {
+                if stops.is_empty() && self.pos >= self.toks.len() {
                     break;
                 }
-                return Err(SyntaxError {
-                    line: self.line(),
-                    msg: format!("missing `{}`", stops.join("` or `")),
-                });
+                return Err(self.error(format!("missing `{}`", stops.join("` or `"))));
             };
-            if let Some(k) = stops.iter().find(|k| w.is(k)) {
-                let _ = k;
+            if stops.iter().any(|k| w.is(k)) {
                 break;
             }
             if let Some(k) = KEYWORDS.iter().find(|k| w.is(k)) {
-                return Err(SyntaxError {
-                    line: self.line(),
-                    msg: format!("unexpected `{k}`"),
-                });
+                return Err(self.error(format!("unexpected `{k}`")));
             }
             out.push(self.command()?);
         }
@@ -342,14 +426,12 @@ impl Parser {
                 self.pos += 1;
                 Ok(())
             }
-            _ => Err(SyntaxError {
-                line: self.line(),
-                msg: format!("expected `{kw}`"),
-            }),
+            _ => Err(self.error(format!("expected `{kw}`"))),
         }
     }
 
-    fn words_to_end(&mut self) -> Vec<Word> {
+    /// The words of a simple command, up to `;`/newline (or a `}` closing a block).
+    fn words_to_end(&mut self) -> Result<Vec<Word>, SyntaxError> {
         let mut words = Vec::new();
         while let Some(Tok::Word(w, _)) = self.toks.get(self.pos) {
             if w.is("}") && !words.is_empty() {
@@ -358,11 +440,27 @@ impl Parser {
             words.push(w.clone());
             self.pos += 1;
         }
-        words
+        match self.lex_error() {
+            Some(e) => Err(e),
+            None => Ok(words),
+        }
+    }
+
+    /// A literal word (a function or loop variable name).
+    fn name(&mut self, what: &str) -> Result<String, SyntaxError> {
+        let name = match self.peek_word().map(|w| w.0.as_slice()) {
+            Some([Part::Lit(n, _)]) if !n.is_empty() => n.clone(),
+            _ => return Err(self.error(format!("bad {what}"))),
+        };
+        self.pos += 1;
+        Ok(name)
     }
 
     fn command(&mut self) -> Result<Cmd, SyntaxError> {
         let line = self.line();
+        if let Some(e) = self.lex_error() {
+            return Err(e);
+        }
         let first = self.peek_word().cloned().unwrap_or_default();
         if first.is("if") {
             self.pos += 1;
@@ -399,12 +497,7 @@ impl Parser {
                         args.push(w.clone());
                         self.pos += 1;
                     }
-                    _ => {
-                        return Err(SyntaxError {
-                            line,
-                            msg: "menuentry without `{`".into(),
-                        })
-                    }
+                    _ => return Err(self.error("menuentry without `{`".into())),
                 }
             }
             let body = self.list(&["}"])?;
@@ -418,56 +511,124 @@ impl Parser {
         }
         if first.is("function") {
             self.pos += 1;
-            let name = match self.peek_word() {
-                Some(Word(p)) => match p.as_slice() {
-                    [Part::Lit(n, _)] => n.clone(),
-                    _ => {
-                        return Err(SyntaxError {
-                            line,
-                            msg: "bad function name".into(),
-                        })
-                    }
-                },
-                None => {
-                    return Err(SyntaxError {
-                        line,
-                        msg: "function without a name".into(),
-                    })
-                }
-            };
-            self.pos += 1;
+            let name = self.name("function name")?;
             self.expect("{")?;
             let body = self.list(&["}"])?;
             self.expect("}")?;
             return Ok(Cmd::Function { name, body });
         }
-        if first.is("for") || first.is("while") || first.is("until") {
+        if first.is("for") {
             self.pos += 1;
-            let kind = ["for", "while", "until"]
-                .into_iter()
-                .find(|k| first.is(k))
-                .unwrap_or("for");
-            // Skip the header and the body up to the matching `done`.
-            self.words_to_end();
-            self.list(&["do"])?;
+            let var = self.name("`for` variable")?;
+            match self.peek_word() {
+                Some(w) if w.is("in") => self.pos += 1,
+                _ => return Err(self.error("expected `in`".into())),
+            }
+            let words = self.words_to_end()?;
             self.expect("do")?;
-            self.list(&["done"])?;
+            let body = self.list(&["done"])?;
             self.expect("done")?;
-            return Ok(Cmd::Loop {
-                kind: kind.to_string(),
+            return Ok(Cmd::For { var, words, body, line });
+        }
+        if first.is("while") || first.is("until") {
+            self.pos += 1;
+            let cond = self.list(&["do"])?;
+            self.expect("do")?;
+            let body = self.list(&["done"])?;
+            self.expect("done")?;
+            return Ok(Cmd::While {
+                until: first.is("until"),
+                cond,
+                body,
                 line,
             });
         }
-        let words = self.words_to_end();
+        let words = self.words_to_end()?;
         Ok(Cmd::Simple { words, line })
+    }
+
+    /// One unit as GRUB's normal mode reads it: the commands of one line, or
+    /// of as many lines as it takes to close the blocks opened on it.
+    fn unit(&mut self) -> Result<Vec<Cmd>, SyntaxError> {
+        self.depth = 0;
+        let mut cmds = Vec::new();
+        loop {
+            while matches!(self.toks.get(self.pos), Some(Tok::End(_, false))) {
+                self.pos += 1;
+            }
+            match self.toks.get(self.pos) {
+                None => return Ok(cmds),
+                Some(Tok::End(_, true)) => {
+                    self.pos += 1;
+                    return Ok(cmds);
+                }
+                Some(Tok::Word(w, _)) if KEYWORDS.iter().any(|k| w.is(k)) => {
+                    return Err(self.error(format!("unexpected `{}`", word_text(w))));
+                }
+                _ => cmds.push(self.command()?),
+            }
+        }
+    }
+
+    /// After an error: drops the rest of the line the error is on.
+    fn skip_line(&mut self, line: usize) {
+        while let Some(t) = self.toks.get(self.pos) {
+            self.pos += 1;
+            if matches!(t, Tok::End(l, true) if *l >= line) {
+                break;
+            }
+        }
     }
 }
 
-/// Parses a whole script.
+fn word_text(w: &Word) -> String {
+    w.0.iter()
+        .map(|p| match p {
+            Part::Lit(s, _) => s.as_str(),
+            Part::Var(..) => "$",
+        })
+        .collect()
+}
+
+/// Parses a whole script the way GRUB reads it, a unit (a line, or the lines
+/// of a block) at a time: a unit with a syntax error is dropped with the rest
+/// of the line the error is on, and reading resumes on the next line. (Checked
+/// with grub-emu 2.06: `set t=5 ; echo < ; set s=6` sets neither; a bad line
+/// inside an `if` block drops the block and the lines after the bad one run
+/// at the top level; an unterminated quote swallows the rest of the file.)
+pub fn parse_recovering(src: &str) -> (Vec<Cmd>, Vec<SyntaxError>) {
+    let mut p = Parser {
+        toks: lex(src),
+        pos: 0,
+        depth: 0,
+    };
+    let mut cmds = Vec::new();
+    let mut errors = Vec::new();
+    while p.pos < p.toks.len() {
+        let start = p.pos;
+        match p.unit() {
+            Ok(mut unit) => cmds.append(&mut unit),
+            Err(e) => {
+                p.skip_line(e.line);
+                errors.push(e);
+            }
+        }
+        if p.pos == start {
+            // Cannot happen (every unit consumes a token); never loop forever.
+            p.pos += 1;
+        }
+    }
+    (cmds, errors)
+}
+
+/// Parses a whole script; the first syntax error fails it.
 pub fn parse(src: &str) -> Result<Vec<Cmd>, SyntaxError> {
-    let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0, depth: 0 };
-    p.list(&[])
+    let (cmds, mut errors) = parse_recovering(src);
+    if errors.is_empty() {
+        Ok(cmds)
+    } else {
+        Err(errors.swap_remove(0))
+    }
 }
 
 #[cfg(test)]
@@ -512,6 +673,71 @@ mod tests {
         assert_eq!(parse("echo 'abc\n\n").unwrap_err().line, 1);
         assert!(parse("fi").is_err());
         assert!(parse(&"if true; then ".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn loops_parse() {
+        let cmds =
+            parse("for k in a $b; do echo $k; done\nwhile false; do break; done\nuntil true\ndo\n:\ndone").unwrap();
+        assert!(
+            matches!(&cmds[0], Cmd::For { var, words, body, .. } if var == "k" && words.len() == 2 && body.len() == 1)
+        );
+        assert!(matches!(&cmds[1], Cmd::While { until: false, .. }));
+        assert!(matches!(&cmds[2], Cmd::While { until: true, body, .. } if body.len() == 1));
+        assert!(parse("for k a b; do x; done").is_err());
+        assert!(parse("for k in a; do x").is_err());
+    }
+
+    // Expectations checked with grub-emu 2.06: these are syntax errors there.
+    #[test]
+    fn lexer_rejects_what_grub_rejects() {
+        for bad in [
+            "echo a|b",
+            "echo a > b",
+            "echo a<b",
+            "echo a && b",
+            "echo ;;",
+            "echo $",
+            "echo ${}",
+            "echo ${a b}",
+            "echo \"${a-b}\"",
+            "echo $(a)",
+            "echo }",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "echo !",
+            "echo ( a )",
+            "echo then fi",
+            "echo {",
+            "echo a=b",
+            "echo $1x",
+            "echo $?x",
+            "x=1",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+    }
+
+    // Checked with grub-emu 2.06: an error drops its whole line (all the
+    // `;`-separated commands on it) and the unit it is in; an error inside a
+    // multi-line block drops the block, and the following lines run at the
+    // top level; an unterminated quote swallows the rest of the file.
+    #[test]
+    fn recovery_line_by_line() {
+        let src = "set a=1\nset x=1 <\nif true; then\n set y=1\n echo a < b\n set z=2\nfi\nset t=5 ; echo < ; set s=6\nset v=3\necho 'open\nset w=4\n";
+        let (cmds, errors) = parse_recovering(src);
+        let names: Vec<String> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Cmd::Simple { words, .. } => words.get(1).map(word_text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["a=1", "z=2", "v=3"]);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 5, 7, 8, 10]);
     }
 
     #[test]

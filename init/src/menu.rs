@@ -290,8 +290,6 @@ pub fn edit_line(c: &mut Consoles, prompt: &str, initial: &str) -> Option<String
     }
 }
 
-/// Shows the menu with a countdown on the default entry and returns the choice.
-/// `timeout` `None` = wait forever (after a failure, or when asked).
 /// What the menu shows.
 pub struct View<'a> {
     /// The entries.
@@ -308,7 +306,15 @@ pub struct View<'a> {
     pub message: Option<&'a str>,
 }
 
-pub fn run(c: &mut Consoles, view: View<'_>, preload: &mut dyn FnMut()) -> Choice {
+/// Shows the menu with a countdown on the default entry and returns the choice
+/// (`timeout` `None` = wait for the user). `preload` runs once while the countdown shows; `disks_changed` is polled
+/// every 2 s while the menu waits for the user, and a new disk rescans.
+pub fn run(
+    c: &mut Consoles,
+    view: View<'_>,
+    preload: &mut dyn FnMut(),
+    disks_changed: &mut dyn FnMut() -> bool,
+) -> Choice {
     let View {
         entries,
         failed,
@@ -363,9 +369,14 @@ pub fn run(c: &mut Consoles, view: View<'_>, preload: &mut dyn FnMut()) -> Choic
                 }
                 left.min(Duration::from_millis(250))
             }
-            None => Duration::from_secs(3600),
+            None => Duration::from_secs(2),
         };
-        let Some(key) = c.key(wait) else { continue };
+        let Some(key) = c.key(wait) else {
+            if deadline.is_none() && disks_changed() {
+                return Choice::Rescan;
+            }
+            continue;
+        };
         if deadline.take().is_some() {
             c.write("\r\x1b[K");
         }

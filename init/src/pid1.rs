@@ -195,7 +195,9 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
         append: append.as_deref(),
         message: round.message.as_deref(),
     };
-    crate::menu::run(&mut c, view, &mut preload)
+    let disks = list_disks();
+    let mut changed = || list_disks() != disks;
+    crate::menu::run(&mut c, view, &mut preload, &mut changed)
 }
 
 /// Mounts the API filesystems. Failures are logged once the logger is up
@@ -294,9 +296,9 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
                 if disks.is_empty() { "none".into() } else { names(&disks) },
                 clock.ms()
             );
-            let mut errors: Vec<DiscoveryError> = Vec::new();
+            let (answering, mut errors) = answering(&disks, DISK_DEADLINE);
             let mut volumes = Vec::new();
-            for (i, path) in disks.iter().enumerate() {
+            for (i, path) in disks.iter().enumerate().filter(|(_, p)| answering.contains(p)) {
                 match Disk::open(path) {
                     Ok(d) => volumes.extend(discover::open_disk(&d, i, &mut errors)),
                     Err(e) => errors.push(DiscoveryError {
@@ -326,6 +328,58 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
         log::warn!("{}: {}", e.path, e.message);
     }
     result
+}
+
+/// How long a disk may take to answer its first read before it is skipped
+/// (it is tried again on the next rescan).
+const DISK_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Which disks answer a first read within `deadline`, each tried in its own
+/// thread: a disk that hangs must not freeze the menu. A hung thread stays
+/// blocked in the kernel; the disk is reported and left out.
+fn answering(disks: &[PathBuf], deadline: Duration) -> (Vec<PathBuf>, Vec<DiscoveryError>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for p in disks {
+        let (tx, p) = (tx.clone(), p.clone());
+        let spawned = std::thread::Builder::new().name("disk-probe".into()).spawn(move || {
+            let r = Disk::open(&p).and_then(|d| {
+                let mut b = vec![0u8; 4096.min(usize::try_from(d.size).unwrap_or(4096))];
+                d.read_at(0, &mut b).map_err(|e| std::io::Error::other(e.to_string()))
+            });
+            let _ = tx.send((p, r));
+        });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a probe thread: {e}");
+        }
+    }
+    drop(tx);
+    let end = Instant::now() + deadline;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    let mut answered: Vec<PathBuf> = Vec::new();
+    while answered.len() < disks.len() {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((p, r)) => {
+                answered.push(p.clone());
+                match r {
+                    Ok(()) => ok.push(p),
+                    Err(e) => errors.push(DiscoveryError {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    for p in disks.iter().filter(|p| !answered.contains(p)) {
+        errors.push(DiscoveryError {
+            path: p.display().to_string(),
+            message: format!("no answer within {} s; skipped (press r to rescan)", deadline.as_secs()),
+        });
+    }
+    (ok, errors)
 }
 
 fn names(paths: &[PathBuf]) -> String {
@@ -444,8 +498,9 @@ fn act(state: &mut State, action: Action) -> Result<Option<bool>, String> {
         }
         Action::Shell => prompt::shell().map(|()| None),
         Action::Wait => {
+            // Nobody at the console: look again for disks now and then.
             std::thread::sleep(Duration::from_secs(5));
-            Ok(None)
+            Ok(Some(true))
         }
         Action::Nothing => Ok(None),
     }

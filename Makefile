@@ -11,7 +11,11 @@ QEMU_CLI  := $(HOST_BIN)/hopboot-qemu
 IMAGE_CLI := $(HOST_BIN)/hopboot-image-build
 INITRAMFS := $(TARGET)/hopboot-initramfs.cpio.gz
 DEMO_DISK := $(TARGET)/demo.img
-MODULES   ?= virtio_blk,virtio_pci
+# Storage modules shipped in the initramfs: minimal (virtio), server or all-storage
+# (see `hopboot-image-build --help`); hopboot loads those a device matches.
+PROFILE   ?= minimal
+# Extra modules, comma-separated, loaded at every boot whatever the hardware.
+MODULES   ?=
 COMPRESSION ?= gzip
 APPEND    ?= console=ttyS0 panic=-1
 # cargo test threads for the QEMU tests: each QEMU takes a core under TCG.
@@ -36,7 +40,8 @@ kernel-info: build
 
 initramfs: kernel-info
 	source $(TARGET)/kernel.env && $(IMAGE_CLI) --binary $(HOPBOOT) --modules-dir "$$modules_dir" \
-	    --module $(MODULES) --compression $(COMPRESSION) --output $(INITRAMFS)
+	    --profile $(PROFILE) $(if $(MODULES),--module $(MODULES)) --compression $(COMPRESSION) \
+	    --output $(INITRAMFS)
 
 demo-disk: build
 	$(QEMU_CLI) demo-disk --variant grub $(DEMO_DISK)

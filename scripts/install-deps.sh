@@ -22,6 +22,7 @@ declare -A PKG=(
     [cpio]=cpio
     [zstd]=zstd
     [xz]=xz-utils
+    [mkfs.btrfs]=btrfs-progs
     [gzip]=gzip
     [dpkg-deb]=dpkg
     [apt-get]=apt

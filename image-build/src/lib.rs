@@ -23,6 +23,7 @@
 mod compress;
 pub mod cpio;
 pub mod modules;
+pub mod profile;
 
 use std::fs;
 use std::io::Write;
@@ -32,6 +33,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 pub use compress::{compress, Compression, UnknownCompression};
+pub use profile::Profile;
+
+/// Name of the list, next to `modules.dep`, of the modules hopboot loads at start whatever the
+/// hardware: the ones asked for by name (`--module`), one canonical name per line. Profile modules
+/// are not in it; hopboot loads those when a device matches their `modules.alias` patterns.
+pub const ALWAYS_LOAD_FILE: &str = "modules.always";
 
 /// Directories every image has: mount points for PID 1, and `run`/`tmp` for tools it starts.
 const DIRS: [&str; 5] = ["dev", "proc", "sys", "run", "tmp"];
@@ -43,7 +50,8 @@ pub struct Options {
     pub binary: PathBuf,
     /// A `/lib/modules/<KVER>` tree to take modules from; required if `modules` is not empty.
     pub modules_dir: Option<PathBuf>,
-    /// Modules to ship, with their dependencies (`-` and `_` are equivalent).
+    /// Modules to ship, with their dependencies (`-` and `_` are equivalent). hopboot loads these
+    /// at start, whether or not a device needs them (see [`ALWAYS_LOAD_FILE`]).
     pub modules: Vec<String>,
     /// Extra files: (source on the host, destination path in the image).
     pub extra: Vec<(PathBuf, String)>,
@@ -64,6 +72,8 @@ pub struct Report {
     pub modules_bytes: u64,
     /// Canonical names of the shipped modules, in load order.
     pub module_names: Vec<String>,
+    /// Number of lines written to `modules.alias`.
+    pub alias_count: usize,
     /// Size of the cpio archive.
     pub uncompressed_bytes: u64,
     /// Size of the output file.
@@ -74,9 +84,16 @@ pub struct Report {
 ///
 /// The image holds `init` (the binary, mode 0755), the directories `dev proc sys run tmp`,
 /// `dev/console` (char device 5:1, mode 0600), the requested modules and their dependencies under
-/// `lib/modules/<KVER>/` (decompressed, with `modules.dep` and `modules.order` describing exactly
-/// them) and the extra files, with their host permission bits.
+/// `lib/modules/<KVER>/` (decompressed, with `modules.dep`, `modules.order` and `modules.alias`
+/// describing exactly them, and [`ALWAYS_LOAD_FILE`]) and the extra files, with their host
+/// permission bits.
 pub fn build(opts: &Options) -> Result<Report> {
+    build_with_profile(opts, None)
+}
+
+/// Like [`build`], also shipping the modules of `profile` (and their dependencies), which hopboot
+/// loads only for matching devices.
+pub fn build_with_profile(opts: &Options, profile: Option<Profile>) -> Result<Report> {
     let binary = fs::read(&opts.binary).with_context(|| format!("reading hopboot binary {}", opts.binary.display()))?;
     let mut report = Report {
         binary_bytes: len_u64(&binary),
@@ -92,11 +109,12 @@ pub fn build(opts: &Options) -> Result<Report> {
     // starts with no stdin/stdout/stderr until it mounts devtmpfs.
     archive.add_char_dev("dev/console", 0o600, 5, 1);
 
-    match (&opts.modules_dir, opts.modules.is_empty()) {
-        (Some(dir), false) => add_modules(&mut archive, dir, &opts.modules, &mut report)?,
+    match (&opts.modules_dir, opts.modules.is_empty() && profile.is_none()) {
+        (Some(dir), false) => add_modules(&mut archive, dir, &opts.modules, profile, &mut report)?,
         (None, false) => bail!(
-            "modules requested ({}) but no module directory given",
-            opts.modules.join(", ")
+            "modules requested ({}{}) but no module directory given",
+            opts.modules.join(", "),
+            profile.map(|p| format!(" profile {p}")).unwrap_or_default()
         ),
         (_, true) => {}
     }
@@ -123,19 +141,35 @@ pub fn build(opts: &Options) -> Result<Report> {
     Ok(report)
 }
 
-/// Resolves the modules to ship from `dir` and adds them, with `modules.dep` and `modules.order`.
-fn add_modules(archive: &mut cpio::Archive, dir: &Path, names: &[String], report: &mut Report) -> Result<()> {
+/// Resolves the modules to ship from `dir` (`names`, then those of `profile`) and adds them, with
+/// `modules.dep`, `modules.order`, `modules.alias` and the always-load list (`names`).
+fn add_modules(
+    archive: &mut cpio::Archive,
+    dir: &Path,
+    names: &[String],
+    profile: Option<Profile>,
+    report: &mut Report,
+) -> Result<()> {
     let tree = modules::ModuleTree::open(dir)?;
-    let resolved = tree.resolve(names)?;
+    let mut wanted = names.to_vec();
+    if let Some(p) = profile {
+        wanted.extend(p.modules(&tree));
+    }
+    let resolved = tree.resolve(&wanted)?;
     let base = format!("lib/modules/{}", tree.kver());
     // The kver lands in a path: make sure it is one component.
     cpio::normalize_path(&base)
         .ok()
         .filter(|p| *p == base)
         .with_context(|| format!("unusable kernel version {:?}", tree.kver()))?;
+    let mut aliases = Vec::with_capacity(resolved.len());
     for m in &resolved {
         let data = tree.read(m)?;
         check_size(&tree.dir().join(&m.source), &data)?;
+        let patterns =
+            modules::modinfo_aliases(&data).with_context(|| format!("{}", tree.dir().join(&m.source).display()))?;
+        report.alias_count += patterns.len();
+        aliases.push((m.name.clone(), patterns));
         report.modules_bytes += len_u64(&data);
         archive.add_file(&format!("{base}/{}", m.path), data, 0o644);
     }
@@ -143,6 +177,20 @@ fn add_modules(archive: &mut cpio::Archive, dir: &Path, names: &[String], report
     archive.add_file(&format!("{base}/modules.dep"), dep.into_bytes(), 0o644);
     let order = modules::modules_order(&resolved);
     archive.add_file(&format!("{base}/modules.order"), order.into_bytes(), 0o644);
+    let alias = modules::modules_alias(&aliases);
+    archive.add_file(&format!("{base}/modules.alias"), alias.into_bytes(), 0o644);
+    let mut always: Vec<String> = Vec::new();
+    for n in names
+        .iter()
+        .map(|n| modules::normalize_name(n.trim()))
+        .filter(|n| !n.is_empty())
+    {
+        if !always.contains(&n) {
+            always.push(n);
+        }
+    }
+    let always: String = always.iter().map(|n| format!("{n}\n")).collect();
+    archive.add_file(&format!("{base}/{ALWAYS_LOAD_FILE}"), always.into_bytes(), 0o644);
     report.module_names = resolved.into_iter().map(|m| m.name).collect();
     Ok(())
 }

@@ -4,25 +4,36 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use hopboot_image_build::{build, modules::ModuleTree, Compression, Options};
+use hopboot_image_build::{build_with_profile, modules::ModuleTree, Compression, Options, Profile};
 
 const USAGE: &str = "\
 Usage: hopboot-image-build --binary PATH --output FILE [OPTIONS]
-       hopboot-image-build --modules-dir DIR --module NAME[,NAME...] --list
+       hopboot-image-build --modules-dir DIR [--profile P] [--module NAME] --list
 
 Writes the hopboot initramfs: a reproducible newc cpio archive with the hopboot
-binary as /init, kernel modules with their dependencies, and extra files.
+binary as /init, kernel modules with their dependencies (and modules.dep,
+modules.alias for them), and extra files.
 
 Options:
   --binary PATH          hopboot binary, stored as /init
   --output FILE          image to write (replaced atomically)
   --modules-dir DIR      module tree /lib/modules/KVER to take modules from
-  --module NAME[,NAME]   module(s) to ship with their dependencies (repeatable;
-                         '-' and '_' are equivalent)
+  --profile NAME         storage modules to ship (see below); hopboot loads
+                         each only if a device matches its aliases
+  --module NAME[,NAME]   extra module(s) to ship, loaded at every boot
+                         (repeatable; '-' and '_' are equivalent)
   --compression KIND     gzip (default), zstd, xz or none
   --add HOSTPATH:DEST    copy a host file to DEST in the image (repeatable)
   --list                 print the resolved modules in load order and exit
   -h, --help             print this help
+
+Profiles (each with the modules' dependencies):
+  minimal      virtio_blk virtio_pci (QEMU/KVM, clouds)
+  server       minimal + SATA/PATA (ahci ata_piix sd_mod), NVMe (nvme),
+               virtio-scsi, USB storage (xhci_pci ehci_pci usb_storage uas),
+               SD/MMC (sdhci_pci mmc_block)
+  all-storage  every module under kernel/drivers/{ata,block,mmc,nvme/host,
+               scsi,usb/host,usb/storage,virtio}
 
 The mtime of every entry is $SOURCE_DATE_EPOCH (default 0).
 ";
@@ -34,6 +45,7 @@ struct Args {
     output: Option<PathBuf>,
     modules_dir: Option<PathBuf>,
     modules: Vec<String>,
+    profile: Option<Profile>,
     compression: Option<Compression>,
     extra: Vec<(PathBuf, String)>,
     list: bool,
@@ -75,6 +87,12 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
                     .filter(|m| !m.is_empty())
                     .map(str::to_owned),
             ),
+            "--profile" => {
+                if parsed.profile.is_some() {
+                    bail!("--profile given twice");
+                }
+                parsed.profile = Some(value()?.parse()?);
+            }
             "--compression" => parsed.compression = Some(value()?.parse()?),
             "--add" => {
                 let spec = value()?;
@@ -110,7 +128,9 @@ fn run(args: Args) -> Result<()> {
     if args.list {
         let dir = args.modules_dir.context("--list needs --modules-dir")?;
         let tree = ModuleTree::open(&dir)?;
-        for m in tree.resolve(&args.modules)? {
+        let mut names = args.modules.clone();
+        names.extend(args.profile.map(|p| p.modules(&tree)).unwrap_or_default());
+        for m in tree.resolve(&names)? {
             println!("{:<24} {}", m.name, m.path);
         }
         return Ok(());
@@ -125,19 +145,28 @@ fn run(args: Args) -> Result<()> {
         compression,
         mtime: mtime_from_env()?,
     };
-    let r = build(&opts)?;
+    let r = build_with_profile(&opts, args.profile)?;
     println!("initramfs: {} ({compression})", opts.output.display());
     println!("  {:<18} {:>9} bytes", "hopboot binary", r.binary_bytes);
     let label = format!("modules ({})", r.module_names.len());
-    println!(
-        "  {label:<18} {:>9} bytes  {}",
-        r.modules_bytes,
-        r.module_names.join(", ")
-    );
+    // all-storage ships hundreds: name a few, --list names all.
+    let names = match r.module_names.get(..SHOWN_MODULES) {
+        Some(first) if r.module_names.len() > SHOWN_MODULES => {
+            format!("{}, ... (--list shows all)", first.join(", "))
+        }
+        _ => r.module_names.join(", "),
+    };
+    println!("  {label:<18} {:>9} bytes  {names}", r.modules_bytes);
+    if let Some(p) = args.profile {
+        println!("  {:<18} {:>9} aliases", format!("profile {p}"), r.alias_count);
+    }
     println!("  {:<18} {:>9} bytes", "uncompressed", r.uncompressed_bytes);
     println!("  {:<18} {:>9} bytes", "compressed", r.compressed_bytes);
     Ok(())
 }
+
+/// How many module names the summary prints.
+const SHOWN_MODULES: usize = 40;
 
 fn main() {
     let result = parse_args(std::env::args_os().skip(1)).and_then(|args| {
@@ -177,8 +206,10 @@ mod tests {
             "/etc/a:b:etc/b",
             "--modules-dir",
             "/lib/modules/6.1",
+            "--profile=server",
         ])
         .unwrap();
+        assert_eq!(a.profile, Some(Profile::Server));
         assert_eq!(a.binary, Some("hb".into()));
         assert_eq!(a.output, Some("out.gz".into()));
         assert_eq!(a.modules, ["virtio-blk", "virtio_pci", "ext4"]);
@@ -197,6 +228,8 @@ mod tests {
             &["--add", "nocolon"],
             &["--add", "src:"],
             &["--list=yes"],
+            &["--profile", "huge"],
+            &["--profile", "minimal", "--profile", "server"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

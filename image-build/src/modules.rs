@@ -133,6 +133,16 @@ impl ModuleTree {
         self.index.is_empty()
     }
 
+    /// Canonical names of the modules whose path (relative to the tree) starts with one of
+    /// `prefixes` (`kernel/drivers/ata/`), sorted by name.
+    pub fn names_under(&self, prefixes: &[&str]) -> Vec<String> {
+        self.index
+            .iter()
+            .filter(|(_, path)| prefixes.iter().any(|p| path.starts_with(p)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// True if dependencies come from the tree's `modules.dep` rather than from `.modinfo`.
     pub fn has_modules_dep(&self) -> bool {
         self.dep_file.is_some()
@@ -354,6 +364,31 @@ pub fn modinfo_depends(elf: &[u8]) -> Result<Vec<String>> {
     Ok(deps)
 }
 
+/// Returns the patterns in a module's `alias=` fields, in order, without duplicates: the device
+/// modaliases (`pci:v00001AF4d*sv*sd*bc*sc*i*`) and other names (`fs-ext4`) it answers to.
+pub fn modinfo_aliases(elf: &[u8]) -> Result<Vec<String>> {
+    let mut aliases: Vec<String> = Vec::new();
+    for (key, value) in modinfo(elf)? {
+        // A pattern is one word in modules.alias; none of the kernel's contain blanks.
+        if key == "alias" && !value.is_empty() && !value.contains(char::is_whitespace) && !aliases.contains(&value) {
+            aliases.push(value);
+        }
+    }
+    Ok(aliases)
+}
+
+/// Writes depmod's `modules.alias`: one `alias PATTERN MODULE` line per (module, pattern), in the
+/// order given, under depmod's header line.
+pub fn modules_alias<S: AsRef<str>>(aliases: &[(String, Vec<S>)]) -> String {
+    let mut out = String::from("# Aliases extracted from modules themselves.\n");
+    for (module, patterns) in aliases {
+        for p in patterns {
+            out.push_str(&format!("alias {} {module}\n", p.as_ref()));
+        }
+    }
+    out
+}
+
 /// Finds section `name` and returns its bytes; only the ELF and section headers are parsed.
 fn section_data<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
     let bad = |e: goblin::error::Error| anyhow!("malformed ELF file: {e}");
@@ -501,6 +536,22 @@ mod tests {
         assert!(err.to_string().contains("line 1"), "{err}");
         assert!(parse_modules_dep("/elsewhere/a.ko:\n", "6.1").is_err());
         assert!(parse_modules_dep("kernel/a.txt:\n", "6.1").is_err());
+    }
+
+    #[test]
+    fn modules_alias_is_depmod_format() {
+        let a = [
+            ("virtio_blk".to_owned(), vec!["virtio:d00000002v*"]),
+            ("sd_mod".to_owned(), vec!["scsi:t-0x00*", "block-major-8-*"]),
+            ("virtio".to_owned(), vec![]),
+        ];
+        assert_eq!(
+            modules_alias(&a),
+            "# Aliases extracted from modules themselves.\n\
+             alias virtio:d00000002v* virtio_blk\n\
+             alias scsi:t-0x00* sd_mod\n\
+             alias block-major-8-* sd_mod\n"
+        );
     }
 
     #[test]

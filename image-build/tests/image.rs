@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use hopboot_image_build::cpio::Archive;
 use hopboot_image_build::modules::{self, ModuleTree};
-use hopboot_image_build::{build, compress, Compression, Options};
+use hopboot_image_build::{build, build_with_profile, compress, Compression, Options, Profile, ALWAYS_LOAD_FILE};
 
 const KVER: &str = "6.1.0-test";
 
@@ -590,4 +590,82 @@ fn real_debian_tree() {
             "virtio_pci"
         ]
     );
+}
+
+#[test]
+fn profile_ships_aliases_and_always_list() {
+    let t = virtio_tree();
+    // Real aliases of the Debian 6.1 modules, with a duplicate that is written once.
+    let blk = make_ko(
+        &[
+            "alias=virtio:d00000002v*",
+            "alias=virtio:d00000002v*",
+            "depends=virtio,virtio_ring",
+            "name=virtio_blk",
+        ],
+        "elf64-x86-64",
+    );
+    fs::write(
+        t.dir.join("kernel/drivers/block/virtio_blk.ko.gz"),
+        compress(&blk, Compression::Gzip).unwrap(),
+    )
+    .unwrap();
+    let pci = make_ko(
+        &[
+            "alias=pci:v00001AF4d*sv*sd*bc*sc*i*",
+            "depends=virtio_ring,virtio_pci_modern_dev,virtio",
+            "name=virtio_pci",
+        ],
+        "elf64-x86-64",
+    );
+    fs::write(t.dir.join("kernel/drivers/virtio/virtio_pci.ko"), pci).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let opts = test_options(work.path(), Some(&t), &["virtio-gpu"]);
+    let report = build_with_profile(&opts, Some(Profile::Minimal)).unwrap();
+    assert_eq!(
+        report.module_names,
+        [
+            "virtio_ring",
+            "virtio",
+            "virtio_gpu",
+            "virtio_blk",
+            "virtio_pci_modern_dev",
+            "virtio_pci"
+        ]
+    );
+    assert_eq!(report.alias_count, 2);
+    let dir = extract_without_console(&fs::read(&opts.output).unwrap());
+    let base = dir.path().join("lib/modules").join(KVER);
+    assert_eq!(
+        fs::read_to_string(base.join("modules.alias")).unwrap(),
+        "# Aliases extracted from modules themselves.\n\
+         alias virtio:d00000002v* virtio_blk\n\
+         alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\n"
+    );
+    // Only the module asked for by name is loaded whatever the hardware.
+    assert_eq!(fs::read_to_string(base.join(ALWAYS_LOAD_FILE)).unwrap(), "virtio_gpu\n");
+    assert!(base.join("modules.dep").is_file());
+
+    // A profile alone needs a module tree; with one, the always-list is empty.
+    let mut opts = test_options(work.path(), None, &[]);
+    assert!(build_with_profile(&opts, Some(Profile::Minimal)).is_err());
+    opts.modules_dir = Some(t.dir.clone());
+    build_with_profile(&opts, Some(Profile::Minimal)).unwrap();
+    let dir = extract_without_console(&fs::read(&opts.output).unwrap());
+    let base = dir.path().join("lib/modules").join(KVER);
+    assert_eq!(fs::read_to_string(base.join(ALWAYS_LOAD_FILE)).unwrap(), "");
+    // A profile module missing from the tree is an error naming it.
+    let err = build_with_profile(&opts, Some(Profile::Server)).unwrap_err();
+    assert!(format!("{err:#}").contains("ahci"), "{err:#}");
+}
+
+/// Extracts everything but `dev/console` (mknod needs root).
+fn extract_without_console(image: &[u8]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let listed = cpio(tmp.path(), &["-it", "--quiet"], image).0;
+    let mut args = vec!["-id", "--quiet"];
+    args.extend(listed.lines().filter(|l| *l != "dev/console"));
+    let dir = tempfile::tempdir().unwrap();
+    cpio(dir.path(), &args, image);
+    dir
 }

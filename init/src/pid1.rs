@@ -40,6 +40,7 @@ pub fn run() -> ! {
     let opts = Cmdline::parse(&cmdline).options();
     crate::kmsg::init(opts.debug);
     hopboot_loader::sys::ignore_job_signals();
+    hopboot_loader::mount::enable();
     std::panic::set_hook(Box::new(|info| {
         log::error!("internal error: {info}");
     }));
@@ -90,6 +91,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn one_round(state: &mut State, round: &mut Round) {
     if round.scan {
+        hopboot_loader::mount::unmount_all();
         let wait = if round.first { state.opts.wait } else { Duration::ZERO };
         state.discovery = scan_devices(wait, &state.clock);
         round.scan = false;
@@ -235,12 +237,136 @@ fn early_mounts() {
     }
 }
 
+/// Loads the kernel modules the machine needs: coldplug from `modules.alias`
+/// (see `hopboot_loader::kmod`), or every shipped module for images without
+/// one. Devices that appear later (USB, SCSI scans) are handled by a
+/// background thread listening for uevents, which runs for the life of PID 1.
 fn load_modules(clock: &Clock) {
-    let Some(dir) = hopboot_loader::kmod::module_dir(Path::new("/")) else {
+    use hopboot_loader::kmod::{self, Coldplug, UeventSocket};
+    let Some(dir) = kmod::module_dir(Path::new("/")) else {
         log::info!("no kernel modules in the image (stage=modules t={}ms)", clock.ms());
         return;
     };
-    match hopboot_loader::kmod::load_all(&dir) {
+    let mut cold = match Coldplug::open(&dir) {
+        Ok(Some(c)) => c,
+        Ok(None) => return load_every_module(&dir, clock),
+        Err(e) => {
+            log::warn!("{}: {e}; loading every module", dir.display());
+            return load_every_module(&dir, clock);
+        }
+    };
+    let start = Instant::now();
+    // Listen before walking /sys so that no device slips between the two.
+    let socket = UeventSocket::open().map_err(|e| log::warn!("uevent socket: {e}; re-scanning /sys instead"));
+    let mut loaded = cold.load_always();
+    // Bus drivers create their children (virtio0, SCSI hosts) while loading:
+    // their uevents are queued by then, so later passes read the socket
+    // instead of re-walking /sys. Bounded: each pass loads at least one of
+    // finitely many modules, but a cap costs nothing.
+    let walk = Instant::now();
+    let mut devices = kmod::read_modaliases(Path::new(SYS_DEVICES));
+    log::debug!(
+        "coldplug: {} devices in /sys ({}us)",
+        devices.len(),
+        walk.elapsed().as_micros()
+    );
+    let mut passes = 0;
+    for _ in 0..32 {
+        passes += 1;
+        let new = cold.add_devices(&devices);
+        if new.is_empty() {
+            break;
+        }
+        loaded.extend(new);
+        devices = match socket.as_ref().map(UeventSocket::drain) {
+            Ok(Ok(d)) => d,
+            _ => kmod::read_modaliases(Path::new(SYS_DEVICES)),
+        };
+    }
+    for (m, e) in &cold.report.failed {
+        log::warn!("module {m}: {e}");
+    }
+    log::info!(
+        "coldplug: loaded {} modules in {}ms ({} passes, {} aliases): {} ({} already present, {} failed) (stage=modules t={}ms)",
+        loaded.len(),
+        start.elapsed().as_millis(),
+        passes,
+        cold.alias_count(),
+        if loaded.is_empty() { "none".to_string() } else { loaded.join(" ") },
+        cold.report.present.len(),
+        cold.report.failed.len(),
+        clock.ms()
+    );
+    let clock0 = clock.0;
+    let spawned = std::thread::Builder::new()
+        .name("hotplug".into())
+        .spawn(move || hotplug(cold, socket.ok(), clock0));
+    if let Err(e) = spawned {
+        log::warn!("cannot start the hotplug thread: {e}; devices that appear later get no driver");
+    }
+}
+
+const SYS_DEVICES: &str = "/sys/devices";
+
+/// Loads modules for devices added after coldplug: from uevents, or, without
+/// the socket, by re-walking /sys with backoff for [`RESCAN_FOR`].
+fn hotplug(mut cold: hopboot_loader::kmod::Coldplug, socket: Option<hopboot_loader::kmod::UeventSocket>, t0: Instant) {
+    use hopboot_loader::kmod;
+    let report = |cold: &kmod::Coldplug, new: &[String], why: &str, failed_before: usize| {
+        for (m, e) in cold.report.failed.iter().skip(failed_before) {
+            log::warn!("module {m}: {e}");
+        }
+        if !new.is_empty() {
+            log::info!(
+                "hotplug: loaded {} for {why} (t={}ms)",
+                new.join(" "),
+                t0.elapsed().as_millis()
+            );
+        }
+    };
+    let Some(socket) = socket else {
+        let mut delay = Duration::from_millis(50);
+        while t0.elapsed() < RESCAN_FOR {
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(1));
+            let failed = cold.report.failed.len();
+            let new = cold.add_devices(&kmod::read_modaliases(Path::new(SYS_DEVICES)));
+            report(&cold, &new, "new devices", failed);
+        }
+        return;
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let failed = cold.report.failed.len();
+        match socket.recv(&mut buf) {
+            Ok(n) => {
+                let Some(alias) = buf.get(..n).and_then(kmod::uevent_modalias) else {
+                    continue;
+                };
+                let alias = alias.to_string();
+                let new = cold.add_devices(&[alias.as_str()]);
+                report(&cold, &new, &alias, failed);
+            }
+            // Events were dropped (ENOBUFS): catch up from /sys.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
+                let new = cold.add_devices(&kmod::read_modaliases(Path::new(SYS_DEVICES)));
+                report(&cold, &new, "devices found re-scanning /sys", failed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::warn!("uevent socket: {e}; no more hotplug");
+                return;
+            }
+        }
+    }
+}
+
+/// How long the fallback (no uevent socket) keeps re-walking /sys.
+const RESCAN_FOR: Duration = Duration::from_secs(30);
+
+/// Loads every module in `dir/modules.dep`: images built before modules.alias.
+fn load_every_module(dir: &Path, clock: &Clock) {
+    match hopboot_loader::kmod::load_all(dir) {
         Ok(r) => {
             for (m, e) in &r.failed {
                 log::warn!("module {m}: {e}");
@@ -446,6 +572,9 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
         state.clock.ms()
     );
     load(state, i, e)?;
+    // Fallback kernel mounts go before the next kernel starts; the files are
+    // already in the kexec buffers.
+    hopboot_loader::mount::unmount_all();
     prompt::restore_console();
     let err = kexec::reboot_into();
     Err(format!("kexec reboot failed: {err}"))

@@ -97,6 +97,18 @@ fn open_partition(p: &Partition) -> Result<Option<Box<dyn FsView>>, crate::fs::F
     if crate::fs::fat::probe(&p.window) {
         return Ok(Some(Box::new(crate::fs::fat::FatFs::open(p.window.clone())?)));
     }
+    if let Some(fstype) = crate::mount::probe(&p.window) {
+        // No userspace reader: a read-only kernel mount (PID 1 only).
+        let dev = Path::new("/dev").join(&p.name);
+        if !crate::mount::enabled() || !dev.exists() {
+            return Err(crate::fs::FsError::Unsupported(format!(
+                "{fstype} needs a kernel mount, which only hopboot as PID 1 does"
+            )));
+        }
+        let dir = crate::mount::mount_ro(&dev, &p.name, fstype).map_err(crate::fs::FsError::Unsupported)?;
+        let (uuid, label) = crate::mount::identity(&p.window, fstype);
+        return Ok(Some(Box::new(DirFs::mounted(&dir, Vec::new(), uuid, label))));
+    }
     Ok(None)
 }
 

@@ -16,6 +16,7 @@ pub mod json;
 pub mod kexec;
 pub mod kmod;
 pub mod model;
+pub mod mount;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod version;

@@ -5,7 +5,7 @@
 //! cargo themselves.
 
 use anyhow::{Context, Result};
-use hopboot_image_build::{Compression, Options};
+use hopboot_image_build::{Compression, Options, Profile};
 use hopboot_qemu::kernel::Kernel;
 use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
 use std::path::PathBuf;
@@ -75,6 +75,46 @@ pub fn boot_hopboot(disks: &[PathBuf], append: &str) -> Result<Vm> {
     );
     for d in disks {
         cfg = cfg.with_disk(DiskAttach::new(d));
+    }
+    Vm::spawn(&cfg)
+}
+
+/// hopboot's initramfs with the storage modules of `profile` and no module
+/// list (hopboot coldplugs what the VM's devices need), built once per test
+/// binary next to [`setup`]'s.
+pub fn profile_initramfs(profile: Profile) -> &'static std::path::Path {
+    static BUILT: [OnceLock<Result<PathBuf, String>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = Profile::ALL.iter().position(|p| *p == profile).unwrap_or(0);
+    let r = BUILT[i].get_or_init(|| build_profile_initramfs(profile).map_err(|e| format!("{e:#}")));
+    match r {
+        Ok(p) => p,
+        Err(e) => panic!("building the {profile} initramfs failed: {e}"),
+    }
+}
+
+fn build_profile_initramfs(profile: Profile) -> Result<PathBuf> {
+    let s = setup();
+    let out = s.work.join(format!("hopboot-initramfs-{profile}.cpio.gz"));
+    let opts = Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot")?,
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: Vec::new(),
+        extra: Vec::new(),
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: out.clone(),
+    };
+    hopboot_image_build::build_with_profile(&opts, Some(profile))
+        .with_context(|| format!("building the {profile} initramfs"))?;
+    Ok(out)
+}
+
+/// Like [`boot_hopboot`] with another initramfs and disks on any interface.
+pub fn boot_hopboot_on(initramfs: &std::path::Path, disks: &[DiskAttach], append: &str) -> Result<Vm> {
+    let s = setup();
+    let mut cfg = VmConfig::new(&s.kernel.vmlinuz, initramfs, format!("console=ttyS0 panic=-1 {append}"));
+    for d in disks {
+        cfg = cfg.with_disk(d.clone());
     }
     Vm::spawn(&cfg)
 }
@@ -218,4 +258,45 @@ fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> Result<PathBuf> 
     let p = dir.join(name);
     std::fs::write(&p, data)?;
     Ok(p)
+}
+
+/// The [`hopboot_qemu::demo::Demo::Grub`] disk's files (Debian-style
+/// grub.cfg, the Debian kernel, the target initrd, same filesystem UUID) on a
+/// one-partition disk with an MBR partition table instead of GPT.
+pub fn grub_disk_mbr(out: &std::path::Path) -> Result<hopboot_qemu::demo::DemoInfo> {
+    use hopboot_qemu::demo::{grub_cfg, Demo, DemoInfo, PARTITION_MIB};
+    use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+    let s = setup();
+    let (uuid, ver) = (Demo::Grub.fs_uuid(), &s.kernel.version);
+    let staging = out.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(staging.join("boot/grub"))?;
+    std::fs::copy(&s.kernel.vmlinuz, staging.join(format!("boot/vmlinuz-{ver}")))?;
+    hopboot_qemu::target::target_initramfs(&staging.join(format!("boot/initrd.img-{ver}")))?;
+    let cfg = grub_cfg(uuid, ver);
+    std::fs::write(staging.join("boot/grub/grub.cfg"), &cfg)?;
+    // The default entry's command line as demo.rs writes it; checked against the config.
+    let expected_cmdline = format!("root=UUID={uuid} ro console=ttyS0 hopboot.demo=grub-default");
+    anyhow::ensure!(
+        cfg.contains(&expected_cmdline),
+        "grub_cfg changed: update grub_disk_mbr"
+    );
+    let part = Partition::new(
+        PARTITION_MIB,
+        "8300",
+        Fs::Ext4 {
+            uuid: Some(uuid.to_string()),
+        },
+    )
+    .with_staging(&staging);
+    build_disk(out, Table::Mbr, &[part])?;
+    std::fs::remove_dir_all(&staging)?;
+    let kernel = format!("/boot/vmlinuz-{ver}");
+    Ok(DemoInfo {
+        disk: out.to_path_buf(),
+        fs_uuid: uuid.to_string(),
+        expected_cmdline,
+        expected_kernel: kernel.clone(),
+        kernels: vec![kernel],
+    })
 }

@@ -47,6 +47,10 @@ const MAX_DEPTH: usize = 16;
 const MAX_LINES: usize = 200_000;
 /// Most LABELs kept.
 const MAX_LABELS: usize = 4096;
+/// Most bytes read in one parse, INCLUDEs and CONFIG switches together: a
+/// few `INCLUDE` lines of a big file would otherwise read it 10^5 times
+/// (MAX_LINES counts only the lines processed, not the bytes read).
+const MAX_READ_BYTES: usize = 16 << 20;
 
 /// One bootable (Linux) menu entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,6 +121,8 @@ struct State {
     timeout: Option<u32>,
     in_text: bool,
     lines: usize,
+    /// Bytes read so far, this pass and earlier ones (see [`MAX_READ_BYTES`]).
+    read: usize,
     /// A CONFIG outside any label: (config path, working directory).
     restart: Option<(String, String)>,
 }
@@ -161,6 +167,11 @@ impl State {
             errors.push(format!("{path}: INCLUDE nested more than {MAX_DEPTH} deep; not read"));
             return;
         }
+        if self.read > MAX_READ_BYTES {
+            return; // reported when the budget ran out
+        }
+        // A file costs at least a block, so empty INCLUDEs count too.
+        self.read = self.read.saturating_add(4096);
         let text = match fs.read_text(path) {
             Ok(t) => t,
             Err(e) if depth == 0 => {
@@ -173,6 +184,13 @@ impl State {
                 return;
             }
         };
+        self.read = self.read.saturating_add(text.len());
+        if self.read > MAX_READ_BYTES {
+            errors.push(format!(
+                "{path}: more than {MAX_READ_BYTES} bytes of config read; the rest is ignored"
+            ));
+            return;
+        }
         for line in text.lines() {
             if self.restart.is_some() {
                 return;
@@ -382,12 +400,15 @@ pub fn parse(fs: &dyn FsView, config_path: &str) -> ExtMenu {
     let mut path = join("/", config_path);
     let mut cwd = dir_of(&path);
     let mut restarts = 0usize;
+    let mut read = 0usize;
     loop {
         let mut st = State {
             cwd: cwd.clone(),
+            read,
             ..Default::default()
         };
         st.run_file(fs, &path, 0, &mut errors);
+        read = st.read;
         // A CONFIG line outside a label, or a default label of type CONFIG
         // (Rufus/unetbootin's `syslinux.cfg` stubs): start again there.
         let next = st.restart.clone().or_else(|| {

@@ -13,6 +13,7 @@
 
 use super::grub_script::{parse_recovering, Cmd, Part, Word};
 use crate::fs::Kind;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 /// Most commands executed in one run: guards against hostile configs.
@@ -27,6 +28,16 @@ const MAX_CALL_DEPTH: usize = 29;
 const MAX_SOURCE_DEPTH: usize = 28;
 /// Most `for`/`while`/`until` iterations in one run.
 const MAX_LOOP_ITERATIONS: usize = 10_000;
+/// Most bytes of work in one run: files read, text made by variable
+/// expansion, environments and script bodies copied. The caps above count
+/// commands, but one command can cost a whole file: without this budget
+/// `set a="$a$a"` grows a value to gigabytes, and a few `source` lines of a
+/// big file (or `load_env`, `blscfg` in a loop) read it 10^5 times.
+const MAX_WORK: usize = 16 << 20;
+/// What one file read, listing, file test or `search` costs at least.
+const MIN_CHARGE: usize = 4 << 10;
+/// Most menu entries and submenus kept, per menu and flattened.
+const MAX_ENTRIES: usize = 1024;
 
 /// What an interpreter may ask of the machine. Devices are GRUB-style names
 /// the host hands out (from `search`, or the config's own device).
@@ -112,6 +123,10 @@ impl Env {
     fn set(&mut self, k: &str, v: &str) {
         self.vars.insert(k.to_string(), v.to_string());
     }
+    /// Bytes of names and values: what a copy costs.
+    fn bytes(&self) -> usize {
+        self.vars.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
     /// A new context as `grub_env_context_open` makes it: exported variables only.
     fn exported_only(&self) -> Env {
         let vars = self
@@ -178,6 +193,12 @@ struct Interp<'h> {
     calls: usize,
     /// Loop iterations so far.
     iterations: usize,
+    /// Bytes of work so far (see [`MAX_WORK`]).
+    work: Cell<usize>,
+    /// Whether "stopped" was reported.
+    stop_reported: bool,
+    /// Whether "too many entries" was reported.
+    entries_capped: bool,
 }
 
 /// Control flow leaving a command list early.
@@ -208,6 +229,9 @@ pub fn run(host: &dyn GrubHost, dev: &str, path: &str) -> GrubMenu {
         loops: 0,
         calls: 0,
         iterations: 0,
+        work: Cell::new(0),
+        stop_reported: false,
+        entries_capped: false,
     };
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     // Variables GRUB itself sets before reading grub.cfg, all exported.
@@ -235,7 +259,10 @@ pub fn run(host: &dyn GrubHost, dev: &str, path: &str) -> GrubMenu {
     it.env.set("config_directory", &prefix);
     it.env.set("config_file", &format!("({dev}){path}"));
     match host.read_text(dev, path) {
-        Ok(src) => it.run_source(&src),
+        Ok(src) => {
+            it.charge(src.len());
+            it.run_source(&src)
+        }
         Err(e) => it.errors.push(format!("{path}: {e}")),
     }
     it.finish()
@@ -258,7 +285,45 @@ fn split_path(name: &str, root: &str) -> GrubPath {
     }
 }
 
+/// Roughly the bytes a copy of `cmds` takes: what copying a body costs.
+fn weight(cmds: &[Cmd]) -> usize {
+    let words = |ws: &[Word]| -> usize {
+        ws.iter()
+            .flat_map(|w| &w.0)
+            .map(|p| match p {
+                Part::Lit(s, _) | Part::Var(s, _) => s.len() + 32,
+            })
+            .sum()
+    };
+    cmds.iter()
+        .map(|c| {
+            64 + match c {
+                Cmd::Simple { words: w, .. } => words(w),
+                Cmd::If { branches, otherwise } => {
+                    branches.iter().map(|(c, b)| weight(c) + weight(b)).sum::<usize>() + weight(otherwise)
+                }
+                Cmd::Menu { args, body, .. } => words(args) + weight(body),
+                Cmd::Function { name, body } => name.len() + weight(body),
+                Cmd::For {
+                    var, words: w, body, ..
+                } => var.len() + words(w) + weight(body),
+                Cmd::While { cond, body, .. } => weight(cond) + weight(body),
+            }
+        })
+        .sum()
+}
+
 impl Interp<'_> {
+    /// Counts `n` bytes of work (see [`MAX_WORK`]).
+    fn charge(&self, n: usize) {
+        self.work.set(self.work.get().saturating_add(n));
+    }
+
+    /// Whether the run is over its command or work budget: nothing more runs.
+    fn stopped(&self) -> bool {
+        self.steps > MAX_STEPS || self.work.get() > MAX_WORK
+    }
+
     fn run_source(&mut self, src: &str) {
         let (cmds, errors) = parse_recovering(src);
         for e in errors {
@@ -268,7 +333,7 @@ impl Interp<'_> {
         let saved_loops = std::mem::replace(&mut self.loops, 0);
         for c in &cmds {
             self.exec(c);
-            if self.steps > MAX_STEPS {
+            if self.stopped() {
                 break;
             }
             if self.ctrl == Some(Ctrl::Return) {
@@ -284,7 +349,7 @@ impl Interp<'_> {
         let mut rc = 0;
         for c in cmds {
             rc = self.exec(c);
-            if self.steps > MAX_STEPS || self.ctrl.is_some() {
+            if self.stopped() || self.ctrl.is_some() {
                 break;
             }
         }
@@ -303,7 +368,7 @@ impl Interp<'_> {
             }
             return false;
         }
-        self.steps <= MAX_STEPS
+        !self.stopped()
     }
 
     /// After a loop body: whether the loop goes on, consuming its own
@@ -374,17 +439,24 @@ impl Interp<'_> {
         let mut cur = String::new();
         let mut has = false;
         for p in &w.0 {
+            if self.stopped() {
+                break;
+            }
             match p {
                 Part::Lit(s, quoted) => {
+                    self.charge(s.len());
                     cur.push_str(s);
                     has |= *quoted || !s.is_empty();
                 }
                 Part::Var(name, true) => {
-                    cur.push_str(&self.var(name));
+                    let v = self.var(name);
+                    self.charge(v.len());
+                    cur.push_str(&v);
                     has = true;
                 }
                 Part::Var(name, false) => {
                     let v = self.var(name);
+                    self.charge(v.len());
                     let mut pieces = v.split([' ', '\t', '\n']).filter(|s| !s.is_empty()).peekable();
                     if v.starts_with([' ', '\t', '\n']) && has {
                         fields.push(std::mem::take(&mut cur));
@@ -431,11 +503,8 @@ impl Interp<'_> {
 
     fn exec(&mut self, c: &Cmd) -> i32 {
         self.steps += 1;
-        if self.steps > MAX_STEPS {
-            if self.steps == MAX_STEPS + 1 {
-                self.errors
-                    .push(format!("{}: stopped after {MAX_STEPS} commands", self.file));
-            }
+        if self.stopped() {
+            self.report_stop();
             return 1;
         }
         let rc = match c {
@@ -466,6 +535,7 @@ impl Interp<'_> {
                 self.define_menu(*submenu, &args, body, *line)
             }
             Cmd::Function { name, body } => {
+                self.charge(weight(body));
                 self.functions.insert(name.clone(), body.clone());
                 0
             }
@@ -504,6 +574,11 @@ impl Interp<'_> {
                 .push(format!("{}:{line}: menuentry without a title", self.file));
             return 1;
         };
+        if self.menu.len() >= MAX_ENTRIES {
+            self.too_many_entries();
+            return 1;
+        }
+        self.charge(weight(body));
         let body = body.to_vec();
         self.menu.push(if submenu {
             Item::Submenu {
@@ -626,7 +701,9 @@ impl Interp<'_> {
             other => {
                 // GRUB looks a name up as a script function only when no
                 // command has that name.
-                if let Some(body) = self.functions.get(other).cloned() {
+                if let Some(body) = self.functions.get(other) {
+                    self.charge(weight(body));
+                    let body = body.clone();
                     return self.call(&body, rest, line);
                 }
                 log::debug!("{}:{line}: unknown command `{other}` ignored", self.file);
@@ -773,6 +850,7 @@ impl Interp<'_> {
     /// `OP X`, or `None` when `op` is not a unary operator.
     fn test_unary(&self, op: &str, x: &str) -> Option<bool> {
         let file = || {
+            self.charge(MIN_CHARGE);
             let p = split_path(x, self.env.get("root"));
             (self.host.kind(&p.device, &p.path), p)
         };
@@ -807,6 +885,7 @@ impl Interp<'_> {
             }
         }
         let p = split_path(&file, self.env.get("root"));
+        self.charge(MIN_CHARGE);
         let text = match self.host.read_text(&p.device, &p.path) {
             Ok(t) => t,
             Err(e) => {
@@ -814,6 +893,7 @@ impl Interp<'_> {
                 return 1;
             }
         };
+        self.charge(text.len());
         for (k, v) in parse_grubenv(&text) {
             if only.is_empty() || only.contains(&k.as_str()) {
                 self.env.set(&k, &v);
@@ -858,6 +938,7 @@ impl Interp<'_> {
             }
         }
         let Some(key) = positional.first() else { return 1 };
+        self.charge(MIN_CHARGE);
         match self.host.search(by.unwrap_or(SearchBy::File), key) {
             Some(dev) => {
                 self.env.set(&var, &dev);
@@ -878,7 +959,16 @@ impl Interp<'_> {
             return 1;
         }
         let p = split_path(f, self.env.get("root"));
+        self.charge(MIN_CHARGE);
         match self.host.read_text(&p.device, &p.path) {
+            Ok(src)
+                if {
+                    self.charge(src.len());
+                    self.stopped()
+                } =>
+            {
+                1
+            }
             Ok(src) => {
                 self.depth += 1;
                 let saved = std::mem::replace(&mut self.file, p.path.clone());
@@ -911,6 +1001,7 @@ impl Interp<'_> {
             d => vec![d.to_string()],
         };
         for dir in dirs {
+            self.charge(MIN_CHARGE);
             let names: Vec<String> = self
                 .host
                 .list(&root, &dir)
@@ -923,10 +1014,15 @@ impl Interp<'_> {
             }
             let mut entries = Vec::new();
             for n in names {
+                self.charge(MIN_CHARGE);
+                if self.stopped() {
+                    break;
+                }
                 let path = format!("{dir}/{n}");
                 match self
                     .host
                     .read_text(&root, &path)
+                    .inspect(|t| self.charge(t.len()))
                     .and_then(|t| super::bls::parse_entry(&n, &t))
                 {
                     Ok(e) => entries.push(e),
@@ -971,6 +1067,10 @@ impl Interp<'_> {
 
     /// Runs an entry's body on paper and returns what it would boot.
     fn boot_entry(&mut self, body: &[Cmd], params: &[String], chosen: &str) -> Boot {
+        self.charge(self.env.bytes());
+        if self.stopped() {
+            return Boot::default();
+        }
         let saved_env = self.env.clone();
         // GRUB sets `chosen` (ids, else titles, `>`-joined) before running the body.
         self.env.set("chosen", chosen);
@@ -985,6 +1085,33 @@ impl Interp<'_> {
         boot
     }
 
+    /// Says once why the run stopped, if it did.
+    fn report_stop(&mut self) {
+        if self.stop_reported || !self.stopped() {
+            return;
+        }
+        self.stop_reported = true;
+        self.errors.push(if self.steps > MAX_STEPS {
+            format!("{}: stopped after {MAX_STEPS} commands", self.file)
+        } else {
+            format!(
+                "{}: stopped after {} MiB of work (files read, variables expanded, copies)",
+                self.file,
+                MAX_WORK >> 20
+            )
+        });
+    }
+
+    fn too_many_entries(&mut self) {
+        if !self.entries_capped {
+            self.entries_capped = true;
+            self.errors.push(format!(
+                "{}: more than {MAX_ENTRIES} menu entries; the rest are left out",
+                self.file
+            ));
+        }
+    }
+
     fn finish(mut self) -> GrubMenu {
         let menu = std::mem::take(&mut self.menu);
         let default_spec = self.env.get("default").to_string();
@@ -992,6 +1119,7 @@ impl Interp<'_> {
         let mut entries = Vec::new();
         let mut starts = Vec::new();
         self.flatten(&menu, &mut entries, &mut starts, "", 0);
+        self.report_stop();
         let default = resolve_default(&default_spec, &menu, &starts);
         GrubMenu {
             default: default.or((!entries.is_empty()).then_some(0)),
@@ -1012,6 +1140,13 @@ impl Interp<'_> {
         depth: usize,
     ) {
         for item in menu {
+            if self.stopped() {
+                break;
+            }
+            if out.len() >= MAX_ENTRIES {
+                self.too_many_entries();
+                break;
+            }
             let first = out.len();
             let chosen = {
                 let (Item::Entry { title, id, .. } | Item::Submenu { title, id, .. }) = item;
@@ -1062,6 +1197,7 @@ impl Interp<'_> {
                         continue;
                     }
                     // A submenu runs in a new context with exported variables only.
+                    self.charge(self.env.bytes());
                     let outer_env = std::mem::take(&mut self.env);
                     self.env = outer_env.exported_only();
                     let outer_menu = std::mem::take(&mut self.menu);

@@ -1,9 +1,15 @@
 //! ext2/3/4 read in userspace with the `ext4-view` crate: nothing is mounted,
 //! so nothing can be written and a dirty journal is never replayed.
+//!
+//! ext4-view 0.9 can panic on a hostile image (it divides by a zero
+//! `s_blocks_per_group`; 1.0 returns an error), so every call into it runs
+//! under `catch_unwind`, as in [`super::fat`]: one corrupt partition must not
+//! take the other disks' entries down with it.
 
 use super::{FsError, FsView, Kind};
 use crate::block::Window;
 use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Whether `window` starts with an ext2/3/4 superblock (magic 0xEF53 at byte 1080).
 pub fn probe(window: &Window) -> bool {
@@ -70,6 +76,12 @@ impl ext4_view::Ext4Read for Reader {
     }
 }
 
+/// Runs `f`, turning a panic inside ext4-view into an error.
+fn guard<R>(what: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(FsError::Corrupt(format!("ext4 {what}: the ext4 reader crashed (bug)"))))
+}
+
 /// An ext4 filesystem on a partition.
 pub struct Ext4Fs {
     fs: ext4_view::Ext4,
@@ -78,12 +90,14 @@ pub struct Ext4Fs {
 impl Ext4Fs {
     /// Loads the superblock and group descriptors of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
-        let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
-        Ok(Ext4Fs { fs })
+        guard("superblock", || {
+            let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
+            Ok(Ext4Fs { fs })
+        })
     }
 
     fn meta(&self, path: &str) -> Option<ext4_view::Metadata> {
-        self.fs.metadata(path).ok()
+        guard(path, || Ok(self.fs.metadata(path).ok())).ok().flatten()
     }
 }
 
@@ -108,35 +122,37 @@ impl FsView for Ext4Fs {
     }
 
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        let mut f = self.fs.open(path).map_err(map_err(path))?;
-        let size = f.metadata().len();
-        if f.metadata().is_dir() {
-            return Err(FsError::NotFound(path.to_string()));
-        }
-        if size > limit {
-            return Err(FsError::TooLarge {
-                path: path.to_string(),
-                size,
-                limit,
-            });
-        }
-        // Large reads: ext4-view follows the extent tree, a big buffer keeps
-        // the per-call overhead small.
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            let n = f.read_bytes(&mut buf).map_err(map_err(path))?;
-            if n == 0 {
-                break;
+        guard(path, || {
+            let mut f = self.fs.open(path).map_err(map_err(path))?;
+            let size = f.metadata().len();
+            if f.metadata().is_dir() {
+                return Err(FsError::NotFound(path.to_string()));
             }
-            let chunk = buf.get(..n).unwrap_or(&[]);
-            out.write_all(chunk).map_err(|source| FsError::Io {
-                path: path.to_string(),
-                source,
-            })?;
-            total = total.saturating_add(n as u64);
-        }
-        Ok(total)
+            if size > limit {
+                return Err(FsError::TooLarge {
+                    path: path.to_string(),
+                    size,
+                    limit,
+                });
+            }
+            // Large reads: ext4-view follows the extent tree, a big buffer keeps
+            // the per-call overhead small.
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                let n = f.read_bytes(&mut buf).map_err(map_err(path))?;
+                if n == 0 {
+                    break;
+                }
+                let chunk = buf.get(..n).unwrap_or(&[]);
+                out.write_all(chunk).map_err(|source| FsError::Io {
+                    path: path.to_string(),
+                    source,
+                })?;
+                total = total.saturating_add(n as u64);
+            }
+            Ok(total)
+        })
     }
 
     fn kind(&self, path: &str) -> Option<Kind> {
@@ -155,16 +171,19 @@ impl FsView for Ext4Fs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        let Ok(rd) = self.fs.read_dir(path) else {
-            return Vec::new();
-        };
-        let mut v: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().as_str().ok().map(str::to_string))
-            .filter(|n| n != "." && n != "..")
-            .collect();
-        v.sort();
-        v
+        guard(path, || {
+            let Ok(rd) = self.fs.read_dir(path) else {
+                return Ok(Vec::new());
+            };
+            let mut v: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().as_str().ok().map(str::to_string))
+                .filter(|n| n != "." && n != "..")
+                .collect();
+            v.sort();
+            Ok(v)
+        })
+        .unwrap_or_default()
     }
 
     fn uuid(&self) -> Option<String> {

@@ -60,7 +60,7 @@ unit-test: build
 qemu-test: build
 	cargo test -p hopboot-tests -- --test-threads=$(QEMU_TEST_THREADS)
 
-test: build lint unit-test qemu-test
+test: build lint unit-test qemu-test fuzz-smoke
 
 fmt:
 	cargo fmt --all
@@ -77,3 +77,9 @@ BENCH_ARGS ?= --baseline-direct
 .PHONY: bench
 bench: build
 	$(QEMU_CLI) bench --runs $(BENCH_RUNS) --out $(BENCH_OUT) $(BENCH_ARGS)
+
+# Every cargo-fuzz target in fuzz/ for a few seconds each (nightly, installs
+# cargo-fuzz if missing); fails on any crash. See fuzz/README.md for long runs.
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	./scripts/fuzz-smoke.sh

@@ -1,0 +1,8 @@
+//! A grubenv block.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if data.len() > hopboot_fuzz::MAX_INPUT {
+        return;
+    }
+    let _ = hopboot_loader::config::grub::parse_grubenv(&hopboot_fuzz::text(data));
+});

@@ -105,11 +105,15 @@ pub fn shell() -> Result<(), String> {
     if !sh.exists() {
         return Err("no shell in this image (/bin/sh)".into());
     }
+    // The shell stays in PID 1's process group, which owns the console.
     let mut cmd = std::process::Command::new(sh);
-    // Children get the default signal dispositions back.
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    let status = cmd.status().map_err(|e| format!("/bin/sh: {e}"))?;
+    // Ignored signals stay ignored across exec: give the shell the defaults
+    // (Ctrl-C must work there). PID 1 itself gets no signal it has no handler
+    // for, so it is safe meanwhile.
+    hopboot_loader::sys::default_job_signals();
+    let status = cmd.status();
+    hopboot_loader::sys::ignore_job_signals();
+    let status = status.map_err(|e| format!("/bin/sh: {e}"))?;
     log::info!("shell exited ({status}); back to the prompt");
     Ok(())
 }

@@ -63,40 +63,26 @@ pub fn kexec_file_unload() -> io::Result<()> {
     }
 }
 
-/// Ignores the signals a terminal or Ctrl-Alt-Del can send to init
-/// (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE),
-/// so PID 1 is never stopped or killed by them.
+/// Signals a terminal or Ctrl-Alt-Del can send to init.
+const JOB_SIGNALS: [nix::sys::signal::Signal; 8] = {
+    use nix::sys::signal::Signal::*;
+    [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE]
+};
+
+/// Ignores the [`JOB_SIGNALS`], so PID 1 is never stopped or killed by them.
 pub fn ignore_job_signals() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGTSTP,
-        Signal::SIGTTIN,
-        Signal::SIGTTOU,
-        Signal::SIGPIPE,
-    ] {
+    use nix::sys::signal::{signal, SigHandler};
+    for s in JOB_SIGNALS {
         // SAFETY: SIG_IGN installs no Rust handler, so no code runs in signal
         // context; changing a disposition to "ignore" is always sound.
         let _ = unsafe { signal(s, SigHandler::SigIgn) };
     }
 }
 
-/// Restores default signal dispositions (for a child such as a rescue shell).
+/// Restores default dispositions of the [`JOB_SIGNALS`] (for a child such as a rescue shell).
 pub fn default_job_signals() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGTSTP,
-        Signal::SIGTTIN,
-        Signal::SIGTTOU,
-        Signal::SIGPIPE,
-    ] {
+    use nix::sys::signal::{signal, SigHandler};
+    for s in JOB_SIGNALS {
         // SAFETY: SIG_DFL installs no handler; always sound.
         let _ = unsafe { signal(s, SigHandler::SigDfl) };
     }

@@ -91,3 +91,37 @@ fn nothing_bootable_stays_at_the_prompt_and_says_why() {
     assert!(!t.contains("Kernel panic"), "{t}");
     assert!(!t.contains("Attempted to kill init"), "{t}");
 }
+
+#[test]
+fn rescue_shell_runs_and_returns_to_the_prompt() {
+    use hopboot_image_build::{Compression, Options};
+    use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
+    let s = setup();
+    let d = disk("empty-shell", Demo::Empty);
+    let initramfs = s.work.join("hopboot-shell.cpio.gz");
+    hopboot_image_build::build(&Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: hopboot_tests::MODULES.iter().map(|m| m.to_string()).collect(),
+        extra: vec![(hopboot_tests::busybox().unwrap(), "bin/sh".into())],
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: initramfs.clone(),
+    })
+    .unwrap();
+    let cfg = VmConfig::new(&s.kernel.vmlinuz, &initramfs, "console=ttyS0 panic=-1 hopboot.wait=1")
+        .with_disk(DiskAttach::new(&d.disk));
+    let mut vm = Vm::spawn(&cfg).unwrap();
+    vm.wait_for("hopboot>", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    vm.send(b"sh\n").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    vm.send(b"echo SHELL-$((40+2))\n").unwrap();
+    vm.wait_for("SHELL-42", Duration::from_secs(30)).unwrap();
+    vm.send(b"exit\n").unwrap();
+    vm.wait_for("shell exited", Duration::from_secs(30)).unwrap();
+    vm.wait_for("hopboot>", Duration::from_secs(30)).unwrap();
+    vm.send(b"poweroff\n").unwrap();
+    vm.wait_exit(Duration::from_secs(60)).unwrap();
+    assert!(!vm.transcript().contains("Attempted to kill init"));
+}

@@ -206,9 +206,36 @@ struct Collector {
     origin: String,
     errors: Vec<DiscoveryError>,
     default: Option<usize>,
+    /// The current config's own default and its first entry kept.
+    cfg_default: Option<usize>,
+    cfg_first: Option<usize>,
 }
 
 impl Collector {
+    /// Starts collecting one config's entries.
+    fn begin(&mut self, origin: String) {
+        self.origin = origin;
+        self.cfg_default = None;
+        self.cfg_first = None;
+    }
+
+    /// Adds one of the current config's entries; `is_default` when the config names it.
+    fn add(&mut self, e: BootEntry, is_default: bool) {
+        let idx = self.push(e);
+        self.cfg_first.get_or_insert(idx);
+        if is_default {
+            self.cfg_default.get_or_insert(idx);
+        }
+    }
+
+    /// Ends a config: the first config with entries gives the default — its
+    /// own, or its first entry kept when its default was left out.
+    fn end(&mut self) {
+        if self.default.is_none() {
+            self.default = self.cfg_default.or(self.cfg_first);
+        }
+    }
+
     /// Adds `e`; returns its index (an earlier identical entry's when a duplicate).
     fn push(&mut self, e: BootEntry) -> usize {
         let same = |o: &BootEntry| {
@@ -241,11 +268,12 @@ pub fn discover(volumes: Vec<Volume>, errors: Vec<DiscoveryError>) -> Discovery 
         origin: String::new(),
         errors,
         default: None,
+        cfg_default: None,
+        cfg_first: None,
     };
     let mut sd_boot_done = false;
     let mut unconfigured = Vec::new();
     for (vi, vol) in volumes.iter().enumerate() {
-        let before = c.entries.len();
         let mut had_config = false;
         for cfg in grub_configs(vol.fs.as_ref()) {
             had_config = true;
@@ -265,9 +293,6 @@ pub fn discover(volumes: Vec<Volume>, errors: Vec<DiscoveryError>) -> Discovery 
         if !had_config {
             unconfigured.push(vi);
         }
-        if c.default.is_none() && c.entries.len() > before {
-            c.default = Some(before);
-        }
     }
     // The plain scan, last, and only on filesystems no config uses: a separate
     // /boot that an ESP's grub.cfg boots from is not scanned on its own.
@@ -276,11 +301,11 @@ pub fn discover(volumes: Vec<Volume>, errors: Vec<DiscoveryError>) -> Discovery 
         if c.entries.iter().any(|e| e.volume == vi) {
             continue;
         }
-        let before = c.entries.len();
-        {
-            c.origin = format!("scan {vi}");
-            for s in scan::scan(vol.fs.as_ref(), &["/boot", "/"]) {
-                c.push(BootEntry {
+        // Newest version first: the first entry is the scan's default.
+        c.begin(format!("scan {vi}"));
+        for s in scan::scan(vol.fs.as_ref(), &["/boot", "/"]) {
+            c.add(
+                BootEntry {
                     title: s.title,
                     source: Source::Scan,
                     id: s.kernel.rsplit('/').next().unwrap_or_default().to_string(),
@@ -291,12 +316,11 @@ pub fn discover(volumes: Vec<Volume>, errors: Vec<DiscoveryError>) -> Discovery 
                     device: vol.name.clone(),
                     volume: vi,
                     boot_image: None,
-                });
-            }
+                },
+                false,
+            );
         }
-        if c.default.is_none() && c.entries.len() > before {
-            c.default = Some(before);
-        }
+        c.end();
     }
     let Collector {
         mut entries,
@@ -318,13 +342,11 @@ fn grub_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
     let Some(vol) = volumes.get(vi) else { return };
     let host = Host { vols: volumes };
     let menu = grub::run(&host, &vol.grub_name, cfg);
-    c.origin = format!("grub {vi}:{cfg}");
+    c.begin(format!("grub {vi}:{cfg}"));
     let where_ = format!("{}:{cfg}", vol.name);
     for m in &menu.errors {
         c.error(where_.clone(), m.clone());
     }
-    let mut first_default: Option<usize> = None;
-    let mut first_kept: Option<usize> = None;
     for (i, g) in menu.entries.iter().enumerate() {
         let Some(kvi) = volumes.iter().position(|v| v.grub_name == g.kernel.device) else {
             c.error(
@@ -350,27 +372,23 @@ fn grub_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
                 g.title
             );
         }
-        let idx = c.push(BootEntry {
-            title: g.title.clone(),
-            source: if g.bls { Source::Bls } else { Source::Grub },
-            kernel: g.kernel.path.clone(),
-            initrds: g.initrds.iter().map(|p| p.path.clone()).collect(),
-            cmdline: g.cmdline.clone(),
-            default: false,
-            device: kvol.name.clone(),
-            id: g.id.clone().unwrap_or_else(|| g.title.clone()),
-            volume: kvi,
-            boot_image: Some(g.kernel_arg.clone()),
-        });
-        first_kept.get_or_insert(idx);
-        if menu.default == Some(i) {
-            first_default.get_or_insert(idx);
-        }
+        c.add(
+            BootEntry {
+                title: g.title.clone(),
+                source: if g.bls { Source::Bls } else { Source::Grub },
+                kernel: g.kernel.path.clone(),
+                initrds: g.initrds.iter().map(|p| p.path.clone()).collect(),
+                cmdline: g.cmdline.clone(),
+                default: false,
+                device: kvol.name.clone(),
+                id: g.id.clone().unwrap_or_else(|| g.title.clone()),
+                volume: kvi,
+                boot_image: Some(g.kernel_arg.clone()),
+            },
+            menu.default == Some(i),
+        );
     }
-    // GRUB's default; when that entry was left out, the first one kept.
-    if c.default.is_none() {
-        c.default = first_default.or(first_kept);
-    }
+    c.end();
 }
 
 /// BLS entry directories systemd-boot reads on a volume: `/loader/entries` (ESP,
@@ -409,7 +427,7 @@ pub fn read_uki(fs: &dyn FsView, path: &str) -> Result<uki::Uki, String> {
 /// All systemd-boot entries of the system (every ESP/XBOOTLDR-like volume),
 /// sorted together as systemd-boot does, with loader.conf's default.
 fn sd_boot_entries(volumes: &[Volume], c: &mut Collector) {
-    c.origin = "systemd-boot".into();
+    c.begin("systemd-boot".into());
     let mut list: Vec<(bls::BlsEntry, usize)> = Vec::new();
     let mut conf = bls::LoaderConf::default();
     let mut conf_found = false;
@@ -465,8 +483,6 @@ fn sd_boot_entries(volumes: &[Volume], c: &mut Collector) {
     let entries: Vec<bls::BlsEntry> = order.iter().map(|(e, _)| e.clone()).collect();
     let titles = bls::display_titles(&entries);
     let default = bls::default_index(&entries, &conf);
-    let mut first_default = None;
-    let mut first_kept = None;
     for (i, (e, vi)) in order.iter().enumerate() {
         let Some(vol) = volumes.get(*vi) else { continue };
         let fs = vol.fs.as_ref();
@@ -502,38 +518,33 @@ fn sd_boot_entries(volumes: &[Volume], c: &mut Collector) {
             );
             continue;
         }
-        let idx = c.push(BootEntry {
-            title,
-            source,
-            kernel,
-            initrds,
-            cmdline,
-            default: false,
-            device: vol.name.clone(),
-            id: e.id.clone(),
-            volume: *vi,
-            boot_image: None,
-        });
-        first_kept.get_or_insert(idx);
-        if default == Some(i) {
-            first_default.get_or_insert(idx);
-        }
+        c.add(
+            BootEntry {
+                title,
+                source,
+                kernel,
+                initrds,
+                cmdline,
+                default: false,
+                device: vol.name.clone(),
+                id: e.id.clone(),
+                volume: *vi,
+                boot_image: None,
+            },
+            default == Some(i),
+        );
     }
-    if c.default.is_none() {
-        c.default = first_default.or(first_kept);
-    }
+    c.end();
 }
 
 fn extlinux_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector) {
     let Some(vol) = volumes.get(vi) else { return };
     let menu = extlinux::parse(vol.fs.as_ref(), cfg);
-    c.origin = format!("extlinux {vi}:{cfg}");
+    c.begin(format!("extlinux {vi}:{cfg}"));
     let where_ = format!("{}:{cfg}", vol.name);
     for m in &menu.errors {
         c.error(where_.clone(), m.clone());
     }
-    let mut first_default = None;
-    let mut first_kept = None;
     for (i, e) in menu.entries.iter().enumerate() {
         if !vol.fs.is_file(&e.kernel) {
             c.error(
@@ -542,26 +553,23 @@ fn extlinux_entries(volumes: &[Volume], vi: usize, cfg: &str, c: &mut Collector)
             );
             continue;
         }
-        let idx = c.push(BootEntry {
-            title: e.title.clone(),
-            source: Source::Extlinux,
-            kernel: e.kernel.clone(),
-            initrds: e.initrds.clone(),
-            cmdline: e.append.clone(),
-            default: false,
-            device: vol.name.clone(),
-            id: e.label.clone(),
-            volume: vi,
-            boot_image: Some(e.kernel_arg.clone()),
-        });
-        first_kept.get_or_insert(idx);
-        if menu.default == Some(i) {
-            first_default.get_or_insert(idx);
-        }
+        c.add(
+            BootEntry {
+                title: e.title.clone(),
+                source: Source::Extlinux,
+                kernel: e.kernel.clone(),
+                initrds: e.initrds.clone(),
+                cmdline: e.append.clone(),
+                default: false,
+                device: vol.name.clone(),
+                id: e.label.clone(),
+                volume: vi,
+                boot_image: Some(e.kernel_arg.clone()),
+            },
+            menu.default == Some(i),
+        );
     }
-    if c.default.is_none() {
-        c.default = first_default.or(first_kept);
-    }
+    c.end();
 }
 
 /// Mount points of a running system where boot files live.

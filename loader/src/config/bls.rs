@@ -795,15 +795,7 @@ grub_class fedora
         assert_eq!(display_titles(&v[..1]), ["Fedora"]);
     }
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        for (p, c) in files {
-            let p = d.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, c).unwrap();
-        }
-        d
-    }
+    use crate::fs::dir::test_tree as tree;
 
     #[test]
     fn read_dir_filters_and_reports() {

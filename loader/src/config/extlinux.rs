@@ -523,15 +523,7 @@ mod tests {
     use crate::fs::dir::DirFs;
     use std::path::Path;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        for (p, c) in files {
-            let p = d.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, c).unwrap();
-        }
-        d
-    }
+    use crate::fs::dir::test_tree as tree;
 
     fn titles(m: &ExtMenu) -> Vec<&str> {
         m.entries.iter().map(|e| e.title.as_str()).collect()

@@ -107,15 +107,7 @@ mod tests {
     use super::*;
     use crate::fs::dir::DirFs;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        for (p, c) in files {
-            let p = d.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, c).unwrap();
-        }
-        d
-    }
+    use crate::fs::dir::test_tree as tree;
 
     #[test]
     fn debian_newest_first() {

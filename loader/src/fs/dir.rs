@@ -133,3 +133,15 @@ impl FsView for DirFs {
         "dir"
     }
 }
+
+/// A temporary directory holding `files` (path → contents), for tests.
+#[cfg(test)]
+pub(crate) fn test_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (p, c) in files {
+        let p = d.path().join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, c).unwrap();
+    }
+    d
+}

@@ -8,12 +8,14 @@ const USAGE: &str = "usage:
       Shows the boot entries hopboot would offer, in menu order; boots nothing.
       PATH: a directory (the root of one filesystem), a disk image, or a block device.
       Without PATH: the running system's /, /boot, /efi and /boot/efi.
-  hopboot load [ENTRY] [--reuse-cmdline] [--append ARGS] [-v]
+  hopboot load [ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file] [-v]
       Loads ENTRY (id, title or 0-based index; default: the bootloader's default) of the
-      running system with kexec_file_load, then exits. `systemctl kexec` (or
-      `hopboot exec`) boots it. --reuse-cmdline uses /proc/cmdline (without BOOT_IMAGE=
-      and initrd= items) instead of the entry's command line.
-  hopboot boot [ENTRY] [--reuse-cmdline] [--append ARGS] [--force]
+      running system, then exits. `systemctl kexec` (or `hopboot exec`) boots it.
+      --reuse-cmdline uses /proc/cmdline (without BOOT_IMAGE= and initrd= items) instead
+      of the entry's command line. On BIOS machines hopboot sets the kernel up itself
+      (kexec_load); on UEFI, under lockdown or with --kexec-file the kernel's loader
+      (kexec_file_load) does.
+  hopboot boot [ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file] [--force]
       Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
       without --force (use `hopboot load` + `systemctl kexec` there).
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
@@ -114,6 +116,7 @@ fn load(args: &[String], boot: bool) -> i32 {
     let mut append: Option<String> = None;
     let mut force = false;
     let mut verbose = false;
+    let mut method = hopboot_loader::kexec::Method::Auto;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -127,6 +130,7 @@ fn load(args: &[String], boot: bool) -> i32 {
             },
             a if a.starts_with("--append=") => append = Some(a.trim_start_matches("--append=").to_string()),
             "--force" if boot => force = true,
+            "--kexec-file" => method = hopboot_loader::kexec::Method::File,
             "-v" | "--verbose" => verbose = true,
             a if a.starts_with('-') => {
                 eprintln!("hopboot {name}: unknown option {a}\n{USAGE}");
@@ -172,7 +176,7 @@ fn load(args: &[String], boot: bool) -> i32 {
         e.kernel,
         e.boot_cmdline(append.as_deref())
     );
-    if let Err(err) = hopboot_loader::kexec::load(&e, &d.volumes, append.as_deref()) {
+    if let Err(err) = hopboot_loader::kexec::load(&e, &d.volumes, append.as_deref(), method) {
         eprintln!("hopboot {name}: {err}");
         return 1;
     }

@@ -589,7 +589,7 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), String> {
         return Ok(());
     }
     state.loaded = None;
-    match kexec::load(e, &state.discovery.volumes, append.as_deref()) {
+    match kexec::load(e, &state.discovery.volumes, append.as_deref(), state.opts.kexec) {
         Ok(()) => {
             log::info!("kernel loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
             state.loaded = Some(key);

@@ -54,6 +54,10 @@ impl Cmdline {
             entry: self.get("hopboot.entry").map(str::to_string),
             append: self.get("hopboot.append").map(str::to_string),
             debug: self.has("hopboot.debug"),
+            kexec: match self.get("hopboot.kexec") {
+                Some("file") => crate::kexec::Method::File,
+                _ => crate::kexec::Method::Auto,
+            },
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct Options {
     pub append: Option<String>,
     /// Verbose logging (`hopboot.debug`).
     pub debug: bool,
+    /// How the kernel is loaded (`hopboot.kexec=file` forces kexec_file_load).
+    pub kexec: crate::kexec::Method,
 }
 
 fn split_words(s: &str) -> Vec<String> {

@@ -66,68 +66,127 @@ fn memfd(name: &std::ffi::CStr) -> Result<File, KexecError> {
     Ok(File::from(fd))
 }
 
+/// Which kexec system call loads the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// hopboot's own x86-64 setup with `kexec_load` where that is equivalent
+    /// (no UEFI, a 64-bit-entry bzImage, not locked down), else `kexec_file_load`.
+    #[default]
+    Auto,
+    /// Always `kexec_file_load` (`hopboot.kexec=file`).
+    File,
+}
+
 /// Reads the entry's files and loads them as the next kernel. After this
 /// returns `Ok`, [`reboot_into`] starts it.
-pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>) -> Result<(), KexecError> {
+pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method: Method) -> Result<(), KexecError> {
     let vol = volumes.get(entry.volume).ok_or(KexecError::NoVolume)?;
     let cmdline = crate::cmdline::to_kexec(&entry.boot_cmdline(append))?;
     let started = std::time::Instant::now();
-    let mut kernel = memfd(c"hopboot-kernel")?;
-    // Early pieces of the initrd that come from a UKI (.ucode, .initrd).
-    let mut uki_initrd: Vec<u8> = Vec::new();
+    let read_err = |what: &str, path: &str| {
+        let what = format!("{what} {path}");
+        move |source| KexecError::Read { what, source }
+    };
+    // The kernel (a bzImage) and the initrd, in memory: for kexec_load they
+    // are the segments' buffers; for kexec_file_load they go to memfds.
+    let mut kernel: Vec<u8>;
+    let mut initrd: Vec<u8> = Vec::new();
     if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
-        // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd the initrd.
+        // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
+        // come first in the initrd.
         let bytes = vol
             .fs
             .read(&entry.kernel, MAX_IMAGE_BYTES)
-            .map_err(|source| KexecError::Read {
-                what: format!("UKI {}", entry.kernel),
-                source,
-            })?;
+            .map_err(read_err("UKI", &entry.kernel))?;
         let u = crate::config::uki::parse(&bytes).map_err(|e| KexecError::Uki(e.to_string()))?;
         let section = |r: (u64, u64)| -> Option<&[u8]> {
             let start = usize::try_from(r.0).ok()?;
             let len = usize::try_from(r.1).ok()?;
             bytes.get(start..start.checked_add(len)?)
         };
-        let linux = section(u.linux).ok_or_else(|| KexecError::Uki(".linux lies outside the file".into()))?;
-        kernel.write_all(linux).map_err(KexecError::Write)?;
+        kernel = section(u.linux)
+            .ok_or_else(|| KexecError::Uki(".linux lies outside the file".into()))?
+            .to_vec();
         for r in [u.ucode, u.initrd].into_iter().flatten() {
-            uki_initrd.extend_from_slice(section(r).unwrap_or(&[]));
+            initrd.extend_from_slice(section(r).unwrap_or(&[]));
         }
     } else {
+        kernel = Vec::new();
         vol.fs
             .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
-            .map_err(|source| KexecError::Read {
-                what: format!("kernel {}", entry.kernel),
-                source,
-            })?;
+            .map_err(read_err("kernel", &entry.kernel))?;
     }
-    let initrd = if entry.initrds.is_empty() && uki_initrd.is_empty() {
-        None
-    } else {
-        let mut f = memfd(c"hopboot-initrd")?;
-        f.write_all(&uki_initrd).map_err(KexecError::Write)?;
-        for i in &entry.initrds {
-            vol.fs
-                .copy_to(i, MAX_IMAGE_BYTES, &mut f)
-                .map_err(|source| KexecError::Read {
-                    what: format!("initrd {i}"),
-                    source,
-                })?;
-        }
-        Some(f)
-    };
+    for i in &entry.initrds {
+        vol.fs
+            .copy_to(i, MAX_IMAGE_BYTES, &mut initrd)
+            .map_err(read_err("initrd", i))?;
+    }
+    let has_initrd = !(entry.initrds.is_empty() && initrd.is_empty());
     let read = started.elapsed();
-    // A previous load (an earlier attempt) is replaced by the kernel itself.
-    let r = crate::sys::kexec_file_load(kernel.as_fd(), initrd.as_ref().map(|f| f.as_fd()), &cmdline)
-        .map_err(KexecError::Load);
+
+    let classic = match method {
+        Method::File => Err("hopboot.kexec=file".to_string()),
+        Method::Auto => classic_load(&kernel, has_initrd.then_some(&initrd[..]), &cmdline),
+    };
+    let how = match classic {
+        Ok(()) => "kexec_load".to_string(),
+        Err(why) => {
+            log::debug!("kexec_file_load: {why}");
+            let kfd = memfd(c"hopboot-kernel")?;
+            (&kfd).write_all(&kernel).map_err(KexecError::Write)?;
+            drop(std::mem::take(&mut kernel));
+            let ifd = if has_initrd {
+                let f = memfd(c"hopboot-initrd")?;
+                (&f).write_all(&initrd).map_err(KexecError::Write)?;
+                Some(f)
+            } else {
+                None
+            };
+            drop(std::mem::take(&mut initrd));
+            // A previous load (an earlier attempt) is replaced by the kernel itself.
+            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline)
+                .map_err(KexecError::Load)?;
+            format!("kexec_file_load ({why})")
+        }
+    };
     log::info!(
-        "read kernel and initrds in {} ms, kexec_file_load took {} ms",
+        "read kernel and initrds in {} ms, {how} took {} ms",
         read.as_millis(),
         (started.elapsed() - read).as_millis()
     );
-    r
+    Ok(())
+}
+
+/// Loads with hopboot's own bzImage setup and `kexec_load`. `Err` says why
+/// not (the caller falls back to `kexec_file_load`).
+fn classic_load(kernel: &[u8], initrd: Option<&[u8]>, cmdline: &std::ffi::CStr) -> Result<(), String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err("not x86-64".into());
+    }
+    if std::path::Path::new("/sys/firmware/efi").exists() {
+        return Err("UEFI machine: the new kernel needs the EFI runtime map".into());
+    }
+    let platform = crate::bzimage::Platform::read().ok_or("no readable firmware memory map")?;
+    // A seed for the new kernel's random pool, as the kernel's own loader
+    // passes, only when ours is initialised (the new kernel may credit it).
+    let mut seed = [0u8; 32];
+    let seed = crate::sys::random_if_ready(&mut seed).then_some(seed);
+    let plan = crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed).map_err(|e| e.to_string())?;
+    match crate::sys::kexec_load(plan.entry, &plan.segments()) {
+        Ok(()) => {
+            let initrd = plan
+                .initrd
+                .map_or("none".into(), |(b, a)| format!("{a:#x} ({} bytes)", b.len()));
+            log::debug!(
+                "kexec_load: kernel at {:#x}, initrd at {initrd}, boot parameters at {:#x}, entry {:#x}",
+                plan.kernel_addr,
+                plan.boot_addr,
+                plan.entry
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("kexec_load refused: {}", explain(&e))),
+    }
 }
 
 /// Syncs and starts the loaded kernel. Returns only on failure.

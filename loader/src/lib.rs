@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod bzimage;
 pub mod cmdline;
 pub mod config;
 pub mod discover;

@@ -42,6 +42,59 @@ pub fn kexec_file_load(kernel: BorrowedFd<'_>, initrd: Option<BorrowedFd<'_>>, c
     }
 }
 
+/// `KEXEC_ARCH_X86_64` from `<linux/kexec.h>` (architecture in the high 16 bits of the flags).
+const KEXEC_ARCH_X86_64: libc::c_ulong = 62 << 16;
+
+/// One `struct kexec_segment`.
+#[repr(C)]
+struct KexecSegment {
+    buf: *const libc::c_void,
+    bufsz: libc::size_t,
+    mem: libc::c_ulong,
+    memsz: libc::size_t,
+}
+
+/// Loads the segments (see [`crate::bzimage`]) as the next kernel, to start at
+/// physical address `entry`, with the classic kexec_load(2). The kernel copies
+/// every buffer during the call, so they may be dropped afterwards.
+pub fn kexec_load(entry: u64, segments: &[crate::bzimage::Segment<'_>]) -> io::Result<()> {
+    let raw: Vec<KexecSegment> = segments
+        .iter()
+        .map(|s| KexecSegment {
+            buf: s.buf.as_ptr().cast(),
+            bufsz: s.buf.len(),
+            mem: s.mem as libc::c_ulong,
+            memsz: s.memsz as libc::size_t,
+        })
+        .collect();
+    // SAFETY: `raw` holds `raw.len()` initialised `struct kexec_segment`s whose
+    // `buf`/`bufsz` describe live slices borrowed from `segments` for the whole
+    // call; the kernel only reads them (copy_from_user) and keeps no pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_load,
+            entry as libc::c_ulong,
+            raw.len() as libc::c_ulong,
+            raw.as_ptr(),
+            KEXEC_ARCH_X86_64,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Fills `buf` from the kernel's random pool if that is initialised; `false`
+/// (and `buf` untouched) when it is not yet or the call fails.
+pub fn random_if_ready(buf: &mut [u8]) -> bool {
+    // SAFETY: `buf` is a live, writable slice of `buf.len()` bytes; with
+    // GRND_NONBLOCK the call returns at once, writing at most that many bytes.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    usize::try_from(n).is_ok_and(|n| n == buf.len())
+}
+
 /// Unloads a kernel loaded by [`kexec_file_load`]; succeeds when none is loaded.
 pub fn kexec_file_unload() -> io::Result<()> {
     // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the fds and the

@@ -35,9 +35,9 @@ pub enum KexecError {
     /// The entry points at a volume that is gone.
     #[error("the disk holding this entry is gone")]
     NoVolume,
-    /// kexec_file_load refused.
-    #[error("the kernel refused to load it: {}", explain(.0))]
-    Load(std::io::Error),
+    /// kexec_file_load refused (after hopboot's own setup was not possible or refused too).
+    #[error("the kernel refused to load it: {}{}", explain(.0), if .1.is_empty() { String::new() } else { format!("; before that, {}", .1) })]
+    Load(std::io::Error, String),
 }
 
 /// Says what a kexec_file_load errno means for the user.
@@ -50,7 +50,9 @@ pub fn explain(e: &std::io::Error) -> String {
         Some(libc::ENOMEM) | Some(libc::EFBIG) => "kernel or initrd too big for the memory available",
         Some(libc::EBUSY) => "another kexec is in progress",
         Some(libc::ENOSYS) => "this kernel was built without kexec_file_load",
-        Some(libc::EINVAL) => "the kernel rejected the image or its command line",
+        Some(libc::EINVAL) => {
+            "the kernel rejected the image or its command line, or the image needs more than half of the memory"
+        }
         _ => "",
     };
     if why.is_empty() {
@@ -144,8 +146,16 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
             };
             drop(std::mem::take(&mut initrd));
             // A previous load (an earlier attempt) is replaced by the kernel itself.
-            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline)
-                .map_err(KexecError::Load)?;
+            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(|e| {
+                KexecError::Load(
+                    e,
+                    if method == Method::File {
+                        String::new()
+                    } else {
+                        why.clone()
+                    },
+                )
+            })?;
             format!("kexec_file_load ({why})")
         }
     };

@@ -264,7 +264,7 @@ fn load_modules(clock: &Clock) {
     // instead of re-walking /sys. Bounded: each pass loads at least one of
     // finitely many modules, but a cap costs nothing.
     let walk = Instant::now();
-    let mut devices = kmod::read_modaliases(Path::new(SYS_DEVICES));
+    let mut devices = kmod::sysfs_modaliases(Path::new(SYS));
     log::debug!(
         "coldplug: {} devices in /sys ({}us)",
         devices.len(),
@@ -280,7 +280,7 @@ fn load_modules(clock: &Clock) {
         loaded.extend(new);
         devices = match socket.as_ref().map(UeventSocket::drain) {
             Ok(Ok(d)) => d,
-            _ => kmod::read_modaliases(Path::new(SYS_DEVICES)),
+            _ => kmod::sysfs_modaliases(Path::new(SYS)),
         };
     }
     for (m, e) in &cold.report.failed {
@@ -306,7 +306,7 @@ fn load_modules(clock: &Clock) {
     }
 }
 
-const SYS_DEVICES: &str = "/sys/devices";
+const SYS: &str = "/sys";
 
 /// Loads modules for devices added after coldplug: from uevents, or, without
 /// the socket, by re-walking /sys with backoff for [`RESCAN_FOR`].
@@ -330,7 +330,7 @@ fn hotplug(mut cold: hopboot_loader::kmod::Coldplug, socket: Option<hopboot_load
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(1));
             let failed = cold.report.failed.len();
-            let new = cold.add_devices(&kmod::read_modaliases(Path::new(SYS_DEVICES)));
+            let new = cold.add_devices(&kmod::sysfs_modaliases(Path::new(SYS)));
             report(&cold, &new, "new devices", failed);
         }
         return;
@@ -349,7 +349,7 @@ fn hotplug(mut cold: hopboot_loader::kmod::Coldplug, socket: Option<hopboot_load
             }
             // Events were dropped (ENOBUFS): catch up from /sys.
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
-                let new = cold.add_devices(&kmod::read_modaliases(Path::new(SYS_DEVICES)));
+                let new = cold.add_devices(&kmod::sysfs_modaliases(Path::new(SYS)));
                 report(&cold, &new, "devices found re-scanning /sys", failed);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -48,6 +48,28 @@ fn grub_default_entry_boots_with_exact_cmdline_and_disk_untouched() {
     );
 }
 
+/// The default loader on this BIOS machine is hopboot's own bzImage setup
+/// with kexec_load; `hopboot.kexec=file` must still boot through the
+/// kernel's kexec_file_load (the path UEFI machines and lockdown take).
+#[test]
+fn both_kexec_loaders_boot_the_same_entry() {
+    let d = disk("grub-loaders", Demo::Grub);
+    let expected = marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline));
+    for (opt, how) in [
+        ("", "kexec_load took"),
+        ("hopboot.kexec=file", "kexec_file_load (hopboot.kexec=file) took"),
+    ] {
+        let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), &format!("hopboot.wait=20 {opt}")).unwrap();
+        let marker = marker(&mut vm);
+        assert_eq!(marker.text.trim(), expected, "with '{opt}'");
+        let lines = vm.lines();
+        assert!(
+            lines.iter().any(|l| l.text.contains(how)),
+            "with '{opt}': no line saying '{how}'"
+        );
+    }
+}
+
 #[test]
 fn plain_scan_boots_the_newest_kernel() {
     let d = disk("scan", Demo::Scan);

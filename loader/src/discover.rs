@@ -18,8 +18,10 @@ pub struct Volume {
     pub grub_name: String,
     /// The filesystem.
     pub fs: Box<dyn FsView>,
-    /// GPT partition GUID / MBR id.
+    /// GPT partition GUID / MBR id (`PARTUUID=`).
     pub part_uuid: Option<String>,
+    /// GPT partition name (`PARTLABEL=`).
+    pub part_label: Option<String>,
     /// Whether the partition is an EFI System Partition.
     pub esp: bool,
 }
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Volume {
             .field("grub_name", &self.grub_name)
             .field("fs", &self.fs.fs_type())
             .field("uuid", &self.fs.uuid())
+            .field("part_uuid", &self.part_uuid)
             .finish()
     }
 }
@@ -78,6 +81,7 @@ pub fn open_disk(disk: &Disk, index: usize, errors: &mut Vec<DiscoveryError>) ->
                 grub_name,
                 fs,
                 part_uuid: p.part_uuid.clone(),
+                part_label: p.part_label.clone(),
                 esp: p.is_esp(),
             }),
             Ok(None) => log::debug!("{}: no filesystem hopboot can read", p.name),
@@ -91,25 +95,78 @@ pub fn open_disk(disk: &Disk, index: usize, errors: &mut Vec<DiscoveryError>) ->
 }
 
 fn open_partition(p: &Partition) -> Result<Option<Box<dyn FsView>>, crate::fs::FsError> {
+    use crate::fs::FsError;
     if crate::fs::ext4::probe(&p.window) {
-        return Ok(Some(Box::new(Ext4Fs::open(p.window.clone())?)));
+        return match Ext4Fs::open(p.window.clone()) {
+            Ok(fs) => Ok(Some(Box::new(fs))),
+            Err(e) if ext4_needs_kernel(&p.window, &e) => {
+                // The kernel reads what ext4-view refuses; `noload` keeps a
+                // dirty journal from being replayed (nothing is written).
+                log::info!(
+                    "{}: the userspace ext4 reader refuses it ({e}); trying a read-only kernel mount (noload)",
+                    p.name
+                );
+                let why = match &e {
+                    FsError::Unsupported(m) | FsError::Corrupt(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                // The kernel's orphan cleanup writes even on a read-only
+                // mount (it lifts MS_RDONLY for it): never mount such a one.
+                if crate::fs::ext4::has_orphans(&p.window) {
+                    return Err(FsError::Unsupported(format!(
+                        "{why}; not mounted by the kernel either: it has orphan inodes, which a kernel mount \
+                         deletes even read-only (run e2fsck on it)"
+                    )));
+                }
+                kernel_mount(p, "ext4")
+                    .map(Some)
+                    .map_err(|m| FsError::Unsupported(format!("{why}; {m}")))
+            }
+            Err(e) => Err(e),
+        };
     }
     if crate::fs::fat::probe(&p.window) {
         return Ok(Some(Box::new(crate::fs::fat::FatFs::open(p.window.clone())?)));
     }
     if let Some(fstype) = crate::mount::probe(&p.window) {
         // No userspace reader: a read-only kernel mount (PID 1 only).
-        let dev = Path::new("/dev").join(&p.name);
-        if !crate::mount::enabled() || !dev.exists() {
-            return Err(crate::fs::FsError::Unsupported(format!(
-                "{fstype} needs a kernel mount, which only hopboot as PID 1 does"
-            )));
-        }
-        let dir = crate::mount::mount_ro(&dev, &p.name, fstype).map_err(crate::fs::FsError::Unsupported)?;
-        let (uuid, label) = crate::mount::identity(&p.window, fstype);
-        return Ok(Some(Box::new(DirFs::mounted(&dir, Vec::new(), uuid, label))));
+        return kernel_mount(p, fstype).map(Some).map_err(FsError::Unsupported);
     }
     Ok(None)
+}
+
+/// Whether an ext4 filesystem that ext4-view could not open is one for the
+/// kernel: a feature ext4-view does not read (`inline_data`, `large_dir`,
+/// `casefold`, a journal without 64-bit/v3 checksums that needs replaying…),
+/// or any failure on a filesystem whose journal needs recovery (ext4-view
+/// replays it in memory; a torn journal is the kernel's to ignore with
+/// `noload`). A corrupt clean filesystem stays an error.
+fn ext4_needs_kernel(window: &crate::block::Window, e: &crate::fs::FsError) -> bool {
+    match e {
+        crate::fs::FsError::Unsupported(_) => true,
+        crate::fs::FsError::Corrupt(_) => crate::fs::ext4::needs_recovery(window),
+        _ => false,
+    }
+}
+
+/// Mounts partition `p` read-only through the kernel (PID 1 only) and
+/// returns the mount as a filesystem, with the superblock's UUID and label.
+fn kernel_mount(p: &Partition, fstype: &'static str) -> Result<Box<dyn FsView>, String> {
+    let dev = Path::new("/dev").join(&p.name);
+    if !crate::mount::enabled() || !dev.exists() {
+        return Err(format!(
+            "{fstype} needs a kernel mount, which only hopboot as PID 1 does"
+        ));
+    }
+    let dir = crate::mount::mount_ro(&dev, &p.name, fstype)?;
+    let (uuid, label) = crate::mount::identity(&p.window, fstype);
+    log::info!(
+        "{}: {fstype} mounted read-only at {} ({})",
+        p.name,
+        dir.display(),
+        crate::mount::options(fstype)
+    );
+    Ok(Box::new(DirFs::mounted(&dir, Vec::new(), uuid, label)))
 }
 
 /// Opens a path given on the command line: a directory (one filesystem
@@ -122,6 +179,7 @@ pub fn open_path(path: &Path, index: usize, errors: &mut Vec<DiscoveryError>) ->
             grub_name: format!("hd{index}"),
             fs: Box::new(fs),
             part_uuid: None,
+            part_label: None,
             esp: false,
         }];
     }
@@ -170,10 +228,13 @@ impl grub::GrubHost for Host<'_> {
         self.vol(dev).map(|v| v.fs.list(path)).unwrap_or_default()
     }
     fn search(&self, by: grub::SearchBy, value: &str) -> Option<String> {
+        // GRUB compares UUIDs without case, labels and names exactly.
         let hit = self.vols.iter().find(|v| match by {
             grub::SearchBy::FsUuid => v.fs.uuid().is_some_and(|u| u.eq_ignore_ascii_case(value)),
             grub::SearchBy::Label => v.fs.label().as_deref() == Some(value),
             grub::SearchBy::File => v.fs.is_file(value),
+            grub::SearchBy::PartUuid => v.part_uuid.as_ref().is_some_and(|u| u.eq_ignore_ascii_case(value)),
+            grub::SearchBy::PartLabel => v.part_label.as_deref() == Some(value),
         })?;
         Some(hit.grub_name.clone())
     }
@@ -636,6 +697,7 @@ pub fn live_volumes() -> Vec<Volume> {
             grub_name: format!("hd{i}"),
             fs: Box::new(DirFs::mounted(Path::new(mp), hidden, uuid, label)),
             part_uuid: None,
+            part_label: None,
             esp: mp.contains("efi"),
         });
     }

@@ -1,5 +1,6 @@
 //! The kernel-mount fallback, for filesystems the userspace readers cannot
-//! read (btrfs, xfs, f2fs, ISO 9660): mounted read-only at
+//! read (btrfs, xfs, f2fs, ISO 9660, and ext4 with a feature or journal
+//! ext4-view refuses): mounted read-only at
 //! `/run/hopboot/mnt/<partition>`, with log replay off where the filesystem has
 //! a journal (so a dirty journal is never written back), and unmounted
 //! before kexec. Only PID 1 turns this on; elsewhere such a partition is
@@ -72,7 +73,28 @@ const KNOWN: &[Known] = &[
         uuid: None,
         label: Some((0x8028, 32)),
     },
+    // Read in userspace first (fs::ext4); the kernel only gets what ext4-view
+    // refuses. `noload`: the journal is not even loaded, so a dirty one is
+    // never replayed.
+    Known {
+        fstype: "ext4",
+        offset: 1024 + 0x38,
+        magic: &[0x53, 0xEF],
+        data: "noload",
+        uuid: Some(1024 + 0x68),
+        label: Some((1024 + 0x78, 16)),
+    },
 ];
+
+/// The mount options used for `fstype`, for the log: `ro` and the data options.
+pub fn options(fstype: &str) -> String {
+    let data = KNOWN.iter().find(|k| k.fstype == fstype).map(|k| k.data).unwrap_or("");
+    if data.is_empty() {
+        "ro".to_string()
+    } else {
+        format!("ro,{data}")
+    }
+}
 
 /// The kernel filesystem type in `window`, when one is recognised.
 pub fn probe(window: &crate::block::Window) -> Option<&'static str> {
@@ -151,7 +173,7 @@ mod tests {
         for k in super::KNOWN {
             if k.fstype != "iso9660" {
                 assert!(
-                    k.data.contains("norecovery") || k.data.contains("nologreplay"),
+                    k.data.contains("norecovery") || k.data.contains("nologreplay") || k.data.contains("noload"),
                     "{}",
                     k.fstype
                 );

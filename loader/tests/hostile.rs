@@ -320,7 +320,7 @@ impl GrubHost for Mem {
         let hit = match by {
             SearchBy::File => FsView::kind(self, value).is_some(),
             SearchBy::FsUuid => FsView::uuid(self).is_some_and(|u| u.eq_ignore_ascii_case(value)),
-            SearchBy::Label => false,
+            SearchBy::Label | SearchBy::PartUuid | SearchBy::PartLabel => false,
         };
         hit.then(|| "hd0".to_string())
     }

@@ -1,7 +1,10 @@
 //! Disk images built without root or loop devices.
 //!
 //! The disk is a sparse file partitioned with `sgdisk` (GPT) or by writing the MBR
-//! ourselves (MBR: `sfdisk` is not on every machine). Each filesystem is built in
+//! ourselves (MBR: `sfdisk` is not on every machine). Disks with 4096-byte logical
+//! sectors ([`build_disk_with`]) get their GPT from util-linux `fdisk -b 4096`
+//! loading an sfdisk script: sgdisk treats every image file as 512-byte sectors,
+//! and bookworm's sfdisk (2.38) has no `--sector-size`. Each filesystem is built in
 //! its own scratch image (`mkfs.ext4 -d`, `mkfs.vfat` + `mcopy`) and copied into the
 //! disk at its partition's offset without truncating the disk; zero blocks are
 //! skipped so the result stays sparse.
@@ -21,8 +24,10 @@ use anyhow::{bail, ensure, Context, Result};
 use crate::cmd;
 use crate::tmp::TempDir;
 
-/// Bytes per sector of every image built here.
+/// Bytes per sector of the images [`build_disk`] makes ([`build_disk_with`] also does 4096).
 pub const SECTOR: u64 = 512;
+/// The 4Kn logical sector size.
+pub const SECTOR_4K: u64 = 4096;
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
 /// Byte offset of the first partition (sector 2048).
@@ -58,6 +63,10 @@ pub enum Fs {
     Vfat,
     /// These bytes at the partition's start, the rest zero.
     Raw(Vec<u8>),
+    /// A filesystem image made beforehand (by `mkfs.xfs`, `mkfs.btrfs`, and
+    /// whatever the test did to it), copied to the partition's start skipping
+    /// zero blocks; it must fit the partition.
+    Image(PathBuf),
     /// Nothing: the partition stays zeroed.
     #[default]
     None,
@@ -118,12 +127,22 @@ pub struct Extent {
 impl Extent {
     /// First sector (LBA).
     pub fn start_lba(&self) -> u64 {
-        self.offset / SECTOR
+        self.start_lba_of(SECTOR)
     }
 
     /// Last sector (LBA), inclusive.
     pub fn end_lba(&self) -> u64 {
-        (self.offset + self.len) / SECTOR - 1
+        self.end_lba_of(SECTOR)
+    }
+
+    /// First sector (LBA) with `sector`-byte sectors.
+    pub fn start_lba_of(&self, sector: u64) -> u64 {
+        self.offset / sector
+    }
+
+    /// Last sector (LBA), inclusive, with `sector`-byte sectors.
+    pub fn end_lba_of(&self, sector: u64) -> u64 {
+        (self.offset + self.len) / sector - 1
     }
 }
 
@@ -142,12 +161,23 @@ pub fn layout(parts: &[Partition]) -> Result<(Vec<Extent>, u64)> {
     Ok((extents, total))
 }
 
-/// Builds a partitioned disk image at `out` (replacing any file there).
+/// Builds a partitioned disk image at `out` (replacing any file there), 512-byte sectors.
 pub fn build_disk(out: &Path, table: Table, parts: &[Partition]) -> Result<()> {
-    build_disk_inner(out, table, parts).with_context(|| format!("building disk image {}", out.display()))
+    build_disk_with(out, table, parts, SECTOR)
 }
 
-fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()> {
+/// Like [`build_disk`] for a disk with `sector`-byte logical sectors (512 or
+/// 4096): the partition table counts in those sectors (attach the disk with the
+/// same logical block size), and ext4/vfat get blocks/sectors no smaller.
+pub fn build_disk_with(out: &Path, table: Table, parts: &[Partition], sector: u64) -> Result<()> {
+    build_disk_inner(out, table, parts, sector).with_context(|| format!("building disk image {}", out.display()))
+}
+
+fn build_disk_inner(out: &Path, table: Table, parts: &[Partition], sector: u64) -> Result<()> {
+    ensure!(
+        sector == SECTOR || sector == SECTOR_4K,
+        "sector size {sector}: only 512 and 4096 are built"
+    );
     let (extents, total) = layout(parts)?;
     if table == Table::Mbr {
         ensure!(
@@ -170,6 +200,18 @@ fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()>
                 dir.display()
             );
         }
+        if let Fs::Image(img) = &part.fs {
+            let len = fs::metadata(img)
+                .with_context(|| format!("partition {}: filesystem image {}", i + 1, img.display()))?
+                .len();
+            ensure!(
+                len <= part.size_mib * MIB,
+                "partition {}: image {} ({len} bytes) does not fit in {} MiB",
+                i + 1,
+                img.display(),
+                part.size_mib
+            );
+        }
     }
 
     let disk = File::create(out).with_context(|| format!("creating {}", out.display()))?;
@@ -178,8 +220,9 @@ fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()>
     drop(disk);
 
     match table {
-        Table::Gpt => write_gpt(out, parts, &extents)?,
-        Table::Mbr => write_mbr(out, parts, &extents)?,
+        Table::Gpt if sector == SECTOR => write_gpt(out, parts, &extents)?,
+        Table::Gpt => write_gpt_sfdisk(out, parts, &extents, sector)?,
+        Table::Mbr => write_mbr(out, parts, &extents, sector)?,
     }
 
     let scratch = TempDir::beside(out, "parts")?;
@@ -201,9 +244,18 @@ fn build_disk_inner(out: &Path, table: Table, parts: &[Partition]) -> Result<()>
                 disk.write_all_at(bytes, extent.offset)
                     .with_context(|| format!("writing partition {number} of {}", out.display()))?;
             }
+            Fs::Image(image) => {
+                copy_into(image, &disk, extent.offset).with_context(|| {
+                    format!(
+                        "copying {} into partition {number} of {}",
+                        image.display(),
+                        out.display()
+                    )
+                })?;
+            }
             Fs::Ext4 { .. } | Fs::Vfat => {
                 let image = scratch.path().join(format!("part{number}.img"));
-                build_filesystem(&image, part, number).with_context(|| format!("partition {number}"))?;
+                build_filesystem_with(&image, part, number, sector).with_context(|| format!("partition {number}"))?;
                 copy_into(&image, &disk, extent.offset)
                     .with_context(|| format!("copying partition {number} into {}", out.display()))?;
                 let _ = fs::remove_file(&image);
@@ -234,18 +286,111 @@ fn write_gpt(out: &Path, parts: &[Partition], extents: &[Extent]) -> Result<()> 
     Ok(())
 }
 
-fn write_mbr(out: &Path, parts: &[Partition], extents: &[Extent]) -> Result<()> {
+/// GPT type GUID for an sgdisk type code (`8300`, `ef00`, `ea00`) or a GUID.
+pub fn gpt_type_guid(code: &str) -> Result<String> {
+    let guid = match code.to_ascii_lowercase().as_str() {
+        "8300" => "0fc63daf-8483-4772-8e79-3d69d8477de4",
+        "ef00" => "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+        "ea00" => "bc13c2ff-59e6-4262-a352-b275fd6f7172",
+        "8304" => "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+        g if g.len() == 36 && g.split('-').map(str::len).eq([8, 4, 4, 4, 12]) => {
+            ensure!(
+                g.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+                "type code {code:?} is not a GUID"
+            );
+            return Ok(g.to_string());
+        }
+        _ => bail!("type code {code:?}: give a GUID (only 8300, 8304, ef00, ea00 are known by code)"),
+    };
+    Ok(guid.to_string())
+}
+
+/// A GPT counted in `sector`-byte sectors, written by `fdisk -b SECTOR`
+/// loading an sfdisk script (its `I` command).
+fn write_gpt_sfdisk(out: &Path, parts: &[Partition], extents: &[Extent], sector: u64) -> Result<()> {
+    let mut script = String::from("label: gpt\n");
+    for (i, (part, extent)) in parts.iter().zip(extents).enumerate() {
+        let n = i + 1;
+        ensure!(!part.type_code.is_empty(), "partition {n} has no type code");
+        let ty = gpt_type_guid(&part.type_code).with_context(|| format!("partition {n}"))?;
+        let mut line = format!(
+            "start={}, size={}, type={ty}",
+            extent.start_lba_of(sector),
+            extent.len / sector
+        );
+        if let Some(guid) = &part.part_uuid {
+            line.push_str(&format!(", uuid={guid}"));
+        }
+        if let Some(label) = &part.label {
+            ensure!(
+                !label.contains(['"', ',', '\n']),
+                "partition {n}: label {label:?} cannot go into an sfdisk script"
+            );
+            line.push_str(&format!(", name=\"{label}\""));
+        }
+        script.push_str(&line);
+        script.push('\n');
+    }
+    let scratch = TempDir::beside(out, "gpt")?;
+    let file = scratch.path().join("layout.sfdisk");
+    fs::write(&file, &script).with_context(|| format!("writing {}", file.display()))?;
+    let name = file
+        .to_str()
+        .filter(|n| !n.contains('\n'))
+        .with_context(|| format!("{} is not a one-line UTF-8 path", file.display()))?;
+    let mut fdisk = Command::new("fdisk");
+    fdisk.arg("-b").arg(sector.to_string()).arg(out);
+    let out_text = run_with_stdin(&mut fdisk, format!("I\n{name}\nw\n").as_bytes())?;
+    // fdisk answers a script it cannot apply with a message, not an exit code.
+    ensure!(
+        out_text.contains("Script successfully applied"),
+        "fdisk did not apply the layout: {}",
+        out_text.trim()
+    );
+    Ok(())
+}
+
+/// Runs `c` with `input` on its stdin and returns its stdout and stderr; a
+/// failure carries the command line and its stderr.
+fn run_with_stdin(c: &mut Command, input: &[u8]) -> Result<String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let line = cmd::describe(c);
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run `{line}` (is it installed? see scripts/install-deps.sh)"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).with_context(|| format!("writing to `{line}`"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success(),
+        "`{line}` failed ({}): {}",
+        out.status,
+        stderr.trim()
+    );
+    Ok(format!("{}{stderr}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn write_mbr(out: &Path, parts: &[Partition], extents: &[Extent], sector: u64) -> Result<()> {
     let mut mbr = [0u8; 512];
     mbr[440..444].copy_from_slice(&MBR_SIGNATURE.to_le_bytes());
     for (i, (part, extent)) in parts.iter().zip(extents).enumerate() {
         let kind = mbr_type(&part.type_code).with_context(|| format!("partition {}", i + 1))?;
-        let start = u32::try_from(extent.start_lba()).context("partition starts beyond MBR's 2 TiB limit")?;
-        let sectors = u32::try_from(extent.len / SECTOR).context("partition too large for MBR")?;
+        let start =
+            u32::try_from(extent.start_lba_of(sector)).context("partition starts beyond MBR's 32-bit LBA limit")?;
+        let sectors = u32::try_from(extent.len / sector).context("partition too large for MBR")?;
         let entry = &mut mbr[446 + 16 * i..446 + 16 * (i + 1)];
         entry[0] = 0; // not active: hopboot does not care, and BIOSes do not boot these disks
-        entry[1..4].copy_from_slice(&chs(extent.start_lba()));
+        entry[1..4].copy_from_slice(&chs(extent.start_lba_of(sector)));
         entry[4] = kind;
-        entry[5..8].copy_from_slice(&chs(extent.end_lba()));
+        entry[5..8].copy_from_slice(&chs(extent.end_lba_of(sector)));
         entry[8..12].copy_from_slice(&start.to_le_bytes());
         entry[12..16].copy_from_slice(&sectors.to_le_bytes());
     }
@@ -288,8 +433,15 @@ fn chs(lba: u64) -> [u8; 3] {
 
 /// Builds the filesystem of `part` (partition number `number`) into a new image file
 /// of exactly `part.size_mib` MiB at `image`. `Fs::Raw`/`Fs::None` give a zeroed image
-/// (with the raw bytes at the start).
+/// (with the raw bytes at the start), `Fs::Image` a copy of its image.
 pub fn build_filesystem(image: &Path, part: &Partition, number: u32) -> Result<()> {
+    build_filesystem_with(image, part, number, SECTOR)
+}
+
+/// Like [`build_filesystem`] for a disk with `sector`-byte logical sectors:
+/// ext4 gets blocks of at least that size (the kernel cannot mount smaller
+/// ones there), vfat that logical sector size.
+pub fn build_filesystem_with(image: &Path, part: &Partition, number: u32, sector: u64) -> Result<()> {
     let size = part.size_mib.checked_mul(MIB).context("partition size overflows")?;
     let file = File::create(image).with_context(|| format!("creating {}", image.display()))?;
     file.set_len(size)
@@ -306,11 +458,17 @@ pub fn build_filesystem(image: &Path, part: &Partition, number: u32) -> Result<(
             file.write_all_at(bytes, 0)
                 .with_context(|| format!("writing {}", image.display()))?;
         }
+        Fs::Image(src) => {
+            copy_into(src, &file, 0).with_context(|| format!("copying {}", src.display()))?;
+        }
         Fs::Ext4 { uuid } => {
             drop(file);
             let mut mkfs = Command::new("mkfs.ext4");
             mkfs.env("E2FSPROGS_FAKE_TIME", FAKE_TIME.to_string())
                 .args(["-q", "-F"]);
+            if sector > 1024 {
+                mkfs.arg("-b").arg(sector.to_string());
+            }
             let mut extended = String::from("root_owner=0:0");
             if let Some(uuid) = uuid {
                 mkfs.args(["-U", uuid]);
@@ -334,6 +492,16 @@ pub fn build_filesystem(image: &Path, part: &Partition, number: u32) -> Result<(
             let mut mkfs = Command::new("mkfs.vfat");
             if part.size_mib >= 33 {
                 mkfs.args(["-F", "32"]);
+            }
+            // mtools 4.0.33 cannot write into a FAT with 4096-byte sectors
+            // ("No directory slots"): refuse instead of building a FAT whose
+            // sectors do not match the disk's.
+            ensure!(
+                sector == SECTOR || part.staging.is_none(),
+                "vfat with {sector}-byte sectors cannot be filled (mtools needs 512-byte sectors)"
+            );
+            if sector != SECTOR {
+                mkfs.arg("-S").arg(sector.to_string());
             }
             mkfs.arg("-i").arg(format!("{volume_id:08x}"));
             if let Some(label) = &part.label {

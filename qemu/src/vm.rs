@@ -98,6 +98,10 @@ pub struct DiskAttach {
     /// read-only in QEMU; they get `snapshot=on` instead (the guest can write, the
     /// image is not changed).
     pub readonly: bool,
+    /// Logical and physical block size the guest sees (`None`: QEMU's 512).
+    /// virtio-blk, virtio-scsi and NVMe take 4096; AHCI and USB storage are
+    /// refused (QEMU's ide-hd and usb-storage only do 512).
+    pub block_size: Option<u32>,
 }
 
 impl DiskAttach {
@@ -107,7 +111,14 @@ impl DiskAttach {
             path: path.into(),
             interface: DiskInterface::default(),
             readonly: false,
+            block_size: None,
         }
+    }
+
+    /// Shows the disk to the guest with `bytes`-byte logical and physical sectors.
+    pub fn with_block_size(mut self, bytes: u32) -> Self {
+        self.block_size = Some(bytes);
+        self
     }
 
     /// Uses `interface` instead of virtio-blk.
@@ -240,6 +251,21 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
             (true, _) => "readonly=on",
         };
         let id = format!("disk{n}");
+        let sizes = match (disk.block_size, disk.interface) {
+            (None, _) => String::new(),
+            (Some(b), DiskInterface::VirtioBlk | DiskInterface::VirtioScsi | DiskInterface::Nvme) => {
+                ensure!(
+                    b.is_power_of_two() && (512..=65536).contains(&b),
+                    "disk {}: block size {b} is not a power of two from 512 to 65536",
+                    disk.path.display()
+                );
+                format!(",logical_block_size={b},physical_block_size={b}")
+            }
+            (Some(b), i) => bail!(
+                "disk {}: {i} disks cannot have {b}-byte sectors in QEMU (use virtio-blk, virtio-scsi or nvme)",
+                disk.path.display()
+            ),
+        };
         args.push("-drive".into());
         args.push(format!("file={file},format=raw,if=none,id={id},{protect}").into());
         let mut device = |s: String| {
@@ -247,13 +273,13 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
             args.push(s.into());
         };
         match disk.interface {
-            DiskInterface::VirtioBlk => device(format!("virtio-blk-pci,drive={id}")),
+            DiskInterface::VirtioBlk => device(format!("virtio-blk-pci,drive={id}{sizes}")),
             DiskInterface::VirtioScsi => {
                 if !scsi {
                     device("virtio-scsi-pci,id=scsi0".into());
                     scsi = true;
                 }
-                device(format!("scsi-hd,drive={id},bus=scsi0.0"));
+                device(format!("scsi-hd,drive={id},bus=scsi0.0{sizes}"));
             }
             DiskInterface::Ahci => {
                 // An ich9-ahci controller has 6 ports.
@@ -263,7 +289,7 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
                 device(format!("ide-hd,drive={id},bus=ahci{}.{}", ahci / 6, ahci % 6));
                 ahci += 1;
             }
-            DiskInterface::Nvme => device(format!("nvme,drive={id},serial=hopboot{n}")),
+            DiskInterface::Nvme => device(format!("nvme,drive={id},serial=hopboot{n}{sizes}")),
             DiskInterface::Usb => {
                 if !usb {
                     device("qemu-xhci,id=xhci0".into());
@@ -752,6 +778,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing.img"), "{err}");
+    }
+
+    #[test]
+    fn block_sizes_reach_the_device() {
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("vm-bs"), "t").unwrap();
+        let img = dir.path().join("d.img");
+        std::fs::write(&img, b"").unwrap();
+        let disks = [
+            DiskAttach::new(&img).with_block_size(4096),
+            DiskAttach::new(&img)
+                .with_interface(DiskInterface::Nvme)
+                .with_block_size(4096),
+            DiskAttach::new(&img).with_interface(DiskInterface::VirtioScsi),
+        ];
+        let args: Vec<String> = disk_args(&disks)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("virtio-blk-pci,drive=disk0,logical_block_size=4096,physical_block_size=4096"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("nvme,drive=disk1,serial=hopboot1,logical_block_size=4096,physical_block_size=4096"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("scsi-hd,drive=disk2,bus=scsi0.0 ") || joined.ends_with("scsi-hd,drive=disk2,bus=scsi0.0"),
+            "{joined}"
+        );
+        for i in [DiskInterface::Ahci, DiskInterface::Usb] {
+            let err = disk_args(&[DiskAttach::new(&img).with_interface(i).with_block_size(4096)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("4096-byte sectors"), "{err}");
+        }
+        let err = disk_args(&[DiskAttach::new(&img).with_block_size(1000)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("power of two"), "{err}");
     }
 
     #[test]

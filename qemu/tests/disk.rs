@@ -220,7 +220,11 @@ fn mbr_table() {
 
     // sfdisk is in Debian's fdisk package, which not every machine has.
     if let Ok(out) = Command::new("sfdisk").arg("-J").arg(&img).output() {
-        let json = String::from_utf8_lossy(&out.stdout);
+        // One line or several per partition, depending on the sfdisk version.
+        let json = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(json.contains("\"label\": \"dos\""), "{json}");
         assert!(json.contains("\"start\": 2048, \"size\": 16384"), "{json}");
     }
@@ -282,4 +286,138 @@ fn sha256_matches_sha256sum() {
         disk::sha256_file(&big).unwrap(),
         expected.split_whitespace().next().unwrap()
     );
+}
+
+/// A 4Kn disk: the GPT counts 4096-byte sectors (sfdisk), so the header is at
+/// byte 4096, not 512; ext4 gets 4 KiB blocks; partx, told the sector size,
+/// reads the partitions back at the layout's offsets.
+#[test]
+fn gpt_with_4096_byte_sectors() {
+    let s = Scratch::new("gpt4k");
+    let (root, esp) = staging_trees(&s);
+    let parts = [
+        Partition {
+            part_uuid: Some("44444444-2222-4333-8444-555555555555".into()),
+            ..Partition::new(40, "ef00", Fs::Vfat).with_label("ESP4K")
+        },
+        Partition::new(
+            16,
+            "8300",
+            Fs::Ext4 {
+                uuid: Some(UUID.into()),
+            },
+        )
+        .with_label("root4k")
+        .with_staging(&root),
+    ];
+    let img = s.path("disk4k.img");
+    disk::build_disk_with(&img, Table::Gpt, &parts, disk::SECTOR_4K).unwrap();
+    let (extents, total) = disk::layout(&parts).unwrap();
+    assert_eq!(fs::metadata(&img).unwrap().len(), total);
+    let bytes = fs::read(&img).unwrap();
+    assert_eq!(&bytes[4096..4104], b"EFI PART");
+    assert_ne!(&bytes[512..520], b"EFI PART");
+
+    // util-linux fdisk, told the sector size, reads the table back.
+    let table = tool(
+        "fdisk",
+        &[
+            "-b",
+            "4096",
+            "-l",
+            "-o",
+            "Device,Start,End,Type-UUID,UUID,Name",
+            p(&img),
+        ],
+    );
+    assert!(table.contains("Disklabel type: gpt"), "{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("Device"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    for (row, ext) in rows.iter().zip(&extents) {
+        let (start, end) = (ext.start_lba_of(4096).to_string(), ext.end_lba_of(4096).to_string());
+        assert_eq!(row[1..3], [start.as_str(), end.as_str()], "{table}");
+    }
+    assert_eq!(rows[0][1], "256", "{table}"); // 1 MiB in 4 KiB sectors
+    assert_eq!(
+        rows[0][3..],
+        [
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+            "44444444-2222-4333-8444-555555555555",
+            "ESP4K"
+        ],
+        "{table}"
+    );
+    assert_eq!(rows[1][3], "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "{table}");
+    assert_eq!(rows[1][5], "root4k", "{table}");
+
+    let ext4 = s.path("p2.img");
+    disk::extract(&img, extents[1], &ext4).unwrap();
+    let sb = tool("dumpe2fs", &["-h", p(&ext4)]);
+    assert!(sb.contains("Block size:               4096"), "{sb}");
+    assert_eq!(tool("debugfs", &["-R", "cat /etc/hostname", p(&ext4)]), "demo\n");
+    let fat = s.path("p1.img");
+    disk::extract(&img, extents[0], &fat).unwrap();
+    let id = tool("blkid", &["-p", "-o", "export", p(&fat)]);
+    assert!(id.contains("LABEL=ESP4K"), "{id}");
+    assert!(id.contains("BLOCK_SIZE=4096"), "{id}");
+
+    // mtools cannot fill a FAT with 4 KiB sectors: a clear error, not a broken disk.
+    let filled = [Partition::new(40, "ef00", Fs::Vfat).with_staging(&esp)];
+    let err = format!(
+        "{:#}",
+        disk::build_disk_with(&img, Table::Gpt, &filled, disk::SECTOR_4K).unwrap_err()
+    );
+    assert!(err.contains("cannot be filled"), "{err}");
+
+    let err = format!(
+        "{:#}",
+        disk::build_disk_with(&img, Table::Gpt, &parts, 1024).unwrap_err()
+    );
+    assert!(err.contains("only 512 and 4096"), "{err}");
+}
+
+/// `Fs::Image`: a filesystem made beforehand lands at the partition's start;
+/// one too big for the partition is refused before anything is written.
+#[test]
+fn prebuilt_filesystem_image() {
+    let s = Scratch::new("image");
+    let (root, _) = staging_trees(&s);
+    let fsimg = s.path("fs.img");
+    disk::build_filesystem(
+        &fsimg,
+        &Partition::new(
+            6,
+            "8300",
+            Fs::Ext4 {
+                uuid: Some(UUID.into()),
+            },
+        )
+        .with_staging(&root),
+        1,
+    )
+    .unwrap();
+    let parts = [
+        Partition::new(2, "8300", Fs::None),
+        Partition::new(8, "8300", Fs::Image(fsimg.clone())),
+    ];
+    let img = s.path("disk.img");
+    disk::build_disk(&img, Table::Gpt, &parts).unwrap();
+    let (extents, _) = disk::layout(&parts).unwrap();
+    let back = s.path("back.img");
+    disk::extract(&img, extents[1], &back).unwrap();
+    let (a, b) = (fs::read(&fsimg).unwrap(), fs::read(&back).unwrap());
+    assert_eq!(a[..], b[..a.len()]);
+    assert!(b[a.len()..].iter().all(|&x| x == 0));
+    assert_eq!(tool("debugfs", &["-R", "cat /boot/x", p(&back)]), "kernel bytes\n");
+
+    let err = format!(
+        "{:#}",
+        disk::build_disk(&img, Table::Gpt, &[Partition::new(4, "8300", Fs::Image(fsimg))]).unwrap_err()
+    );
+    assert!(err.contains("does not fit in 4 MiB"), "{err}");
 }

@@ -264,8 +264,19 @@ fn write_tmp(dir: &std::path::Path, name: &str, data: &[u8]) -> Result<PathBuf> 
 /// grub.cfg, the Debian kernel, the target initrd, same filesystem UUID) on a
 /// one-partition disk with an MBR partition table instead of GPT.
 pub fn grub_disk_mbr(out: &std::path::Path) -> Result<hopboot_qemu::demo::DemoInfo> {
+    grub_disk_with(out, hopboot_qemu::disk::Table::Mbr, hopboot_qemu::disk::SECTOR)
+}
+
+/// The [`hopboot_qemu::demo::Demo::Grub`] disk's files on a one-partition
+/// disk with `table` counted in `sector`-byte sectors (4096: a 4Kn disk, to
+/// be attached with that logical block size).
+pub fn grub_disk_with(
+    out: &std::path::Path,
+    table: hopboot_qemu::disk::Table,
+    sector: u64,
+) -> Result<hopboot_qemu::demo::DemoInfo> {
     use hopboot_qemu::demo::{grub_cfg, Demo, DemoInfo, PARTITION_MIB};
-    use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+    use hopboot_qemu::disk::{build_disk_with, Fs, Partition};
     let s = setup();
     let (uuid, ver) = (Demo::Grub.fs_uuid(), &s.kernel.version);
     let staging = out.with_extension("staging");
@@ -289,7 +300,7 @@ pub fn grub_disk_mbr(out: &std::path::Path) -> Result<hopboot_qemu::demo::DemoIn
         },
     )
     .with_staging(&staging);
-    build_disk(out, Table::Mbr, &[part])?;
+    build_disk_with(out, table, &[part], sector)?;
     std::fs::remove_dir_all(&staging)?;
     let kernel = format!("/boot/vmlinuz-{ver}");
     Ok(DemoInfo {
@@ -299,4 +310,135 @@ pub fn grub_disk_mbr(out: &std::path::Path) -> Result<hopboot_qemu::demo::DemoIn
         expected_kernel: kernel.clone(),
         kernels: vec![kernel],
     })
+}
+
+/// hopboot's initramfs (gzip) at `out` with `modules` (and their
+/// dependencies) loaded at every boot, as `hopboot-image-build --module`.
+pub fn hopboot_initramfs_with(out: &std::path::Path, modules: &[&str]) -> Result<()> {
+    let s = setup();
+    hopboot_image_build::build(&Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot")?,
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: modules.iter().map(|m| m.to_string()).collect(),
+        extra: Vec::new(),
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: out.to_path_buf(),
+    })
+    .with_context(|| format!("building {}", out.display()))?;
+    Ok(())
+}
+
+/// A staging tree for a boot filesystem: the Debian kernel as
+/// `/boot/vmlinuz-VERSION`, the target initramfs as `/boot/initrd.img-VERSION`
+/// and `grub_cfg` as `/boot/grub/grub.cfg`; any old tree at `dir` is replaced.
+pub fn boot_tree(dir: &std::path::Path, grub_cfg: &str) -> Result<()> {
+    let s = setup();
+    let v = &s.kernel.version;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("boot/grub"))?;
+    std::fs::copy(&s.kernel.vmlinuz, dir.join(format!("boot/vmlinuz-{v}")))?;
+    hopboot_qemu::target::target_initramfs(&dir.join(format!("boot/initrd.img-{v}")))?;
+    std::fs::write(dir.join("boot/grub/grub.cfg"), grub_cfg)?;
+    Ok(())
+}
+
+/// An XFS filesystem image of `mib` MiB (xfsprogs wants at least 300) at
+/// `out` holding the files of `tree`, made by `mkfs.xfs -p` with a prototype
+/// file listing them; UUID and label fixed.
+pub fn xfs_image(out: &std::path::Path, tree: &std::path::Path, uuid: &str, label: &str, mib: u64) -> Result<()> {
+    use std::fmt::Write as _;
+    fn walk(dir: &std::path::Path, depth: usize, proto: &mut String) -> Result<()> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+        names.sort_by_key(|e| e.file_name());
+        let pad = " ".repeat(depth);
+        for e in names {
+            let name = e
+                .file_name()
+                .into_string()
+                .map_err(|n| anyhow::anyhow!("{n:?} is not UTF-8"))?;
+            let path = e.path();
+            let host = path.to_str().context("path is not UTF-8")?;
+            anyhow::ensure!(
+                !name.contains(char::is_whitespace) && !host.contains(char::is_whitespace),
+                "{host}: mkfs.xfs prototype files cannot name paths with spaces"
+            );
+            if e.file_type()?.is_dir() {
+                writeln!(proto, "{pad}{name} d--755 0 0")?;
+                walk(&path, depth + 1, proto)?;
+                writeln!(proto, "{pad}$")?;
+            } else {
+                writeln!(proto, "{pad}{name} ---644 0 0 {host}")?;
+            }
+        }
+        Ok(())
+    }
+    // Boot block name (unused), block/inode counts (unused), root directory.
+    let mut proto = String::from("/dev/null\n0 0\nd--755 0 0\n");
+    walk(tree, 1, &mut proto)?;
+    proto.push_str("$\n");
+    let proto_file = out.with_extension("proto");
+    std::fs::write(&proto_file, proto)?;
+    let _ = std::fs::remove_file(out);
+    std::fs::File::create(out)?.set_len(mib << 20)?;
+    let st = std::process::Command::new("mkfs.xfs")
+        .args(["-q", "-f", "-m", &format!("uuid={uuid}"), "-L", label, "-p"])
+        .arg(&proto_file)
+        .arg(out)
+        .status()
+        .context("running mkfs.xfs (xfsprogs, installed by scripts/install-deps.sh)")?;
+    anyhow::ensure!(st.success(), "mkfs.xfs failed for {}", out.display());
+    std::fs::remove_file(&proto_file)?;
+    Ok(())
+}
+
+/// Boots a small Linux system (the Debian kernel, busybox as the shell) with
+/// `disk` as a writable /dev/vda and `modules` loaded, runs `script` (busybox
+/// sh, all applets on PATH), and as soon as the script prints `done` kills
+/// QEMU: a power cut, nothing is unmounted or flushed beyond what the script
+/// did. Used to leave a filesystem with a log that needs recovery. The script
+/// can call `fail WHY` (prints it and powers off, failing this function).
+pub fn run_then_cut_power(disk: &std::path::Path, modules: &[&str], script: &str, done: &str) -> Result<()> {
+    let s = setup();
+    let dir = s.work.join("power-cut");
+    std::fs::create_dir_all(&dir)?;
+    let init = dir.join("init");
+    std::fs::write(
+        &init,
+        format!(
+            "#!/bin/busybox sh\n\
+             /bin/busybox --install -s /bin\n\
+             export PATH=/bin\n\
+             fail() {{ echo POWER-CUT-FAILED: \"$@\"; poweroff -f; }}\n\
+             mount -t proc proc /proc\n\
+             mount -t devtmpfs dev /dev\n\
+             cd /lib/modules/*/ || fail no modules\n\
+             for m in $(cat modules.order); do insmod $m || fail insmod $m; done\n\
+             cd /\n\
+             mkdir -p /mnt\n\
+             {script}\n\
+             sleep 600\n"
+        ),
+    )?;
+    let initramfs = dir.join("power-cut.cpio.gz");
+    hopboot_image_build::build(&Options {
+        binary: init,
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: modules.iter().map(|m| m.to_string()).collect(),
+        extra: vec![(busybox()?, "bin/busybox".to_string())],
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: initramfs.clone(),
+    })?;
+    let cfg = VmConfig::new(&s.kernel.vmlinuz, &initramfs, "console=ttyS0 panic=-1").with_disk(DiskAttach::new(disk));
+    let mut vm = Vm::spawn(&cfg)?;
+    let r = vm.wait_for(done, BOOT_TIMEOUT);
+    vm.kill();
+    r?;
+    let t = vm.transcript();
+    anyhow::ensure!(
+        !t.contains("POWER-CUT-FAILED"),
+        "the power-cut system failed before cutting the power:\n{t}"
+    );
+    Ok(())
 }

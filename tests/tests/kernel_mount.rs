@@ -1,13 +1,58 @@
-//! The kernel-mount fallback: a btrfs root (no userspace reader) is mounted
-//! read-only with log replay off, its grub.cfg is read, it is unmounted, and
-//! the kernel boots; the disk image is unchanged.
+//! The kernel-mount fallback: a filesystem without a userspace reader (btrfs,
+//! xfs) or one the userspace ext4 reader refuses is mounted read-only with
+//! log replay off, its grub.cfg is read, it is unmounted, and the kernel
+//! boots; the disk image is unchanged. The xfs and ext4 cases have a log or
+//! journal that really needs recovery, checked with xfsprogs/e2fsprogs first.
 
 use hopboot_image_build::{Compression, Options};
-use hopboot_qemu::disk::{build_disk, sha256_file, Fs, Partition, Table};
+use hopboot_qemu::disk::{build_disk, extract, layout, sha256_file, Fs, Partition, Table};
 use hopboot_qemu::target::{marker_line, MARKER};
 use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
-use hopboot_tests::{setup, BOOT_TIMEOUT};
-use std::time::Duration;
+use hopboot_tests::{boot_tree, hopboot_initramfs_with, run_then_cut_power, setup, xfs_image, BOOT_TIMEOUT};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Runs a host tool; returns stdout and stderr together, and the exit status.
+fn tool(cmd: &mut Command) -> (String, std::process::ExitStatus) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, out.status)
+}
+
+/// Boots `disk` through the hopboot image `initramfs` and returns the
+/// console transcript and the marker line; checks the disk's sha256 did not change.
+fn boot_unchanged(name: &str, disk: &Path, initramfs: &Path) -> (String, String) {
+    let s = setup();
+    let before = sha256_file(disk).unwrap();
+    let cfg = VmConfig::new(
+        &s.kernel.vmlinuz,
+        initramfs,
+        "console=ttyS0 panic=-1 hopboot.wait=20 hopboot.timeout=0",
+    )
+    .with_disk(DiskAttach::new(disk));
+    let started = Instant::now();
+    let mut vm = Vm::spawn(&cfg).unwrap();
+    vm.wait_for(MARKER, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    vm.wait_exit(Duration::from_secs(60)).unwrap();
+    eprintln!("{name}: booted in {:.1}s", started.elapsed().as_secs_f64());
+    let lines = vm.lines();
+    for l in lines.iter().filter(|l| {
+        ["XFS (", "EXT4-fs (", "JBD2", "hopboot: vda1"]
+            .iter()
+            .any(|k| l.text.contains(k))
+    }) {
+        eprintln!("{name}: {l}");
+    }
+    let m = lines.iter().find(|l| l.text.contains(MARKER)).unwrap();
+    assert_eq!(sha256_file(disk).unwrap(), before, "{name}: the disk changed");
+    (vm.transcript(), m.text.trim().to_string())
+}
 
 #[test]
 fn btrfs_root_is_read_through_a_read_only_kernel_mount() {
@@ -78,4 +123,199 @@ fn btrfs_root_is_read_through_a_read_only_kernel_mount() {
         ))
     );
     assert_eq!(sha256_file(&disk).unwrap(), before, "the btrfs disk changed");
+}
+
+/// XFS whose log needs recovery: made with `mkfs.xfs -p`, then mounted
+/// read-write by the Debian kernel in QEMU, changed, synced and the power cut
+/// (xfs_repair -n confirms the dirty log). hopboot mounts it `ro,norecovery`:
+/// the log is not replayed (no "Starting recovery"), grub.cfg's entry boots,
+/// the disk is bit for bit the same.
+#[test]
+fn xfs_with_a_dirty_log_is_read_with_norecovery() {
+    let s = setup();
+    let v = &s.kernel.version;
+    let uuid = "4b0b0057-0000-4000-8000-0000000000f5";
+    let work = s.work.join("xfs");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let tree = work.join("tree");
+    boot_tree(
+        &tree,
+        &format!(
+            "set default=0\nmenuentry 'Debian on xfs' {{\n  search --no-floppy --fs-uuid --set=root {uuid}\n  linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=ttyS0 from=xfs\n  initrd /boot/initrd.img-{v}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let fsimg = work.join("xfs.img");
+    xfs_image(&fsimg, &tree, uuid, "xfsroot", 320).unwrap();
+
+    // Real writes by the real kernel, then the power is cut.
+    run_then_cut_power(
+        &fsimg,
+        &["virtio_blk", "virtio_pci", "crc32c_generic", "xfs"],
+        "mount -t xfs /dev/vda /mnt || fail mount\n\
+         mkdir /mnt/churn || fail mkdir\n\
+         for i in $(seq 1 200); do echo \"file $i\" > /mnt/churn/f$i || fail write; done\n\
+         rm /mnt/churn/f1* && mv /mnt/churn /mnt/churned || fail rm\n\
+         sync\n\
+         echo XFS-DIRTY-NOW",
+        "XFS-DIRTY-NOW",
+    )
+    .unwrap();
+    let (repair, _) = tool(Command::new("xfs_repair").arg("-n").arg(&fsimg));
+    assert!(
+        repair.contains("valuable metadata changes in a log"),
+        "xfs_repair -n does not see a dirty log:\n{repair}"
+    );
+    let (logprint, _) = tool(Command::new("xfs_logprint").arg("-t").arg(&fsimg));
+    assert!(logprint.contains("<DIRTY>"), "{logprint}");
+
+    let disk = work.join("disk.img");
+    let part = Partition::new(330, "8300", Fs::Image(fsimg.clone()));
+    build_disk(&disk, Table::Gpt, &[part]).unwrap();
+    std::fs::remove_file(&fsimg).unwrap();
+    let initramfs = work.join("hopboot-xfs.cpio.gz");
+    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "xfs"]).unwrap();
+
+    let (t, marker) = boot_unchanged("xfs", &disk, &initramfs);
+    assert_eq!(
+        marker,
+        marker_line(&format!(
+            "BOOT_IMAGE=/boot/vmlinuz-{v} root=UUID={uuid} ro console=ttyS0 from=xfs"
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains("vda1: xfs mounted read-only") && t.contains("(ro,norecovery)"),
+        "{t}"
+    );
+    assert!(!t.contains("Starting recovery"), "the xfs log was replayed:\n{t}");
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// ext4 with a dirty journal that ext4-view 0.9 cannot replay (no
+/// metadata_csum, so the journal has no v3 checksums, like a filesystem made
+/// before 2016). debugfs writes a real jbd2 transaction holding grub.cfg's
+/// block with `hb.fs=journal` where the disk says `hb.fs=on-disk`, and sets
+/// needs_recovery (e2fsck and a replayed copy confirm both). hopboot falls
+/// back to a kernel mount `ro,noload`: the journal is not replayed, the
+/// on-disk grub.cfg boots, the disk is bit for bit the same.
+#[test]
+fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
+    let s = setup();
+    let v = &s.kernel.version;
+    let uuid = "4b0b0057-0000-4000-8000-0000000000e4";
+    let work = s.work.join("ext4-dirty");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let tree = work.join("tree");
+    let cmdline = format!("root=UUID={uuid} ro console=ttyS0 hb.fs=on-disk");
+    boot_tree(
+        &tree,
+        &format!(
+            "set default=0\nmenuentry 'Debian on old ext4' {{\n  search --no-floppy --fs-uuid --set=root {uuid}\n  linux /boot/vmlinuz-{v} {cmdline}\n  initrd /boot/initrd.img-{v}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let fsimg = work.join("ext4.img");
+    std::fs::File::create(&fsimg).unwrap().set_len(128 << 20).unwrap();
+    let (out, st) = tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "4096", "-O", "has_journal,^metadata_csum", "-U", uuid])
+            .args(["-L", "oldroot", "-E", "root_owner=0:0", "-d"])
+            .arg(&tree)
+            .arg(&fsimg),
+    );
+    assert!(st.success(), "{out}");
+
+    // The journal transaction: grub.cfg's block, changed.
+    let (blocks, _) = tool(
+        Command::new("debugfs")
+            .args(["-R", "blocks /boot/grub/grub.cfg"])
+            .arg(&fsimg),
+    );
+    let block: u64 = blocks
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("debugfs blocks: {blocks}"));
+    let mut data = vec![0u8; 4096];
+    {
+        use std::os::unix::fs::FileExt;
+        std::fs::File::open(&fsimg)
+            .unwrap()
+            .read_exact_at(&mut data, block * 4096)
+            .unwrap();
+    }
+    let on_disk = String::from_utf8_lossy(&data).into_owned();
+    assert!(on_disk.contains("hb.fs=on-disk"), "{on_disk}");
+    let jblock = work.join("journal-block");
+    std::fs::write(&jblock, on_disk.replace("hb.fs=on-disk", "hb.fs=journal")).unwrap();
+    let cmds = work.join("debugfs-cmds");
+    std::fs::write(&cmds, format!("jo\njw -b {block} {}\njc\n", jblock.display())).unwrap();
+    let (out, st) = tool(Command::new("debugfs").arg("-w").arg("-f").arg(&cmds).arg(&fsimg));
+    assert!(st.success(), "{out}");
+
+    // Dirty for e2fsprogs: needs_recovery, e2fsck -n skips a replay it would do.
+    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&fsimg));
+    assert!(sb.contains("needs_recovery"), "{sb}");
+    assert!(!sb.contains("metadata_csum"), "{sb}");
+    let (fsck, _) = tool(Command::new("e2fsck").args(["-n", "-f"]).arg(&fsimg));
+    assert!(fsck.contains("skipping journal recovery"), "{fsck}");
+    let (cat, _) = tool(
+        Command::new("debugfs")
+            .args(["-R", "cat /boot/grub/grub.cfg"])
+            .arg(&fsimg),
+    );
+    assert!(cat.contains("hb.fs=on-disk"), "{cat}");
+    // Replaying a copy gives the journal's grub.cfg: the journal matters.
+    let replayed = work.join("replayed.img");
+    std::fs::copy(&fsimg, &replayed).unwrap();
+    let (out, st) = tool(Command::new("e2fsck").args(["-p"]).arg(&replayed));
+    assert!(st.code().is_some_and(|c| c <= 1), "{out}");
+    let (cat, _) = tool(
+        Command::new("debugfs")
+            .args(["-R", "cat /boot/grub/grub.cfg"])
+            .arg(&replayed),
+    );
+    assert!(cat.contains("hb.fs=journal"), "{cat}");
+    std::fs::remove_file(&replayed).unwrap();
+
+    // hopboot's userspace reader refuses it (outside PID 1: an error, no mount).
+    let probe = Command::new(hopboot_qemu::paths::musl_bin("hopboot").unwrap())
+        .args(["probe", "--json"])
+        .arg(&fsimg)
+        .output()
+        .unwrap();
+    let probe = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.contains("missing required journal features") && probe.contains("needs a kernel mount"),
+        "{probe}"
+    );
+
+    let disk = work.join("disk.img");
+    let parts = [Partition::new(130, "8300", Fs::Image(fsimg.clone()))];
+    build_disk(&disk, Table::Gpt, &parts).unwrap();
+    std::fs::remove_file(&fsimg).unwrap();
+    let initramfs = work.join("hopboot-ext4.cpio.gz");
+    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "ext4"]).unwrap();
+
+    let (t, marker) = boot_unchanged("ext4", &disk, &initramfs);
+    assert_eq!(
+        marker,
+        marker_line(&format!("BOOT_IMAGE=/boot/vmlinuz-{v} {cmdline}")),
+        "{t}"
+    );
+    assert!(t.contains("missing required journal features"), "{t}");
+    assert!(
+        t.contains("vda1: ext4 mounted read-only") && t.contains("(ro,noload)"),
+        "{t}"
+    );
+    assert!(!t.contains("recovery complete"), "the journal was replayed:\n{t}");
+    // Still dirty afterwards, as e2fsprogs sees it.
+    let (ext, _) = layout(&parts).unwrap();
+    let back = work.join("back.img");
+    extract(&disk, ext[0], &back).unwrap();
+    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&back));
+    assert!(sb.contains("needs_recovery"), "{sb}");
+    std::fs::remove_dir_all(&work).unwrap();
 }

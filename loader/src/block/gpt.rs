@@ -120,7 +120,14 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
                 );
                 continue;
             }
-            return Ok(Some(entries(disk, &h, &array, ss, total)));
+            let parts = entries(disk, &h, &array, ss, total);
+            log::debug!(
+                "{}: GPT {} header at LBA {lba} of {ss}-byte sectors, {} partitions",
+                disk.path.display(),
+                if lba == 1 { "primary" } else { "backup" },
+                parts.len()
+            );
+            return Ok(Some(parts));
         }
     }
     Ok(None)

@@ -48,7 +48,8 @@ pub trait GrubHost {
     fn size(&self, dev: &str, path: &str) -> Option<u64>;
     /// Reads a text file (config, grubenv).
     fn read_text(&self, dev: &str, path: &str) -> Result<String, String>;
-    /// `search`: the first device with the file / fs UUID / label.
+    /// `search`: the first device with the file / fs UUID / fs label /
+    /// partition UUID / partition label.
     fn search(&self, by: SearchBy, value: &str) -> Option<String>;
     /// Names in a directory (for `blscfg`); none by default.
     fn list(&self, dev: &str, path: &str) -> Vec<String> {
@@ -66,6 +67,12 @@ pub enum SearchBy {
     FsUuid,
     /// `--label`
     Label,
+    /// `--part-uuid`: the GPT unique partition GUID, or `SSSSSSSS-PP` on MBR
+    /// (what Linux calls `PARTUUID=`). Not in upstream GRUB 2.12; from the
+    /// patch series posted to grub-devel (and CoreOS/Flatcar's GRUB).
+    PartUuid,
+    /// `--part-label`: the GPT partition name (`PARTLABEL=`); same origin.
+    PartLabel,
 }
 
 /// A file as GRUB names it: a device and a path on it.
@@ -638,7 +645,8 @@ impl Interp<'_> {
             "[" | "test" => i32::from(!self.test(rest)),
             "load_env" => self.load_env(rest),
             "save_env" => 0, // hopboot never writes to a user's disk
-            "search" | "search.fs_uuid" | "search.fs_label" | "search.file" => self.search(name, rest),
+            "search" | "search.fs_uuid" | "search.fs_label" | "search.file" | "search.part_uuid"
+            | "search.part_label" => self.search(name, rest),
             "source" | "." => self.source(rest, line, false),
             "blscfg" => self.blscfg(),
             "configfile" => self.source(rest, line, true),
@@ -902,22 +910,30 @@ impl Interp<'_> {
         0
     }
 
+    /// `search` and its `search.*` short forms. As GRUB's `search_wrap.c`:
+    /// with several kinds given, `--label` wins over `--fs-uuid` over
+    /// `--file`; with none, the command fails ("unspecified search type")
+    /// and sets nothing.
     fn search(&mut self, name: &str, args: &[String]) -> i32 {
-        let mut by = match name {
+        let fixed = match name {
             "search.fs_uuid" => Some(SearchBy::FsUuid),
             "search.fs_label" => Some(SearchBy::Label),
             "search.file" => Some(SearchBy::File),
+            "search.part_uuid" => Some(SearchBy::PartUuid),
+            "search.part_label" => Some(SearchBy::PartLabel),
             _ => None,
         };
-        let short = by.is_some();
+        let mut kinds: Vec<SearchBy> = Vec::new();
         let mut var = "root".to_string();
         let mut positional = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
-                "--fs-uuid" | "-u" => by = Some(SearchBy::FsUuid),
-                "--label" | "-l" => by = Some(SearchBy::Label),
-                "--file" | "-f" => by = Some(SearchBy::File),
+                "--fs-uuid" | "-u" => kinds.push(SearchBy::FsUuid),
+                "--label" | "-l" => kinds.push(SearchBy::Label),
+                "--file" | "-f" => kinds.push(SearchBy::File),
+                "--part-uuid" => kinds.push(SearchBy::PartUuid),
+                "--part-label" => kinds.push(SearchBy::PartLabel),
                 // `--set` has an optional argument, given only as `--set=VAR`
                 // (GRUB's parser never takes it from the next word).
                 "--set" | "-s" => var = "root".to_string(),
@@ -927,19 +943,38 @@ impl Interp<'_> {
                         it.next();
                     }
                 }
-                "--no-floppy" | "-n" | "--efidisk-only" => {}
+                "--no-floppy" | "-n" | "--efidisk-only" | "--cryptodisk-only" | "--quiet" | "-q" => {}
                 a => positional.push(a.to_string()),
             }
         }
-        if short {
-            // search.fs_uuid UUID [VAR] [HINT…]
-            if let Some(v) = positional.get(1) {
-                var = v.clone();
+        let by = match fixed {
+            Some(by) => {
+                // search.fs_uuid UUID [VAR] [HINT…]
+                if let Some(v) = positional.get(1) {
+                    var = v.clone();
+                }
+                by
             }
-        }
+            None => {
+                let order = [
+                    SearchBy::Label,
+                    SearchBy::FsUuid,
+                    SearchBy::File,
+                    SearchBy::PartUuid,
+                    SearchBy::PartLabel,
+                ];
+                match order.into_iter().find(|k| kinds.contains(k)) {
+                    Some(by) => by,
+                    None => {
+                        log::debug!("search {}: unspecified search type", args.join(" "));
+                        return 1;
+                    }
+                }
+            }
+        };
         let Some(key) = positional.first() else { return 1 };
         self.charge(MIN_CHARGE);
-        match self.host.search(by.unwrap_or(SearchBy::File), key) {
+        match self.host.search(by, key) {
             Some(dev) => {
                 self.env.set(&var, &dev);
                 0
@@ -1535,6 +1570,8 @@ mod tests {
     struct Host {
         files: BTreeMap<(String, String), String>,
         uuids: BTreeMap<String, String>,
+        /// Other searches: (kind, value) → device.
+        others: BTreeMap<(String, String), String>,
     }
 
     impl GrubHost for Host {
@@ -1565,7 +1602,7 @@ mod tests {
         fn search(&self, by: SearchBy, value: &str) -> Option<String> {
             match by {
                 SearchBy::FsUuid => self.uuids.get(value).cloned(),
-                _ => None,
+                other => self.others.get(&(format!("{other:?}"), value.to_string())).cloned(),
             }
         }
     }
@@ -1580,6 +1617,61 @@ mod tests {
 
     fn run_cfg(h: &Host) -> GrubMenu {
         run(h, "hd0,gpt1", "/boot/grub/grub.cfg")
+    }
+
+    #[test]
+    fn search_kinds_and_their_precedence() {
+        let mut h = host(
+            r#"
+menuentry fs-uuid { search --no-floppy --fs-uuid --set=root 1234; linux /k }
+menuentry label { search -l -s hb-label; linux /k }
+menuentry file { search -f --set /only-here; linux /k }
+menuentry part-uuid { search --no-floppy --part-uuid --set=root 0A0B-P; linux /k }
+menuentry part-label { search --part-label --set=root hb-part; linux /k }
+menuentry short-part-uuid { search.part_uuid 0A0B-P; linux /k }
+menuentry short-part-label { search.part_label hb-part other; linux ($other)/k }
+menuentry short-fs-uuid { search.fs_uuid 1234 r2; linux ($r2)/k }
+menuentry label-beats-file { search --file --label --set=root hb-label; linux /k }
+menuentry no-kind { search --set=root /only-here; linux /k }
+menuentry not-found { search --label --set=root nope; linux /k }
+menuentry set-var { search --label --set=x hb-label; linux /k $x }
+"#,
+        );
+        let add = |h: &mut Host, kind: SearchBy, value: &str, dev: &str| {
+            h.others
+                .insert((format!("{kind:?}"), value.to_string()), dev.to_string());
+        };
+        add(&mut h, SearchBy::Label, "hb-label", "hd1,gpt1");
+        add(&mut h, SearchBy::File, "/only-here", "hd1,gpt3");
+        add(&mut h, SearchBy::File, "hb-label", "hd1,gpt3");
+        add(&mut h, SearchBy::PartUuid, "0A0B-P", "hd2,msdos1");
+        add(&mut h, SearchBy::PartLabel, "hb-part", "hd1,gpt4");
+        let m = run_cfg(&h);
+        assert_eq!(m.errors, Vec::<String>::new());
+        let got: Vec<(&str, &str, &str)> = m
+            .entries
+            .iter()
+            .map(|e| (e.title.as_str(), e.kernel.device.as_str(), e.cmdline.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("fs-uuid", "hd0,gpt2", ""),
+                ("label", "hd1,gpt1", ""),
+                ("file", "hd1,gpt3", ""),
+                ("part-uuid", "hd2,msdos1", ""),
+                ("part-label", "hd1,gpt4", ""),
+                ("short-part-uuid", "hd2,msdos1", ""),
+                ("short-part-label", "hd1,gpt4", ""),
+                ("short-fs-uuid", "hd0,gpt2", ""),
+                // GRUB's search_wrap.c tries --label before --fs-uuid before --file.
+                ("label-beats-file", "hd1,gpt1", ""),
+                // No kind: "unspecified search type", $root stays the config's device.
+                ("no-kind", "hd0,gpt1", ""),
+                ("not-found", "hd0,gpt1", ""),
+                ("set-var", "hd0,gpt1", "hd1,gpt1"),
+            ]
+        );
     }
 
     #[test]

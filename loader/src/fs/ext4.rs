@@ -18,6 +18,26 @@ pub fn probe(window: &Window) -> bool {
     window.read_at(1024 + 56, &mut m).is_ok() && m == [0x53, 0xEF]
 }
 
+/// Whether the superblock says the journal needs recovery (incompat flag
+/// `needs_recovery`, 0x4): the filesystem was not unmounted cleanly.
+pub fn needs_recovery(window: &Window) -> bool {
+    let mut f = [0u8; 4];
+    window.read_at(1024 + 0x60, &mut f).is_ok() && u32::from_le_bytes(f) & 0x4 != 0
+}
+
+/// Whether the superblock lists orphan inodes (files deleted while still
+/// open when the system went down): `s_last_orphan` (0xe8) set, or the
+/// orphan file's `orphan_present` flag (read-only-compatible 0x10000). The
+/// kernel deletes them at mount time, even read-only and with `noload`,
+/// unless the block device itself is read-only.
+pub fn has_orphans(window: &Window) -> bool {
+    let mut sb = [0u8; 0x100];
+    if window.read_at(1024, &mut sb).is_err() {
+        return false;
+    }
+    crate::block::le_u32(&sb, 0xe8) != 0 || crate::block::le_u32(&sb, 0x64) & 0x1_0000 != 0
+}
+
 /// The device as ext4-view sees it, with read-ahead: ext4-view asks for one
 /// block at a time, so a file of 8 MiB would cost 2000 small reads; reading
 /// 512 KiB ahead turns them into 16 (the device is never written, so the

@@ -69,11 +69,12 @@ clean:
 	cargo clean
 
 # Boot timings through hopboot (decision window = "Run /init" -> "Starting new kernel"),
-# a direct-boot baseline, sizes and the smallest guest memory that still boots: see
-# docs/bench.md. Not part of `make test`; about 6-8 minutes under TCG on 2 cores.
+# interleaved with a minimal C reference loader (bench/minimal-kexec, built with gcc) and a
+# direct-boot baseline, sizes and the smallest guest memory that still boots: see
+# docs/bench.md. Not part of `make test`; about 8-11 minutes under TCG on 2 cores.
 BENCH_RUNS ?= 5
 BENCH_OUT  ?= $(TARGET)/bench
-BENCH_ARGS ?= --baseline-direct
+BENCH_ARGS ?= --baseline-direct --reference-minimal --enter-runs 3
 .PHONY: bench
 bench: build
 	$(QEMU_CLI) bench --runs $(BENCH_RUNS) --out $(BENCH_OUT) $(BENCH_ARGS)
@@ -83,3 +84,11 @@ bench: build
 .PHONY: fuzz-smoke
 fuzz-smoke:
 	./scripts/fuzz-smoke.sh
+
+# A real Debian 12 installation (debootstrap, its own update-initramfs and grub-mkconfig;
+# scripts/build-distro-rootfs.sh) booted through hopboot until its systemd prints a marker:
+# tests/tests/distro.rs. Root only (debootstrap, chroot); not part of `make test`. About
+# 3 minutes with the cache in target/distro/cache, 6-8 minutes on a cold cache.
+.PHONY: test-distro
+test-distro: build
+	cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture

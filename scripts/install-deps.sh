@@ -23,11 +23,15 @@ declare -A PKG=(
     [zstd]=zstd
     [xz]=xz-utils
     [mkfs.btrfs]=btrfs-progs
+    [mkfs.xfs]=xfsprogs
+    [fdisk]=fdisk
     [gzip]=gzip
     [dpkg-deb]=dpkg
     [apt-get]=apt
     [objcopy]=binutils
     [sha256sum]=coreutils
+    [debootstrap]=debootstrap
+    [gcc]=gcc
 )
 
 missing=()
@@ -38,6 +42,8 @@ for cmd in "${!PKG[@]}"; do
 done
 # Debian's systemd EFI stub is used to build a real UKI in tests.
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || missing+=(systemd-boot-efi)
+# `make bench` links its C reference loader (bench/minimal-kexec) statically against glibc.
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 
 need_rust_target
 

@@ -30,6 +30,7 @@ use hopboot_qemu::paths;
 use hopboot_qemu::target::{self, MARKER};
 use hopboot_qemu::vm::{self, DiskAttach, Line, Vm, VmConfig};
 
+use crate::minimal;
 use crate::svg;
 
 /// The first kernel's command line unless `--append` replaces it. Debian's kernel prints
@@ -56,7 +57,11 @@ const RUN_SILENCE: Duration = Duration::from_secs(60);
 /// The same for a memory probe, which is expected to fail now and then.
 const PROBE_SILENCE: Duration = Duration::from_secs(30);
 /// Lines after which the marker cannot come: stop waiting for it.
-const FATAL: [&str; 2] = ["Kernel panic - not syncing", "hopboot: no entry could be booted"];
+const FATAL: [&str; 3] = [
+    "Kernel panic - not syncing",
+    "hopboot: no entry could be booted",
+    minimal::FAILED,
+];
 
 /// What `hopboot-qemu bench` measures and where it writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +88,11 @@ pub struct Options {
     pub label: Option<String>,
     /// Also time, interleaved, a direct boot of the target kernel and initramfs.
     pub baseline_direct: bool,
+    /// Also time, interleaved, the minimal C reference tool ([`minimal`]) on the same disk.
+    pub reference_minimal: bool,
+    /// Boots with a menu countdown in which Enter is pressed once the default entry is
+    /// preloaded, to time Enter → "Starting new kernel" (hopboot only).
+    pub enter_runs: u32,
     /// Give up on one boot after this long.
     pub timeout: Duration,
 }
@@ -102,6 +112,8 @@ impl Options {
             sizes: true,
             label: None,
             baseline_direct: false,
+            reference_minimal: false,
+            enter_runs: 0,
             timeout: Duration::from_secs(300),
         }
     }
@@ -111,7 +123,8 @@ impl Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Milestone {
     /// `first_kernel_line`, `run_init`, `hopboot_first_line`, `hopboot.<stage>`,
-    /// `starting_new_kernel` or `target_marker`.
+    /// `starting_new_kernel` or `target_marker` (for the minimal tool, `minimal_first_line` and
+    /// `minimal.<stage>` instead of hopboot's).
     pub name: String,
     /// Index of the serial line.
     pub line: usize,
@@ -144,8 +157,16 @@ pub struct Segment {
 }
 
 impl Timeline {
-    /// Finds the milestones in a recorded serial console.
+    /// Finds the milestones of a hopboot (or foreign bootloader) boot in a recorded serial console.
+    #[cfg(test)]
     pub fn from_lines(lines: &[Line]) -> Timeline {
+        Timeline::from_lines_of(lines, Kind::Bootloader)
+    }
+
+    /// Finds the milestones in a recorded serial console; the stage lines are those of the
+    /// bootloader of `kind` ([`Kind::log`]).
+    pub fn from_lines_of(lines: &[Line], kind: Kind) -> Timeline {
+        let (prefix, tag) = kind.log();
         let texts: Vec<String> = lines.iter().map(|l| vm::strip_ansi(&l.text)).collect();
         let find_from = |start: usize, pred: &dyn Fn(&str) -> bool| {
             texts
@@ -164,19 +185,19 @@ impl Timeline {
         let after_init = run_init.map_or(0, |i| i + 1);
         let kexec = find_from(after_init, &|t| t.contains(KEXEC));
         let marker = find_from(0, &|t| t.contains(MARKER));
-        // hopboot's lines count only in the first kernel, before it hands over.
+        // The bootloader's lines count only in the first kernel, before it hands over.
         let window_end = kexec.or(marker).unwrap_or(texts.len());
-        let mut seen_hopboot = false;
+        let mut seen_first = false;
         for (i, text) in texts.iter().enumerate().take(window_end).skip(after_init) {
-            if !text.contains(HOPBOOT) {
+            if !text.contains(prefix) {
                 continue;
             }
-            if !seen_hopboot {
-                found.push((i, "hopboot_first_line".into(), None));
-                seen_hopboot = true;
+            if !seen_first {
+                found.push((i, format!("{tag}_first_line"), None));
+                seen_first = true;
             }
             if let Some((stage, ms)) = parse_stage(text) {
-                let name = format!("hopboot.{stage}");
+                let name = format!("{tag}.{stage}");
                 // A stage logged twice (e.g. devices, as disks appear) counts from its first line.
                 if !found.iter().any(|(_, n, _)| *n == name) {
                     found.push((i, name, ms));
@@ -220,6 +241,17 @@ impl Timeline {
     /// The same window on the first kernel's own clock.
     pub fn kernel_decision_window(&self) -> Option<f64> {
         Some(self.get("starting_new_kernel")?.kernel_s? - self.get("run_init")?.kernel_s?)
+    }
+
+    /// Host seconds from the first "Run /init" until the bootloader of `kind` knows what it
+    /// boots, before loading it: hopboot's `chosen` stage, the minimal tool's `entry` stage.
+    /// `None` without those stage lines (a foreign bootloader).
+    pub fn until_entry(&self, kind: Kind) -> Option<f64> {
+        let stage = match kind {
+            Kind::Minimal => "minimal.entry",
+            Kind::Bootloader | Kind::Direct => "hopboot.chosen",
+        };
+        Some(self.get(stage)?.t_s - self.get("run_init")?.t_s)
     }
 
     /// Host seconds from QEMU's spawn to the target marker.
@@ -339,6 +371,8 @@ impl Stats {
 pub enum Kind {
     /// The first kernel with the initramfs under test, kexecing the disk's kernel.
     Bootloader,
+    /// The first kernel with the minimal C reference tool ([`minimal`]) kexecing the same kernel.
+    Minimal,
     /// The target kernel and initramfs straight from QEMU: no bootloader.
     Direct,
 }
@@ -347,7 +381,17 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Bootloader => "bootloader",
+            Kind::Minimal => "minimal",
             Kind::Direct => "direct",
+        }
+    }
+
+    /// The prefix of the bootloader's log lines and the milestone name its stages get
+    /// (`<tag>.<stage>`, `<tag>_first_line`).
+    fn log(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Minimal => (minimal::LOG_PREFIX, "minimal"),
+            Kind::Bootloader | Kind::Direct => (HOPBOOT, "hopboot"),
         }
     }
 }
@@ -513,6 +557,21 @@ pub struct Summary {
     pub sizes: Option<Sizes>,
     /// `None` with `--no-memory-search`.
     pub memory: Option<MemorySearch>,
+    /// The minimal reference tool's image, with `--reference-minimal`.
+    pub minimal: Option<minimal::Image>,
+    /// Enter → "Starting new kernel" in seconds, one result per `--enter-runs` boot.
+    pub enter: Vec<Result<f64, String>>,
+}
+
+/// hopboot's decision window divided by the minimal reference tool's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRatio {
+    /// `(round, ratio)` for each round (runs of the same index) where both reached the marker.
+    pub rounds: Vec<(u32, f64)>,
+    /// Median of the per-round ratios.
+    pub median_of_rounds: Option<f64>,
+    /// Median bootloader window / median minimal window.
+    pub of_medians: Option<f64>,
 }
 
 /// Per-interval statistics over runs: `(from, to, stats)` in boot order.
@@ -525,6 +584,12 @@ impl Summary {
 
     fn stat(&self, kind: Kind, f: impl Fn(&Timeline) -> Option<f64>) -> Option<Stats> {
         let v: Vec<f64> = self.ok_runs(kind).filter_map(|r| f(&r.timeline)).collect();
+        Stats::of(&v)
+    }
+
+    /// Enter → "Starting new kernel" over the `--enter-runs` boots that got there.
+    pub fn enter_stats(&self) -> Option<Stats> {
+        let v: Vec<f64> = self.enter.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
         Stats::of(&v)
     }
 
@@ -565,10 +630,67 @@ impl Summary {
 
     /// Median of hopboot's own `t=` per stage.
     pub fn hopboot_stage_ms(&self) -> Vec<(String, f64)> {
+        self.stage_ms(Kind::Bootloader)
+    }
+
+    /// Decision window over the successful minimal-tool runs.
+    pub fn minimal_decision_window(&self) -> Option<Stats> {
+        self.stat(Kind::Minimal, Timeline::decision_window)
+    }
+
+    /// QEMU start → marker over the successful minimal-tool runs.
+    pub fn minimal_total(&self) -> Option<Stats> {
+        self.stat(Kind::Minimal, Timeline::total)
+    }
+
+    /// The bootloader's decision window over the minimal tool's, per round and of the medians;
+    /// `None` without a successful minimal run.
+    pub fn minimal_ratio(&self) -> Option<WindowRatio> {
+        self.ratio_to_minimal(|t, _| t.decision_window())
+    }
+
+    /// [`Timeline::until_entry`] over the successful runs of `kind`.
+    pub fn until_entry(&self, kind: Kind) -> Option<Stats> {
+        self.stat(kind, |t| t.until_entry(kind))
+    }
+
+    /// The bootloader's [`Timeline::until_entry`] over the minimal tool's, per round and of the
+    /// medians; `None` without a successful minimal run.
+    pub fn minimal_ratio_until_entry(&self) -> Option<WindowRatio> {
+        self.ratio_to_minimal(Timeline::until_entry)
+    }
+
+    /// `f` of each bootloader run over `f` of the minimal run of the same round, and of the medians.
+    fn ratio_to_minimal(&self, f: impl Fn(&Timeline, Kind) -> Option<f64>) -> Option<WindowRatio> {
+        let stats = |kind| self.stat(kind, |t| f(t, kind));
+        let reference = stats(Kind::Minimal)?;
+        let value = |kind, index| {
+            self.ok_runs(kind)
+                .find(|r| r.index == index)
+                .and_then(|r| f(&r.timeline, kind))
+        };
+        let rounds: Vec<(u32, f64)> = self
+            .ok_runs(Kind::Bootloader)
+            .filter_map(|r| {
+                let ratio = value(Kind::Bootloader, r.index)? / value(Kind::Minimal, r.index)?;
+                Some((r.index, ratio))
+            })
+            .collect();
+        let ratios: Vec<f64> = rounds.iter().map(|(_, x)| *x).collect();
+        Some(WindowRatio {
+            median_of_rounds: Stats::of(&ratios).map(|s| s.median),
+            of_medians: stats(Kind::Bootloader).map(|b| b.median / reference.median),
+            rounds,
+        })
+    }
+
+    /// Median of the bootloader's own `t=` per stage, for runs of `kind`.
+    fn stage_ms(&self, kind: Kind) -> Vec<(String, f64)> {
+        let tag = format!("{}.", kind.log().1);
         let mut by_name: Vec<(String, Vec<f64>)> = Vec::new();
-        for r in self.ok_runs(Kind::Bootloader) {
+        for r in self.ok_runs(kind) {
             for m in &r.timeline.milestones {
-                let (Some(stage), Some(ms)) = (m.name.strip_prefix("hopboot."), m.hopboot_ms) else {
+                let (Some(stage), Some(ms)) = (m.name.strip_prefix(&tag), m.hopboot_ms) else {
                     continue;
                 };
                 match by_name.iter_mut().find(|(n, _)| n == stage) {
@@ -674,6 +796,66 @@ impl Summary {
             let n = self.runs.iter().filter(|r| r.kind == kind && (!ok || r.ok())).count();
             Json::Int(n as u64)
         };
+        let ratio = |x: Option<f64>| x.map_or(Json::Null, Json::ratio);
+        let stage_ms = |kind| {
+            Json::Obj(
+                self.stage_ms(kind)
+                    .into_iter()
+                    .map(|(n, ms)| (n, Json::Num(ms.round())))
+                    .collect(),
+            )
+        };
+        let reference = if self.minimal.is_some() || self.runs.iter().any(|r| r.kind == Kind::Minimal) {
+            let m = self.minimal.as_ref();
+            let ratios = |r: Option<WindowRatio>| {
+                r.map_or(Json::Null, |r| {
+                    let rounds = r
+                        .rounds
+                        .iter()
+                        .map(|(round, x)| {
+                            Json::obj([("round", Json::Int(u64::from(*round))), ("ratio", Json::ratio(*x))])
+                        })
+                        .collect();
+                    Json::obj([
+                        ("median_of_rounds", ratio(r.median_of_rounds)),
+                        ("of_medians", ratio(r.of_medians)),
+                        ("rounds", Json::Arr(rounds)),
+                    ])
+                })
+            };
+            let total_ratio = self.total().zip(self.minimal_total()).map(|(t, m)| t.median / m.median);
+            Json::obj([
+                ("tool", Json::Str(minimal::SOURCE.into())),
+                ("runs_total", count(Kind::Minimal, false)),
+                ("runs_ok", count(Kind::Minimal, true)),
+                ("decision_window_s", median(self.minimal_decision_window())),
+                ("decision_window", opt_stats(self.minimal_decision_window())),
+                (
+                    "kernel_decision_window",
+                    opt_stats(self.stat(Kind::Minimal, Timeline::kernel_decision_window)),
+                ),
+                ("total_s", median(self.minimal_total())),
+                ("total", opt_stats(self.minimal_total())),
+                ("ratio_decision_window", ratios(self.minimal_ratio())),
+                ("ratio_total", ratio(total_ratio)),
+                ("until_entry", opt_stats(self.until_entry(Kind::Minimal))),
+                ("bootloader_until_entry", opt_stats(self.until_entry(Kind::Bootloader))),
+                ("ratio_until_entry", ratios(self.minimal_ratio_until_entry())),
+                ("stage_ms", stage_ms(Kind::Minimal)),
+                ("intervals", intervals(Kind::Minimal)),
+                ("binary_bytes", bytes(m.map(|m| m.binary_bytes))),
+                ("initramfs_bytes", bytes(m.map(|m| m.initramfs_bytes))),
+                (
+                    "modules",
+                    Json::Arr(
+                        m.map(|m| m.modules.iter().map(|n| Json::Str(n.clone())).collect())
+                            .unwrap_or_default(),
+                    ),
+                ),
+            ])
+        } else {
+            Json::Null
+        };
         Json::obj([
             ("label", Json::Str(self.label.clone())),
             ("date", Json::Str(self.date.clone())),
@@ -701,15 +883,7 @@ impl Summary {
                         .collect(),
                 ),
             ),
-            (
-                "hopboot_stage_ms",
-                Json::Obj(
-                    self.hopboot_stage_ms()
-                        .into_iter()
-                        .map(|(n, ms)| (n, Json::Num(ms.round())))
-                        .collect(),
-                ),
-            ),
+            ("hopboot_stage_ms", stage_ms(Kind::Bootloader)),
             ("intervals", intervals(Kind::Bootloader)),
             ("binary_bytes", bytes(sizes.map(|s| s.binary_bytes))),
             ("initramfs_bytes", bytes(gzip.map(|g| g.with_modules))),
@@ -724,6 +898,18 @@ impl Summary {
             ),
             ("memory_search", memory),
             ("baseline_direct", baseline),
+            ("reference_minimal", reference),
+            ("enter_to_kexec", opt_stats(self.enter_stats())),
+            (
+                "enter_to_kexec_errors",
+                Json::Arr(
+                    self.enter
+                        .iter()
+                        .filter_map(|r| r.as_ref().err())
+                        .map(|e| Json::Str(e.clone()))
+                        .collect(),
+                ),
+            ),
             ("runs", Json::Arr(self.runs.iter().map(Run::json).collect())),
         ])
     }
@@ -768,8 +954,12 @@ impl Summary {
             0 => String::new(),
             n => format!(" + {n} direct (no bootloader)"),
         };
+        let reference = match count(Kind::Minimal) {
+            0 => String::new(),
+            n => format!(" + {n} minimal (C reference tool)"),
+        };
         let subtitle = format!(
-            "{} bootloader runs{direct}, {}, {} host CPUs, {} MiB guest, {}",
+            "{} bootloader runs{reference}{direct}, {}, {} host CPUs, {} MiB guest, {}",
             count(Kind::Bootloader),
             self.accel,
             self.cpus,
@@ -831,10 +1021,66 @@ impl Summary {
                 );
             }
         }
+        if let Some(e) = self.enter_stats() {
+            let _ = writeln!(
+                s,
+                "{:<52} {}",
+                "Enter at the menu (preloaded) → Starting new kernel",
+                fmt(&e)
+            );
+        }
         let stages = self.hopboot_stage_ms();
         if !stages.is_empty() {
             let list: Vec<String> = stages.iter().map(|(n, ms)| format!("{n} {ms:.0}")).collect();
             let _ = writeln!(s, "hopboot's own t= (median ms): {}", list.join(", "));
+        }
+        let minimal_runs = self.runs.iter().filter(|r| r.kind == Kind::Minimal).count();
+        if minimal_runs > 0 {
+            let _ = writeln!(
+                s,
+                "minimal C reference ({}): {} of {minimal_runs} runs reached the marker",
+                minimal::SOURCE,
+                self.ok_runs(Kind::Minimal).count(),
+            );
+            for (from, to, st) in self.intervals(Kind::Minimal) {
+                if from == "qemu_start" || to == "target_marker" || from == "first_kernel_line" {
+                    continue; // the same kernel work as in every run
+                }
+                let name = format!("  {} → {}", display(&from), display(&to));
+                let _ = writeln!(s, "{name:<52} {}", fmt(&st));
+            }
+            if let Some(w) = self.minimal_decision_window() {
+                let _ = writeln!(s, "{:<52} {}", "MINIMAL DECISION WINDOW", fmt(&w));
+            }
+            if let Some(t) = self.minimal_total() {
+                let _ = writeln!(s, "{:<52} {}", "MINIMAL TOTAL", fmt(&t));
+            }
+            let x = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}x"));
+            if let Some(r) = self.minimal_ratio() {
+                let _ = writeln!(
+                    s,
+                    "  {} / minimal decision window: {} (median of {} rounds), {} (of the medians)",
+                    self.label,
+                    x(r.median_of_rounds),
+                    r.rounds.len(),
+                    x(r.of_medians)
+                );
+            }
+            if let (Some(b), Some(m)) = (self.until_entry(Kind::Bootloader), self.until_entry(Kind::Minimal)) {
+                let r = self.minimal_ratio_until_entry();
+                let _ = writeln!(
+                    s,
+                    "  until the entry is known (Run /init → hopboot chosen | minimal entry): {:.3} s vs {:.3} s, {} (median of rounds)",
+                    b.median,
+                    m.median,
+                    x(r.and_then(|r| r.median_of_rounds))
+                );
+            }
+            let stages = self.stage_ms(Kind::Minimal);
+            if !stages.is_empty() {
+                let list: Vec<String> = stages.iter().map(|(n, ms)| format!("{n} {ms:.0}")).collect();
+                let _ = writeln!(s, "minimal's own t= (median ms): {}", list.join(", "));
+            }
         }
         if let Some(sizes) = &self.sizes {
             let _ = writeln!(s, "hopboot binary: {} bytes", sizes.binary_bytes);
@@ -879,11 +1125,13 @@ fn display(name: &str) -> String {
         "first_kernel_line" => "first kernel line".into(),
         "run_init" => "Run /init".into(),
         "hopboot_first_line" => "first hopboot line".into(),
+        "minimal_first_line" => "first minimal line".into(),
         "starting_new_kernel" => "Starting new kernel".into(),
         "target_marker" => "target marker".into(),
-        other => match other.strip_prefix("hopboot.") {
-            Some(stage) => format!("hopboot {stage}"),
-            None => other.into(),
+        other => match (other.strip_prefix("hopboot."), other.strip_prefix("minimal.")) {
+            (Some(stage), _) => format!("hopboot {stage}"),
+            (_, Some(stage)) => format!("minimal {stage}"),
+            _ => other.into(),
         },
     }
 }
@@ -1103,6 +1351,36 @@ fn boot(cfg: &VmConfig, timeout: Duration, silence: Duration) -> Result<(Vec<Lin
     Ok((vm.lines(), error))
 }
 
+/// The command line with `hopboot.timeout=0` replaced by a long countdown.
+fn with_menu_countdown(append: &str) -> String {
+    let mut words: Vec<&str> = append
+        .split_whitespace()
+        .filter(|w| !w.starts_with("hopboot.timeout="))
+        .collect();
+    words.push("hopboot.timeout=60");
+    words.join(" ")
+}
+
+/// Boots to hopboot's menu, waits until the countdown has preloaded the default entry
+/// (its `stage=kexec_loaded` line), presses Enter and returns the seconds from the key
+/// to the kernel's "Starting new kernel" line.
+fn enter_to_kexec(cfg: &VmConfig, timeout: Duration) -> Result<f64, String> {
+    let spawned = Instant::now();
+    let mut vm = Vm::spawn(cfg).map_err(|e| format!("{e:#}"))?;
+    let result = (|| {
+        vm.wait_for("stage=kexec_loaded", timeout)?;
+        // The line is printed when the load returns; the menu then goes back to reading keys.
+        std::thread::sleep(Duration::from_millis(200));
+        vm.send(b"\r")?;
+        let pressed = spawned.elapsed();
+        let line = vm.wait_for("kexec_core: Starting new kernel", Duration::from_secs(60))?;
+        anyhow::Ok(line.t.saturating_sub(pressed).as_secs_f64())
+    })()
+    .map_err(|e| format!("{e:#}"));
+    vm.kill();
+    result
+}
+
 /// A boot configuration for runs of one kind.
 struct Setup {
     kind: Kind,
@@ -1116,11 +1394,12 @@ impl Setup {
         let log = match self.kind {
             Kind::Bootloader if memory_mib == self.cfg.memory_mib => format!("run-{index:02}.log"),
             Kind::Bootloader => format!("memory-{memory_mib}.log"),
+            Kind::Minimal => format!("minimal-{index:02}.log"),
             Kind::Direct => format!("direct-{index:02}.log"),
         };
         cfg.log = Some(out.join("logs").join(log));
         let (lines, error) = boot(&cfg, timeout, silence)?;
-        let timeline = Timeline::from_lines(&lines);
+        let timeline = Timeline::from_lines_of(&lines, self.kind);
         let error = error.or_else(|| timeline.total().is_none().then(|| "no marker line".to_owned()));
         Ok(Run {
             index,
@@ -1167,7 +1446,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let out = &opts.out;
     std::fs::create_dir_all(out.join("logs")).with_context(|| format!("creating {}", out.display()))?;
     let standard = opts.initramfs.is_none();
-    let needs_debian = opts.kernel.is_none() || standard || opts.disk.is_none();
+    // The minimal reference takes its modules from the Debian kernel tree.
+    let needs_debian = opts.kernel.is_none() || standard || opts.disk.is_none() || opts.reference_minimal;
     let debian = if needs_debian {
         Some(kernel::debian_kernel()?)
     } else {
@@ -1234,6 +1514,29 @@ pub fn run(opts: &Options) -> Result<Summary> {
         kind: Kind::Bootloader,
         cfg,
     };
+    let mut minimal_image = None;
+    let reference = match (opts.reference_minimal, &debian) {
+        (true, Some(d)) => {
+            eprintln!("bench: building the minimal-kexec reference from {}", minimal::SOURCE);
+            let image = minimal::build(out, &d.modules_dir)?;
+            eprintln!(
+                "bench: {} ({} bytes; modules {})",
+                image.initramfs.display(),
+                image.initramfs_bytes,
+                image.modules.join(" ")
+            );
+            // The same kernel, command line, disk and memory as the bootloader under test.
+            let mut cfg = VmConfig::new(&kernel_path, &image.initramfs, &opts.append).with_disk(attach.clone());
+            cfg.memory_mib = opts.memory_mib;
+            minimal_image = Some(image);
+            Some(Setup {
+                kind: Kind::Minimal,
+                cfg,
+            })
+        }
+        (true, None) => bail!("--reference-minimal needs the Debian kernel's modules"),
+        (false, _) => None,
+    };
     let direct = if opts.baseline_direct {
         let target = out.join("target-initramfs.cpio.gz");
         target::target_initramfs(&target)?;
@@ -1262,11 +1565,17 @@ pub fn run(opts: &Options) -> Result<Summary> {
         runs: Vec::new(),
         sizes,
         memory: None,
+        minimal: minimal_image,
+        enter: Vec::new(),
     };
 
-    // One QEMU at a time: under TCG each takes a whole core.
+    // One QEMU at a time: under TCG each takes a whole core. Interleaved, so that a slow phase
+    // of the host hits every kind alike: bootloader, minimal, direct, bootloader, …
     for i in 1..=opts.runs {
-        for setup in std::iter::once(&bootloader).chain(direct.as_ref()) {
+        for setup in std::iter::once(&bootloader)
+            .chain(reference.as_ref())
+            .chain(direct.as_ref())
+        {
             let run = setup.run(i, opts.memory_mib, out, opts.timeout, RUN_SILENCE)?;
             let t = &run.timeline;
             eprintln!(
@@ -1279,6 +1588,22 @@ pub fn run(opts: &Options) -> Result<Summary> {
             );
             summary.runs.push(run);
         }
+    }
+
+    for i in 1..=opts.enter_runs {
+        let mut cfg = bootloader.cfg.clone();
+        cfg.append = with_menu_countdown(&cfg.append);
+        cfg.log = Some(out.join("logs").join(format!("enter-{i:02}.log")));
+        let r = enter_to_kexec(&cfg, opts.timeout);
+        eprintln!(
+            "bench: enter run {i}/{}: {}",
+            opts.enter_runs,
+            match &r {
+                Ok(s) => format!("Enter → Starting new kernel {:.0} ms", s * 1000.0),
+                Err(e) => format!("FAILED: {e}"),
+            }
+        );
+        summary.enter.push(r);
     }
 
     if opts.memory_search {
@@ -1332,6 +1657,13 @@ pub fn run(opts: &Options) -> Result<Summary> {
         print!("{}", summary.table());
         bail!(
             "no run reached the target marker (serial logs in {})",
+            out.join("logs").display()
+        );
+    }
+    if reference.is_some() && summary.ok_runs(Kind::Minimal).next().is_none() {
+        print!("{}", summary.table());
+        bail!(
+            "no run of the minimal reference reached the target marker (serial logs in {}/minimal-*.log)",
             out.join("logs").display()
         );
     }
@@ -1563,6 +1895,8 @@ mod tests {
                     reason: Some("Kernel panic".into()),
                 }],
             }),
+            minimal: None,
+            enter: vec![Ok(0.012), Ok(0.018), Ok(0.015), Err("timed out".into())],
         }
     }
 
@@ -1594,6 +1928,18 @@ mod tests {
             }
         }
         assert_eq!(j.get("total").unwrap().get("max"), Some(&Json::Num(24.159)));
+        // Enter → kexec over the three boots that got there; the failure is listed.
+        let enter = j.get("enter_to_kexec").unwrap();
+        assert_eq!(enter.get("median"), Some(&Json::Num(0.015)));
+        assert_eq!(enter.get("n"), Some(&Json::Int(3)));
+        assert_eq!(
+            j.get("enter_to_kexec_errors"),
+            Some(&Json::Arr(vec![Json::Str("timed out".into())]))
+        );
+        assert_eq!(
+            with_menu_countdown("console=ttyS0 hopboot.timeout=0 x"),
+            "console=ttyS0 x hopboot.timeout=60"
+        );
         let stages = j.get("stages").unwrap();
         assert_eq!(stages.get("run_init"), Some(&Json::Num(10.439)));
         assert_eq!(stages.get("hopboot.kexec_loaded"), Some(&Json::Num(13.064)));
@@ -1649,6 +1995,117 @@ mod tests {
         let svg = svg::render(&chart);
         assert_eq!(svg.matches("<g class=\"row\"").count(), s.runs.len());
         assert!(svg.contains("FAILED"));
+    }
+
+    /// The minimal C reference on the same disk (shortened real transcript).
+    const MINIMAL_TRANSCRIPT: &str = "\
+6.300 [    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2
+9.000 [    3.221337] Run /init as init process
+9.100 [    3.319525] minimal-kexec: started as PID 1 (stage=start t=5ms)
+9.600 [    3.847309] minimal-kexec: loaded 11 modules (stage=modules t=535ms)
+9.601 [    3.847838] minimal-kexec: /dev/vda1 is there (stage=disk t=535ms)
+9.640 [    3.882150] EXT4-fs (vda1): mounted filesystem without journal. Quota mode: none.
+9.650 [    3.891685] minimal-kexec: booting /boot/vmlinuz-6.1.0-56-amd64 initrd /boot/initrd.img-6.1.0-56-amd64: BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 ro
+9.651 [    3.892654] minimal-kexec: entry read (stage=entry t=580ms)
+11.500 [    5.770547] minimal-kexec: kernel loaded (stage=kexec_loaded t=2458ms)
+11.520 [    5.790466] kexec_core: Starting new kernel
+22.870 [    2.755179] Run /init as init process
+23.043 HOPBOOT-TARGET-MARKER cmdline=BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 ro
+";
+
+    #[test]
+    fn timeline_of_the_minimal_reference() {
+        let t = Timeline::from_lines_of(&lines(MINIMAL_TRANSCRIPT), Kind::Minimal);
+        let names: Vec<&str> = t.milestones.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "first_kernel_line",
+                "run_init",
+                "minimal_first_line",
+                "minimal.start",
+                "minimal.modules",
+                "minimal.disk",
+                "minimal.entry",
+                "minimal.kexec_loaded",
+                "starting_new_kernel",
+                "target_marker",
+            ]
+        );
+        assert_eq!(t.get("minimal.kexec_loaded").unwrap().hopboot_ms, Some(2458));
+        assert!(close(t.decision_window().unwrap(), 2.52));
+        // Read as a hopboot boot, its lines are not stages.
+        let t = Timeline::from_lines(&lines(MINIMAL_TRANSCRIPT));
+        assert!(t.milestones.iter().all(|m| !m.name.starts_with("minimal")));
+        assert!(close(t.decision_window().unwrap(), 2.52));
+    }
+
+    #[test]
+    fn minimal_reference_ratios() {
+        let mut s = summary();
+        assert_eq!(s.json().get("reference_minimal"), Some(&Json::Null));
+        assert_eq!(s.minimal_ratio(), None);
+        // Rounds 1 and 2 of the minimal tool; round 2 is 0.5 s slower in its window.
+        for (index, shift) in [(1, 0.0), (2, 0.5)] {
+            let mut l = lines(MINIMAL_TRANSCRIPT);
+            for line in &mut l[9..] {
+                line.t += Duration::from_secs_f64(shift);
+            }
+            s.runs.push(Run {
+                index,
+                kind: Kind::Minimal,
+                memory_mib: 512,
+                error: None,
+                timeline: Timeline::from_lines_of(&l, Kind::Minimal),
+            });
+        }
+        s.minimal = Some(minimal::Image {
+            initramfs: "minimal-initramfs.cpio.gz".into(),
+            initramfs_bytes: 976_068,
+            binary_bytes: 686_984,
+            modules: vec!["virtio".into(), "ext4".into()],
+        });
+        let r = s.minimal_ratio().unwrap();
+        // hopboot's window is 2.631 s in every round.
+        let (r1, r2) = (2.631 / 2.52, 2.631 / 3.02);
+        assert_eq!(r.rounds.len(), 2);
+        assert!(close(r.rounds[0].1, r1) && close(r.rounds[1].1, r2), "{r:?}");
+        assert!(close(r.median_of_rounds.unwrap(), (r1 + r2) / 2.0));
+        assert!(close(r.of_medians.unwrap(), 2.631 / 2.77));
+
+        let j = s.json();
+        let m = j.get("reference_minimal").unwrap();
+        assert_eq!(m.get("runs_ok"), Some(&Json::Int(2)));
+        assert_eq!(m.get("decision_window_s"), Some(&Json::Num(2.77)));
+        assert_eq!(m.get("decision_window").unwrap().get("n"), Some(&Json::Int(2)));
+        let ratio = m.get("ratio_decision_window").unwrap();
+        assert_eq!(ratio.get("of_medians"), Some(&Json::Num(0.95)));
+        assert!(ratio.get("median_of_rounds").is_some());
+        assert_eq!(m.get("stage_ms").unwrap().get("kexec_loaded"), Some(&Json::Num(2458.0)));
+        // Run /init → entry: 0.651 s for the minimal tool, 0.376 s (→ chosen) for hopboot.
+        assert_eq!(m.get("until_entry").unwrap().get("median"), Some(&Json::Num(0.651)));
+        assert_eq!(
+            m.get("bootloader_until_entry").unwrap().get("median"),
+            Some(&Json::Num(0.376))
+        );
+        let until = m.get("ratio_until_entry").unwrap();
+        assert_eq!(until.get("of_medians"), Some(&Json::Num(0.578)));
+        assert_eq!(m.get("initramfs_bytes"), Some(&Json::Int(976_068)));
+        // The headline figures stay hopboot's.
+        assert_eq!(j.get("decision_window_s"), Some(&Json::Num(2.631)));
+        assert_eq!(j.get("runs_total"), Some(&Json::Int(4)));
+
+        let table = s.table();
+        assert!(table.contains("MINIMAL DECISION WINDOW"), "{table}");
+        assert!(table.contains("minimal start → minimal modules"), "{table}");
+        assert!(
+            table.contains("(median of 2 rounds), 0.95x (of the medians)"),
+            "{table}"
+        );
+        assert!(table.contains("0.376 s vs 0.651 s, 0.58x"), "{table}");
+        let svg = svg::render(&s.chart());
+        assert!(svg.contains(">minimal 2</text>"), "{svg}");
+        assert!(svg.contains("minimal entry → minimal kexec_loaded"), "{svg}");
     }
 
     #[test]

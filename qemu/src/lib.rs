@@ -6,6 +6,7 @@
 //! - [`paths`]: where the workspace, its target dir and the musl binaries are;
 //! - [`kernel`]: a real Debian kernel from `apt-get download`, cached under `target/kernel/`;
 //! - [`disk`]: GPT/MBR disk images with ext4/vfat/raw partitions, built from staging dirs;
+//! - [`distro`]: a real Debian 12 installation on a disk (debootstrap; `make test-distro`);
 //! - [`target`]: the "target" initramfs hopboot kexecs into (prints a marker, powers off);
 //! - [`demo`]: ready-made test disks (GRUB config, kernel scan, nothing bootable);
 //! - [`vm`]: QEMU runs whose serial console is read line by line with timestamps.
@@ -15,6 +16,7 @@
 mod cmd;
 pub mod demo;
 pub mod disk;
+pub mod distro;
 pub mod kernel;
 pub mod paths;
 pub mod target;

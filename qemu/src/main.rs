@@ -1,6 +1,7 @@
 //! `hopboot-qemu`: the Makefile's entry point to the QEMU harness.
 
 mod bench;
+mod minimal;
 mod svg;
 
 use std::path::PathBuf;
@@ -21,6 +22,12 @@ usage:
       Write the target initramfs (its /init prints HOPBOOT-TARGET-MARKER and powers off).
   hopboot-qemu demo-disk --variant grub|scan|empty OUT
       Build a demo disk image; print disk=, fs_uuid=, expected_cmdline=, expected_kernel=.
+  hopboot-qemu distro-disk [OUT]
+      As root: build a real Debian 12 installation (debootstrap, cached in
+      target/distro/cache) on a GPT disk (default target/distro/debian12.img) with
+      scripts/build-distro-rootfs.sh; print disk=, fs_uuid=, part_uuid=, kernel_version=.
+      Its systemd prints HOPBOOT-DISTRO-MARKER and powers off; boot it with `run` on a
+      copy (the installed system writes to its root filesystem).
   hopboot-qemu run --initrd FILE [options]
       Boot QEMU. Options:
         --kernel FILE          bzImage (default: the Debian kernel)
@@ -53,6 +60,12 @@ usage:
         --label NAME           name in the summary (default: hopboot or the initramfs name)
         --baseline-direct      also boot the target kernel + target initramfs directly
                                (no bootloader), interleaved, for ratios
+        --reference-minimal    also boot bench/minimal-kexec (a minimal C tool: insmod,
+                               mount ext4, first grub.cfg entry, kexec), interleaved, and
+                               report the decision-window ratio to it
+        --enter-runs N         also boot N times to the menu (60 s countdown), press Enter
+                               once the default entry is preloaded, and time Enter →
+                               Starting new kernel
         --timeout SECS         give up on one boot after SECS (default 300)
 
 environment:
@@ -121,6 +134,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "demo-disk" => demo_disk(rest),
+        "distro-disk" => distro_disk(rest),
         "run" => run_vm(rest),
         "bench" => bench_cmd(rest),
         other => Err(usage(format!("unknown command {other:?}"))),
@@ -168,6 +182,27 @@ fn demo_disk(rest: &[String]) -> Result<ExitCode> {
     println!("fs_uuid={}", info.fs_uuid);
     println!("expected_cmdline={}", info.expected_cmdline);
     println!("expected_kernel={}", info.expected_kernel);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn distro_disk(rest: &[String]) -> Result<ExitCode> {
+    let out = match rest {
+        [] => hopboot_qemu::distro::distro_dir()?.join("debian12.img"),
+        [out] if !out.starts_with('-') => PathBuf::from(out),
+        _ => return Err(usage("distro-disk takes at most one argument: OUT")),
+    };
+    let d = hopboot_qemu::distro::distro_disk(&out)?;
+    println!("disk={}", d.disk.display());
+    println!("fs_uuid={}", d.fs_uuid);
+    println!("part_uuid={}", d.part_uuid);
+    println!("kernel_version={}", d.kernel_version);
+    eprintln!(
+        "hopboot-qemu: root filesystem {:.0}s, image {:.0}s, partition {} MiB, initrd {} bytes",
+        d.rootfs_time.as_secs_f64(),
+        d.image_time.as_secs_f64(),
+        d.partition_mib,
+        d.initrd_bytes
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -258,6 +293,8 @@ fn bench_cmd(rest: &[String]) -> Result<ExitCode> {
             "--no-sizes" => opts.sizes = false,
             "--label" => opts.label = Some(value(arg, &mut it)?.to_owned()),
             "--baseline-direct" => opts.baseline_direct = true,
+            "--reference-minimal" => opts.reference_minimal = true,
+            "--enter-runs" => opts.enter_runs = number(arg, value(arg, &mut it)?)?,
             "--timeout" => opts.timeout = Duration::from_secs(number(arg, value(arg, &mut it)?)?),
             other => return Err(usage(format!("unknown argument {other:?}"))),
         }

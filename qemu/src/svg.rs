@@ -43,10 +43,11 @@ pub struct Chart {
     pub window_legend: String,
 }
 
-/// Distinct colours, in legend order (cycled when there are more keys).
-const PALETTE: [&str; 12] = [
+/// Distinct colours, in legend order (cycled when there are more keys). A run of hopboot, the
+/// minimal reference and a direct boot together have about 17 intervals.
+const PALETTE: [&str; 20] = [
     "#9e9e9e", "#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63", "#e15759",
-    "#d37295", "#79706e",
+    "#d37295", "#79706e", "#499894", "#86bcb6", "#ff9d9a", "#bab0ac", "#fabfd2", "#b07aa1", "#d4a6c8", "#9d7660",
 ];
 
 const WIDTH: f64 = 1100.0;

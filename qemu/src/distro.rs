@@ -1,0 +1,169 @@
+//! A real Debian 12 installation on a GPT disk, for `make test-distro`.
+//!
+//! `scripts/build-distro-rootfs.sh` (root: debootstrap and chroot) installs bookworm with
+//! its kernel, initramfs-tools, systemd and GRUB's tools into a directory, and runs the
+//! installed system's own `update-initramfs` and `grub-mkconfig` there (see the script).
+//! [`distro_disk`] then makes that directory the ext4 root of a one-partition GPT disk
+//! with [`crate::disk::build_disk`] (`mkfs.ext4 -d`, `sgdisk`: no loop devices, no
+//! mounts), with the filesystem UUID and partition GUID the script told GRUB about.
+//!
+//! Cache (`target/distro/cache/`): the downloaded .debs and a tarball of the
+//! debootstrapped base; only the first build downloads and installs packages. Delete
+//! the directory to pick up a newer bookworm.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+use crate::disk::{self, Fs, Partition, Table};
+use crate::kernel::Kernel;
+use crate::paths;
+
+/// The root filesystem's UUID (`mkfs.ext4 -U`), as the stand-in grub-probe reports it.
+pub const FS_UUID: &str = "5d1a8b2e-0c4f-4e3b-9a6d-44f15720a001";
+/// The root partition's GPT unique GUID, as the stand-in grub-probe reports it.
+pub const PART_UUID: &str = "8e7c7f53-2a61-4a39-b8c4-44f15720a001";
+/// The script that builds the root filesystem, relative to the workspace root.
+pub const SCRIPT: &str = "scripts/build-distro-rootfs.sh";
+/// The GPT partition name (and ext4 label) of the root partition.
+pub const LABEL: &str = "debian12-root";
+
+/// The built disk and what the tests compare against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistroDisk {
+    /// The raw disk image.
+    pub disk: PathBuf,
+    /// The root filesystem's UUID.
+    pub fs_uuid: String,
+    /// The root partition's GPT unique GUID.
+    pub part_uuid: String,
+    /// `/boot/grub/grub.cfg` exactly as the installed system's `grub-mkconfig` wrote it.
+    pub grub_cfg: String,
+    /// The installed kernel's release (`/boot/vmlinuz-<release>`).
+    pub kernel_version: String,
+    /// Size of `/boot/initrd.img-<release>` (the installed system's own initramfs).
+    pub initrd_bytes: u64,
+    /// Size of the root partition.
+    pub partition_mib: u64,
+    /// Time spent in the script (debootstrap on a cold cache, then the install stage).
+    pub rootfs_time: Duration,
+    /// Time spent building the disk image from the directory (mkfs.ext4 -d, sgdisk).
+    pub image_time: Duration,
+}
+
+/// `<target dir>/distro`: the cache, the staging directory and the default image path.
+pub fn distro_dir() -> Result<PathBuf> {
+    Ok(paths::target_dir()?.join("distro"))
+}
+
+/// Builds the Debian 12 disk at `out` (replacing it), with the cache in
+/// `<target dir>/distro/cache`. Needs root; the script's progress goes to stderr.
+pub fn distro_disk(out: &Path) -> Result<DistroDisk> {
+    let dir = distro_dir()?;
+    let cache = dir.join("cache");
+    let staging = out.with_extension("rootfs");
+    let script = paths::workspace_root()?.join(SCRIPT);
+    ensure!(script.is_file(), "{} is missing", script.display());
+
+    let started = Instant::now();
+    let mut cmd = Command::new(&script);
+    cmd.arg(&cache).arg(&staging).arg(FS_UUID).arg(PART_UUID);
+    let status = cmd.status().with_context(|| format!("running {}", script.display()))?;
+    ensure!(
+        status.success(),
+        "{} failed ({status}); it needs root, debootstrap and the Debian mirror",
+        script.display()
+    );
+    let rootfs_time = started.elapsed();
+
+    let result = image_from_rootfs(out, &staging, rootfs_time);
+    // The directory is only the source of the image; the cache keeps what is slow to redo.
+    let _ = fs::remove_dir_all(&staging);
+    result
+}
+
+fn image_from_rootfs(out: &Path, rootfs: &Path, rootfs_time: Duration) -> Result<DistroDisk> {
+    let started = Instant::now();
+    let grub_path = rootfs.join("boot/grub/grub.cfg");
+    let grub_cfg = fs::read_to_string(&grub_path).with_context(|| format!("reading {}", grub_path.display()))?;
+    let kernel = Kernel::from_dir(rootfs).context("finding the installed kernel")?;
+    let initrd = rootfs.join(format!("boot/initrd.img-{}", kernel.version));
+    let initrd_bytes = fs::metadata(&initrd)
+        .with_context(|| format!("{} is missing", initrd.display()))?
+        .len();
+
+    let partition_mib = partition_size_mib(rootfs)?;
+    let part = Partition {
+        part_uuid: Some(PART_UUID.to_owned()),
+        ..Partition::new(
+            partition_mib,
+            "8300",
+            Fs::Ext4 {
+                uuid: Some(FS_UUID.to_owned()),
+            },
+        )
+        .with_label(LABEL)
+        .with_staging(rootfs)
+    };
+    disk::build_disk(out, Table::Gpt, &[part])?;
+    Ok(DistroDisk {
+        disk: out.to_path_buf(),
+        fs_uuid: FS_UUID.to_owned(),
+        part_uuid: PART_UUID.to_owned(),
+        grub_cfg,
+        kernel_version: kernel.version,
+        initrd_bytes,
+        partition_mib,
+        rootfs_time,
+        image_time: started.elapsed(),
+    })
+}
+
+/// Room for the tree (`du`) plus half again and 256 MiB for the running system's
+/// journal and logs, in whole 64 MiB steps.
+fn partition_size_mib(rootfs: &Path) -> Result<u64> {
+    let out = Command::new("du")
+        .args(["-s", "-x", "--block-size=1M"])
+        .arg(rootfs)
+        .output()
+        .context("running du")?;
+    ensure!(out.status.success(), "du -s {} failed", rootfs.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let used: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unexpected du output {text:?}"))?;
+    let want = used.saturating_mul(3) / 2 + 256;
+    Ok(want.div_ceil(64) * 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::MIB;
+
+    #[test]
+    fn partition_size_has_headroom() {
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("distro-size"), "t").unwrap();
+        fs::write(dir.path().join("f"), vec![1u8; 3 * MIB as usize]).unwrap();
+        let mib = partition_size_mib(dir.path()).unwrap();
+        assert_eq!(mib % 64, 0);
+        assert!(mib >= 256 + 3, "{mib}");
+        assert!(partition_size_mib(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn uuids_are_lowercase_uuids() {
+        for u in [FS_UUID, PART_UUID] {
+            let groups: Vec<usize> = u.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{u}");
+            assert!(u
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        }
+    }
+}

@@ -392,7 +392,10 @@ pub fn list_disks() -> Vec<PathBuf> {
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
                     let sys = e.path();
-                    let skip = sys.join("partition").exists()
+                    // `hidden`: NVMe multipath controller paths (nvme0c0n1) have no device node.
+                    let hidden = std::fs::read_to_string(sys.join("hidden")).is_ok_and(|h| h.trim() == "1");
+                    let skip = hidden
+                        || sys.join("partition").exists()
                         || ["loop", "ram", "zram", "dm-", "md"].iter().any(|p| name.starts_with(p))
                         || std::fs::read_to_string(sys.join("size"))
                             .map(|s| s.trim() == "0")

@@ -111,12 +111,31 @@ fn open_partition(p: &Partition) -> Result<Option<Box<dyn FsView>>, crate::fs::F
                     other => other.to_string(),
                 };
                 // The kernel's orphan cleanup writes even on a read-only
-                // mount (it lifts MS_RDONLY for it): never mount such a one.
+                // mount (it lifts MS_RDONLY for it) unless the device itself
+                // is read-only: mount such a one only on a locked device.
                 if crate::fs::ext4::has_orphans(&p.window) {
-                    return Err(FsError::Unsupported(format!(
-                        "{why}; not mounted by the kernel either: it has orphan inodes, which a kernel mount \
-                         deletes even read-only (run e2fsck on it)"
-                    )));
+                    let dev = Path::new("/dev").join(&p.name);
+                    let can_lock = crate::mount::enabled() && dev.exists();
+                    let lock = if can_lock {
+                        crate::mount::lock_readonly(&dev)
+                    } else {
+                        Err(String::new())
+                    };
+                    if let Err(lock) = lock {
+                        return Err(FsError::Unsupported(format!(
+                            "{why}; not mounted by the kernel either: it has orphan inodes, which a kernel mount \
+                             deletes even read-only unless the device is read-only{} (run e2fsck on it)",
+                            if lock.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({lock})")
+                            }
+                        )));
+                    }
+                    log::info!(
+                        "{}: orphan inodes; the device is set read-only so the kernel leaves them",
+                        p.name
+                    );
                 }
                 kernel_mount(p, "ext4")
                     .map(Some)

@@ -134,9 +134,21 @@ pub fn identity(window: &crate::block::Window, fstype: &str) -> (Option<String>,
     (uuid, label)
 }
 
+/// Marks the block device `dev` read-only in the kernel (see
+/// [`crate::sys::block_set_readonly`]): a filesystem mounted from it then
+/// cannot write even where a read-only mount would (ext4's orphan cleanup).
+pub fn lock_readonly(dev: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    crate::sys::block_set_readonly(&f).map_err(|e| format!("{}: cannot set it read-only: {e}", dev.display()))
+}
+
 /// Mounts `dev` read-only at MOUNT_DIR/`name` and returns the mount point.
+/// The device itself is marked read-only first, where the kernel allows.
 pub fn mount_ro(dev: &Path, name: &str, fstype: &str) -> Result<PathBuf, String> {
     use nix::mount::{mount, MsFlags};
+    if let Err(e) = lock_readonly(dev) {
+        log::warn!("{e}; relying on the read-only mount alone");
+    }
     let data = KNOWN.iter().find(|k| k.fstype == fstype).map(|k| k.data).unwrap_or("");
     let target = Path::new(MOUNT_DIR).join(name.replace('/', "_"));
     std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;

@@ -95,6 +95,24 @@ pub fn random_if_ready(buf: &mut [u8]) -> bool {
     usize::try_from(n).is_ok_and(|n| n == buf.len())
 }
 
+/// `BLKROSET` from `<linux/fs.h>`: `_IO(0x12, 93)`.
+const BLKROSET: libc::c_ulong = 0x125d;
+
+/// Marks the block device `dev` read-only in the kernel (BLKROSET), so that
+/// nothing, not even a filesystem's own recovery on a read-only mount, can
+/// write to it until it is set writable again. Nothing is written to the disk.
+pub fn block_set_readonly(dev: &std::fs::File) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `dev` is an open file for the whole call; BLKROSET reads one
+    // `int` through the pointer, which points at `one`, alive until return.
+    let rc = unsafe { libc::ioctl(dev.as_raw_fd(), BLKROSET as _, &one as *const libc::c_int) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Unloads a kernel loaded by [`kexec_file_load`]; succeeds when none is loaded.
 pub fn kexec_file_unload() -> io::Result<()> {
     // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the fds and the

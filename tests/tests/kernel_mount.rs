@@ -319,3 +319,82 @@ fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
     assert!(sb.contains("needs_recovery"), "{sb}");
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// ext4 with orphan inodes (files deleted while open when the power went) and
+/// a feature ext4-view refuses (inline_data): the kernel would delete the
+/// orphans even on a read-only mount, so hopboot marks the device read-only
+/// (BLKROSET) first; the kernel then skips the cleanup and the disk stays
+/// byte-identical.
+#[test]
+fn ext4_with_orphans_is_mounted_on_a_read_only_device() {
+    let s = setup();
+    let v = &s.kernel.version;
+    let uuid = "4b0b0057-0000-4000-8000-0000000000e5";
+    let work = s.work.join("ext4-orphans");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let tree = work.join("tree");
+    let cmdline = format!("root=UUID={uuid} ro console=ttyS0 hb.fs=orphans");
+    boot_tree(
+        &tree,
+        &format!(
+            "set default=0\nmenuentry 'Debian with orphans' {{\n  linux /boot/vmlinuz-{v} {cmdline}\n  initrd /boot/initrd.img-{v}\n}}\n"
+        ),
+    )
+    .unwrap();
+    // The orphan: a real file's inode, whose link is then dropped as a crash would leave it.
+    std::fs::write(tree.join("deleted-while-open"), vec![7u8; 64 << 10]).unwrap();
+    let fsimg = work.join("ext4.img");
+    std::fs::File::create(&fsimg).unwrap().set_len(128 << 20).unwrap();
+    let (out, st) = tool(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "4096", "-O", "inline_data", "-U", uuid])
+            .args(["-E", "root_owner=0:0", "-d"])
+            .arg(&tree)
+            .arg(&fsimg),
+    );
+    assert!(st.success(), "{out}");
+    let (ino, _) = tool(
+        Command::new("debugfs")
+            .args(["-R", "stat /deleted-while-open"])
+            .arg(&fsimg),
+    );
+    let inode: u32 = ino
+        .split("Inode: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("debugfs stat: {ino}"));
+    let cmds = work.join("debugfs-cmds");
+    std::fs::write(&cmds, format!("unlink /deleted-while-open\nssv last_orphan {inode}\n")).unwrap();
+    let (out, st) = tool(Command::new("debugfs").arg("-w").arg("-f").arg(&cmds).arg(&fsimg));
+    assert!(st.success(), "{out}");
+    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&fsimg));
+    assert!(sb.contains(&format!("First orphan inode:       {inode}")), "{sb}");
+
+    let disk = work.join("disk.img");
+    let parts = [Partition::new(130, "8300", Fs::Image(fsimg.clone()))];
+    build_disk(&disk, Table::Gpt, &parts).unwrap();
+    std::fs::remove_file(&fsimg).unwrap();
+    let initramfs = work.join("hopboot-ext4.cpio.gz");
+    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "ext4"]).unwrap();
+
+    let (t, marker) = boot_unchanged("ext4-orphans", &disk, &initramfs);
+    assert_eq!(
+        marker,
+        marker_line(&format!("BOOT_IMAGE=/boot/vmlinuz-{v} {cmdline}")),
+        "{t}"
+    );
+    assert!(t.contains("orphan inodes; the device is set read-only"), "{t}");
+    assert!(
+        t.contains("skipping orphan cleanup"),
+        "the kernel did not skip the cleanup:\n{t}"
+    );
+    // The orphan is still listed, as e2fsprogs sees it.
+    let (ext, _) = layout(&parts).unwrap();
+    let back = work.join("back.img");
+    extract(&disk, ext[0], &back).unwrap();
+    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&back));
+    assert!(sb.contains(&format!("First orphan inode:       {inode}")), "{sb}");
+    std::fs::remove_dir_all(&work).unwrap();
+}

@@ -28,9 +28,16 @@ fn prio(l: log::Level) -> u8 {
     }
 }
 
+/// Whether a record is shown: hopboot's own at `max`, other crates' (goblin
+/// dumps every PE section header at debug) only from info up.
+fn wanted(m: &log::Metadata<'_>, max: log::LevelFilter) -> bool {
+    let ours = m.target().starts_with("hopboot");
+    m.level() <= if ours { max } else { max.min(log::LevelFilter::Info) }
+}
+
 impl log::Log for Kmsg {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.max
+        wanted(m, self.max)
     }
 
     fn log(&self, r: &log::Record<'_>) {
@@ -98,7 +105,7 @@ pub fn init_stderr(verbose: bool) {
     struct Stderr(log::LevelFilter);
     impl log::Log for Stderr {
         fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            m.level() <= self.0
+            wanted(m, self.0)
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
@@ -114,5 +121,24 @@ pub fn init_stderr(verbose: bool) {
     };
     if log::set_boxed_logger(Box::new(Stderr(max))).is_ok() {
         log::set_max_level(max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wanted;
+    use log::{Level, LevelFilter, Metadata};
+
+    #[test]
+    fn debug_is_hopboots_own() {
+        let m = |target, level| Metadata::builder().target(target).level(level).build();
+        assert!(wanted(&m("hopboot_loader::kexec", Level::Debug), LevelFilter::Debug));
+        assert!(wanted(&m("hopboot::pid1", Level::Debug), LevelFilter::Debug));
+        assert!(!wanted(
+            &m("goblin::pe::section_table", Level::Debug),
+            LevelFilter::Debug
+        ));
+        assert!(wanted(&m("goblin::pe", Level::Warn), LevelFilter::Debug));
+        assert!(!wanted(&m("hopboot::pid1", Level::Debug), LevelFilter::Info));
     }
 }

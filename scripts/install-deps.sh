@@ -42,6 +42,8 @@ for cmd in "${!PKG[@]}"; do
 done
 # Debian's systemd EFI stub is used to build a real UKI in tests.
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || missing+=(systemd-boot-efi)
+# OVMF (UEFI firmware) for the UEFI end-to-end tests (tests/tests/uefi.rs).
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || missing+=(ovmf)
 # `make bench` links its C reference loader (bench/minimal-kexec) statically against glibc.
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 

@@ -155,6 +155,43 @@ pub struct VmConfig {
     pub log: Option<PathBuf>,
     /// Tee serial lines to stderr (also enabled by `HOPBOOT_QEMU_VERBOSE=1`).
     pub verbose: bool,
+    /// The firmware (default: SeaBIOS).
+    pub firmware: Firmware,
+}
+
+/// OVMF's code, from Debian's `ovmf` package (the pair its QEMU firmware
+/// descriptor `60-edk2-x86_64.json` names: no Secure Boot, no SMM).
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+/// The empty variable store that goes with [`OVMF_CODE`].
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// The firmware the VM starts. Either way QEMU loads `-kernel`/`-initrd`
+/// itself (fw_cfg): SeaBIOS through its Linux boot option ROM, OVMF by
+/// starting the kernel's EFI stub.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Firmware {
+    /// QEMU's default, SeaBIOS.
+    #[default]
+    Bios,
+    /// UEFI: [`OVMF_CODE`] as read-only pflash and `vars`, this VM's own
+    /// writable copy of [`OVMF_VARS`] ([`Firmware::uefi`] makes it).
+    Uefi {
+        /// The VM's variable store.
+        vars: PathBuf,
+    },
+}
+
+impl Firmware {
+    /// OVMF with a fresh copy of [`OVMF_VARS`] at `vars` (replaced if it exists).
+    pub fn uefi(vars: impl Into<PathBuf>) -> Result<Firmware> {
+        let vars = vars.into();
+        ensure!(
+            Path::new(OVMF_CODE).is_file() && Path::new(OVMF_VARS).is_file(),
+            "{OVMF_CODE} or {OVMF_VARS} missing (Debian package ovmf, see scripts/install-deps.sh)"
+        );
+        std::fs::copy(OVMF_VARS, &vars).with_context(|| format!("copying {OVMF_VARS} to {}", vars.display()))?;
+        Ok(Firmware::Uefi { vars })
+    }
 }
 
 impl VmConfig {
@@ -170,7 +207,14 @@ impl VmConfig {
             extra_args: Vec::new(),
             log: None,
             verbose: false,
+            firmware: Firmware::Bios,
         }
+    }
+
+    /// Starts the VM with `firmware` instead of SeaBIOS.
+    pub fn with_firmware(mut self, firmware: Firmware) -> Self {
+        self.firmware = firmware;
+        self
     }
 
     /// Adds a disk.
@@ -221,6 +265,22 @@ impl VmConfig {
                 "-monitor",
                 "none",
             ]);
+        }
+        if let Firmware::Uefi { vars } = &self.firmware {
+            ensure!(
+                Path::new(OVMF_CODE).is_file(),
+                "{OVMF_CODE} missing (Debian package ovmf)"
+            );
+            ensure!(vars.is_file(), "OVMF variable store {} does not exist", vars.display());
+            let vars = vars
+                .to_str()
+                .with_context(|| format!("variable store path {} is not UTF-8", vars.display()))?
+                .replace(',', ",,");
+            push(&[
+                "-drive",
+                &format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+            ]);
+            push(&["-drive", &format!("if=pflash,format=raw,unit=1,file={vars}")]);
         }
         args.extend(["-kernel".into(), self.kernel.clone().into_os_string()]);
         args.extend(["-initrd".into(), self.initrd.clone().into_os_string()]);
@@ -820,6 +880,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("power of two"), "{err}");
+    }
+
+    #[test]
+    fn uefi_firmware_adds_pflash_and_bios_stays_default() {
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("vm-fw"), "t").unwrap();
+        let (k, i) = (dir.path().join("k"), dir.path().join("i"));
+        std::fs::write(&k, b"").unwrap();
+        std::fs::write(&i, b"").unwrap();
+        let cfg = VmConfig::new(&k, &i, "console=ttyS0");
+        assert_eq!(cfg.firmware, Firmware::Bios);
+        let joined = |cfg: &VmConfig| {
+            let args = cfg.qemu_args(false).unwrap();
+            args.iter().map(|a| a.to_str().unwrap()).collect::<Vec<_>>().join(" ")
+        };
+        assert!(!joined(&cfg).contains("pflash"));
+        // The real firmware files come with Debian's ovmf package.
+        if !Path::new(OVMF_VARS).is_file() {
+            return;
+        }
+        let vars = dir.path().join("v,ars.fd");
+        let cfg = cfg.with_firmware(Firmware::uefi(&vars).unwrap());
+        assert_eq!(std::fs::read(&vars).unwrap(), std::fs::read(OVMF_VARS).unwrap());
+        let args = joined(&cfg);
+        assert!(
+            args.contains(&format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}")),
+            "{args}"
+        );
+        assert!(args.contains("if=pflash,format=raw,unit=1,file="), "{args}");
+        assert!(args.contains("v,,ars.fd -kernel"), "{args}");
     }
 
     #[test]

@@ -442,3 +442,23 @@ pub fn run_then_cut_power(disk: &std::path::Path, modules: &[&str], script: &str
     );
     Ok(())
 }
+
+/// Like [`boot_hopboot`] on a UEFI machine: OVMF (Debian's `ovmf` package)
+/// with its own variable store `<work>/<name>.OVMF_VARS.fd`. QEMU starts the
+/// kernel's EFI stub from fw_cfg (which appends `initrd=initrd` to the first
+/// kernel's command line).
+pub fn boot_hopboot_uefi(name: &str, disks: &[PathBuf], append: &str) -> Result<Vm> {
+    use hopboot_qemu::vm::Firmware;
+    let s = setup();
+    let firmware = Firmware::uefi(s.work.join(format!("{name}.OVMF_VARS.fd")))?;
+    let mut cfg = VmConfig::new(
+        &s.kernel.vmlinuz,
+        &s.initramfs,
+        format!("console=ttyS0 panic=-1 {append}"),
+    )
+    .with_firmware(firmware);
+    for d in disks {
+        cfg = cfg.with_disk(DiskAttach::new(d));
+    }
+    Vm::spawn(&cfg)
+}

@@ -498,10 +498,10 @@ fn ukis(fs: &dyn FsView) -> Vec<String> {
         .collect()
 }
 
-/// Reads a UKI's headers and small sections.
+/// Reads a UKI's headers and small sections, by range: a few KiB, never
+/// the kernel and initrd it carries.
 pub fn read_uki(fs: &dyn FsView, path: &str) -> Result<uki::Uki, String> {
-    let bytes = fs.read(path, crate::fs::MAX_IMAGE_BYTES).map_err(|e| e.to_string())?;
-    uki::parse(&bytes).map_err(|e| e.to_string())
+    uki::read(fs, path).map_err(|e| e.to_string())
 }
 
 /// All systemd-boot entries of the system (every ESP/XBOOTLDR-like volume),
@@ -570,7 +570,8 @@ fn sd_boot_entries(volumes: &[Volume], c: &mut Collector) {
         let (kernel, initrds, cmdline, source) = match (&e.efi, &e.linux) {
             (Some(efi), _) => {
                 // A UKI (type #2, or a type #1 `efi` line): options override its .cmdline.
-                let cmdline = if e.options.is_empty() {
+                // A type #2 entry's options are its .cmdline already (read above).
+                let cmdline = if e.options.is_empty() && e.file != *efi {
                     read_uki(fs, efi).ok().and_then(|u| u.cmdline).unwrap_or_default()
                 } else {
                     e.options.clone()

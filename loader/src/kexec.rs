@@ -95,22 +95,41 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
     let mut initrd: Vec<u8> = Vec::new();
     if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
         // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
-        // come first in the initrd.
-        let bytes = vol
-            .fs
-            .read(&entry.kernel, MAX_IMAGE_BYTES)
-            .map_err(read_err("UKI", &entry.kernel))?;
-        let u = crate::config::uki::parse(&bytes).map_err(|e| KexecError::Uki(e.to_string()))?;
-        let section = |r: (u64, u64)| -> Option<&[u8]> {
-            let start = usize::try_from(r.0).ok()?;
-            let len = usize::try_from(r.1).ok()?;
-            bytes.get(start..start.checked_add(len)?)
+        // come first in the initrd. Only the headers and these sections are
+        // read, each straight from its range of the file.
+        use crate::config::uki;
+        let u = uki::read_layout(vol.fs.as_ref(), &entry.kernel).map_err(|e| match e {
+            uki::ReadError::Read(source) => read_err("UKI", &entry.kernel)(source),
+            uki::ReadError::Uki(e) => KexecError::Uki(e.to_string()),
+        })?;
+        let section = |name: &str, (offset, len): (u64, u64)| -> Result<Vec<u8>, KexecError> {
+            let len = usize::try_from(len).map_err(|_| KexecError::Uki(format!("{name}: {len} bytes")))?;
+            let bytes = vol
+                .fs
+                .read_range(&entry.kernel, offset, len)
+                .map_err(read_err("UKI", &entry.kernel))?;
+            if bytes.len() != len {
+                let got = bytes.len();
+                let e = uki::UkiError::ShortRead {
+                    what: name.to_string(),
+                    offset,
+                    want: len,
+                    got,
+                };
+                return Err(KexecError::Uki(e.to_string()));
+            }
+            Ok(bytes)
         };
-        kernel = section(u.linux)
-            .ok_or_else(|| KexecError::Uki(".linux lies outside the file".into()))?
-            .to_vec();
-        for r in [u.ucode, u.initrd].into_iter().flatten() {
-            initrd.extend_from_slice(section(r).unwrap_or(&[]));
+        kernel = section(".linux", u.linux)?;
+        for (name, r) in [(".ucode", u.ucode), (".initrd", u.initrd)] {
+            if let Some(r) = r {
+                let bytes = section(name, r)?;
+                if initrd.is_empty() {
+                    initrd = bytes;
+                } else {
+                    initrd.extend_from_slice(&bytes);
+                }
+            }
         }
     } else {
         kernel = Vec::new();

@@ -3,7 +3,7 @@
 //! symlinks are resolved inside it.
 
 use super::{FsError, FsView, Kind};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A directory as a filesystem root. Optional files `UUID` and `LABEL` at the
@@ -91,6 +91,27 @@ impl FsView for DirFs {
         std::io::copy(&mut f.take(limit), out).map_err(io)
     }
 
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        let io = |source| FsError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let meta = self.meta(path).filter(|m| m.is_file());
+        let meta = meta.ok_or_else(|| FsError::NotFound(path.to_string()))?;
+        let host = self.host(path).ok_or_else(|| FsError::NotFound(path.to_string()))?;
+        let mut f = std::fs::File::open(host).map_err(io)?;
+        let want = super::range_len(meta.len(), offset, len);
+        let mut v = Vec::with_capacity(want);
+        if want > 0 {
+            f.seek(SeekFrom::Start(offset)).map_err(io)?;
+            // A file that grew since `meta` still gives at most `len` bytes.
+            f.take(u64::try_from(len).unwrap_or(u64::MAX))
+                .read_to_end(&mut v)
+                .map_err(io)?;
+        }
+        Ok(v)
+    }
+
     fn kind(&self, path: &str) -> Option<Kind> {
         let m = self.meta(path)?;
         Some(if m.is_file() {
@@ -144,4 +165,35 @@ pub(crate) fn test_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(p, c).unwrap();
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_range_reads_the_range_only() {
+        let data: String = (0..10_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let d = test_tree(&[("boot/big", &data), ("boot/empty", ""), ("boot/sub/x", "x")]);
+        let fs = DirFs::new(d.path());
+        let b = data.as_bytes();
+        assert_eq!(fs.read_range("/boot/big", 0, 16).unwrap(), &b[..16]);
+        assert_eq!(fs.read_range("/boot/big", 4093, 10).unwrap(), &b[4093..4103]);
+        // Short at the end of the file, empty at and past it.
+        assert_eq!(fs.read_range("/boot/big", 9_990, 100).unwrap(), &b[9_990..]);
+        assert!(fs.read_range("/boot/big", 10_000, 100).unwrap().is_empty());
+        assert!(fs.read_range("/boot/big", u64::MAX, 100).unwrap().is_empty());
+        assert_eq!(fs.read_range("/boot/big", 1, usize::MAX).unwrap(), &b[1..]);
+        assert!(fs.read_range("/boot/empty", 0, 10).unwrap().is_empty());
+        assert!(fs.read_range("/boot/big", 5, 0).unwrap().is_empty());
+        assert!(matches!(fs.read_range("/boot/nope", 0, 1), Err(FsError::NotFound(_))));
+        assert!(matches!(fs.read_range("/boot/sub", 0, 1), Err(FsError::NotFound(_))));
+        // `..` stays inside the tree; hidden paths are absent.
+        assert_eq!(fs.read_range("/../boot/sub/x", 0, 5).unwrap(), b"x");
+        let hidden = DirFs::mounted(d.path(), vec!["/boot/sub".into()], None, None);
+        assert!(matches!(
+            hidden.read_range("/boot/sub/x", 0, 1),
+            Err(FsError::NotFound(_))
+        ));
+    }
 }

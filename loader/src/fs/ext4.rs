@@ -41,11 +41,15 @@ pub fn has_orphans(window: &Window) -> bool {
 /// The device as ext4-view sees it, with read-ahead: ext4-view asks for one
 /// block at a time, so a file of 8 MiB would cost 2000 small reads; reading
 /// 512 KiB ahead turns them into 16 (the device is never written, so the
-/// cache cannot go stale).
+/// cache cannot go stale). The read-ahead buffer is page aligned, so these
+/// reads bypass the page cache ([`Window::read_bulk`]).
 struct Reader {
     window: Window,
+    /// Backing store; the cache is `buf[off..off + len]`, `off` page aligning it.
+    buf: Vec<u8>,
+    off: usize,
+    len: usize,
     cache_start: u64,
-    cache: Vec<u8>,
 }
 
 /// Read-ahead size.
@@ -55,15 +59,46 @@ impl Reader {
     fn new(window: Window) -> Self {
         Reader {
             window,
+            buf: Vec::new(),
+            off: 0,
+            len: 0,
             cache_start: 0,
-            cache: Vec::new(),
         }
     }
 
     /// The cached bytes for `[start, start + len)`, if all are cached.
     fn cached(&self, start: u64, len: usize) -> Option<&[u8]> {
-        let off = usize::try_from(start.checked_sub(self.cache_start)?).ok()?;
-        self.cache.get(off..off.checked_add(len)?)
+        let rel = usize::try_from(start.checked_sub(self.cache_start)?).ok()?;
+        if rel.checked_add(len)? > self.len {
+            return None;
+        }
+        self.buf.get(self.off + rel..self.off + rel + len)
+    }
+
+    /// Fills the cache with up to [`READ_AHEAD`] bytes from the aligned
+    /// offset at or below `start`, covering at least `need` bytes from `start`.
+    fn fill(&mut self, start: u64, need: usize) -> std::io::Result<()> {
+        const A: usize = Window::BULK_ALIGN;
+        let base = start - start % A as u64;
+        let lead = (start - base) as usize;
+        let left = usize::try_from(self.window.len().saturating_sub(base)).unwrap_or(usize::MAX);
+        let n = READ_AHEAD.max(lead + need).min(left);
+        // Whole pages where the window allows (the last read of an odd-sized window is short).
+        let n = if n.is_multiple_of(A) || n + (A - n % A) > left {
+            n
+        } else {
+            n + (A - n % A)
+        };
+        if self.buf.len() < n + A {
+            self.buf = vec![0u8; n + A];
+        }
+        self.off = (A - self.buf.as_ptr() as usize % A) % A;
+        self.len = 0;
+        let dst = &mut self.buf[self.off..self.off + n];
+        self.window.read_bulk(base, dst)?;
+        self.cache_start = base;
+        self.len = n;
+        Ok(())
     }
 }
 
@@ -76,17 +111,8 @@ impl ext4_view::Ext4Read for Reader {
         if dst.len() >= READ_AHEAD {
             return self.window.read_at(start, dst).map_err(|e| Box::new(e) as _);
         }
-        let left = self.window.len().saturating_sub(start);
-        let n = usize::try_from(left)
-            .unwrap_or(usize::MAX)
-            .min(READ_AHEAD)
-            .max(dst.len());
-        self.cache.resize(n, 0);
-        self.cache_start = start;
-        if let Err(e) = self.window.read_at(start, &mut self.cache) {
-            self.cache.clear();
-            return Err(Box::new(e));
-        }
+        self.fill(start, dst.len())
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
         match self.cached(start, dst.len()) {
             Some(src) => {
                 dst.copy_from_slice(src);
@@ -190,6 +216,34 @@ impl FsView for Ext4Fs {
                 total = total.saturating_add(n as u64);
             }
             Ok(total)
+        })
+    }
+
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        guard(path, || {
+            // Not a regular file is "no such file", as in the other views.
+            let mut f = self.fs.open(path).map_err(|e| match e {
+                ext4_view::Ext4Error::IsADirectory | ext4_view::Ext4Error::IsASpecialFile => {
+                    FsError::NotFound(path.to_string())
+                }
+                e => map_err(path)(e),
+            })?;
+            let mut v = vec![0u8; super::range_len(f.metadata().len(), offset, len)];
+            if v.is_empty() {
+                return Ok(v);
+            }
+            // seek_to walks the extent tree to the block holding `offset`.
+            f.seek_to(offset).map_err(map_err(path))?;
+            let mut got = 0;
+            while let Some(dst) = v.get_mut(got..).filter(|d| !d.is_empty()) {
+                let n = f.read_bytes(dst).map_err(map_err(path))?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            v.truncate(got);
+            Ok(v)
         })
     }
 

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Bytes the adapter reads ahead: fatfs reads 32-byte directory entries one
 /// at a time, this turns them into few, larger reads.
-const CACHE: usize = 64 << 10;
+const CACHE: usize = 256 << 10;
 /// Most entries looked at in one directory (a corrupt cluster chain can loop;
 /// real ESP directories hold a few dozen).
 const MAX_DIR_ENTRIES: usize = 8192;
@@ -45,23 +45,67 @@ pub fn probe(window: &Window) -> bool {
         && (fat_string(0x36) || fat_string(0x52))
 }
 
-/// `Read + Seek` over a [`Window`] with a small read-ahead cache, and a
-/// `Write` that refuses everything.
+/// `Read + Seek` over a [`Window`] with read-ahead, and a `Write` that
+/// refuses everything.
+///
+/// fatfs reads a file one cluster at a time and looks up each next cluster
+/// in the FAT, so reads alternate between the FAT and the data area: one
+/// cached window would be refilled twice per cluster (for a 30 MB UKI with
+/// 2 KiB clusters, 30 000 refills of 64 KiB). A few windows, least recently
+/// used replaced, keep both the FAT and the file's data cached.
 struct WindowIo {
     window: Window,
     pos: u64,
-    cache_start: u64,
-    cache: Vec<u8>,
+    /// `(start, bytes, last use)`; at most [`SLOTS`].
+    slots: Vec<(u64, Vec<u8>, u64)>,
+    clock: u64,
 }
+
+/// Cached windows.
+const SLOTS: usize = 4;
 
 impl WindowIo {
     fn new(window: Window) -> Self {
         WindowIo {
             window,
             pos: 0,
-            cache_start: 0,
-            cache: Vec::new(),
+            slots: Vec::new(),
+            clock: 0,
         }
+    }
+
+    /// The cached slot holding `[pos, pos + want)`, filling one if none does.
+    fn slot(&mut self, pos: u64, want: usize) -> io::Result<&[u8]> {
+        self.clock += 1;
+        let end = pos.saturating_add(want as u64);
+        let hit = self
+            .slots
+            .iter()
+            .position(|(s, b, _)| pos >= *s && end <= s.saturating_add(b.len() as u64));
+        let i = match hit {
+            Some(i) => i,
+            None => {
+                let len = usize::try_from(self.window.len().saturating_sub(pos))
+                    .unwrap_or(usize::MAX)
+                    .min(CACHE);
+                let mut buf = vec![0u8; len];
+                self.window.read_at(pos, &mut buf)?;
+                if self.slots.len() < SLOTS {
+                    self.slots.push((pos, buf, 0));
+                    self.slots.len() - 1
+                } else {
+                    let lru = (0..self.slots.len()).min_by_key(|&i| self.slots[i].2).unwrap_or(0);
+                    self.slots[lru] = (pos, buf, 0);
+                    lru
+                }
+            }
+        };
+        let clock = self.clock;
+        let (start, buf, used) = &mut self.slots[i];
+        *used = clock;
+        let off = usize::try_from(pos - *start).unwrap_or(usize::MAX);
+        buf.get(off..off.saturating_add(want))
+            .ok_or_else(|| io::Error::other("read cache out of range"))
     }
 }
 
@@ -76,21 +120,7 @@ impl Read for WindowIo {
         if want >= CACHE {
             self.window.read_at(self.pos, dst)?;
         } else {
-            let in_cache = self.pos >= self.cache_start
-                && self.pos.saturating_add(want as u64) <= self.cache_start.saturating_add(self.cache.len() as u64);
-            if !in_cache {
-                let len = usize::try_from(self.window.len().saturating_sub(self.pos))
-                    .unwrap_or(usize::MAX)
-                    .min(CACHE);
-                self.cache.resize(len, 0);
-                self.window.read_at(self.pos, &mut self.cache)?;
-                self.cache_start = self.pos;
-            }
-            let off = usize::try_from(self.pos - self.cache_start).unwrap_or(usize::MAX);
-            let src = self
-                .cache
-                .get(off..off.saturating_add(want))
-                .ok_or_else(|| io::Error::other("read cache out of range"))?;
+            let src = self.slot(self.pos, want)?;
             dst.copy_from_slice(src);
         }
         self.pos = self.pos.saturating_add(want as u64);
@@ -250,6 +280,42 @@ impl FsView for FatFs {
                 )));
             }
             Ok(total)
+        })
+    }
+
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        guard(path, || {
+            let e = match self.lookup(path) {
+                Some(Node::Entry(e)) if e.is_file() => e,
+                _ => return Err(FsError::NotFound(path.to_string())),
+            };
+            let want = super::range_len(e.len(), offset, len);
+            let mut v = vec![0u8; want];
+            if want == 0 {
+                return Ok(v);
+            }
+            let mut f = e.to_file();
+            // fatfs follows the cluster chain to `offset`, and stops where the
+            // chain ends: a position short of `offset` means a broken chain.
+            let at = f.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
+            let mut got = 0;
+            if at == offset {
+                while let Some(dst) = v.get_mut(got..).filter(|d| !d.is_empty()) {
+                    let n = f.read(dst).map_err(|e| io_err(path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+            }
+            if got != want {
+                return Err(FsError::Corrupt(format!(
+                    "FAT {path}: cluster chain ends before byte {} of {}",
+                    offset.saturating_add(got as u64),
+                    e.len()
+                )));
+            }
+            Ok(v)
         })
     }
 
@@ -460,6 +526,19 @@ mod tests {
                     fs.read("/vmlinuz-linux", 1000),
                     Err(FsError::TooLarge { size: 200_000, .. })
                 ));
+                // Ranges, across cluster boundaries (512-byte clusters) and at the end.
+                let big = std::fs::read(tree.join("vmlinuz-linux")).unwrap();
+                for (off, len) in [(0, 16), (511, 2), (4000, 70_000), (199_990, 100), (123_457, 1)] {
+                    let want = &big[off..(off + len).min(big.len())];
+                    let got = fs.read_range("/VMLINUZ-linux", off as u64, len).unwrap();
+                    assert!(got == want, "FAT{bits} range {off}+{len}");
+                }
+                assert!(fs.read_range("/vmlinuz-linux", 200_000, 10).unwrap().is_empty());
+                assert!(fs.read_range("/vmlinuz-linux", u64::MAX, 10).unwrap().is_empty());
+                assert_eq!(fs.read_range("/vmlinuz-linux", 1, usize::MAX).unwrap(), &big[1..]);
+                assert_eq!(fs.read_range("/upper.txt", 2, 100).unwrap(), b"per");
+                assert!(matches!(fs.read_range("/loader", 0, 1), Err(FsError::NotFound(_))));
+                assert!(matches!(fs.read_range("/nope", 0, 1), Err(FsError::NotFound(_))));
                 // BLS on top of FAT, through FsView only.
                 let (entries, errs) = crate::config::bls::read_dir(&fs, "/loader/entries");
                 assert!(errs.is_empty());
@@ -467,6 +546,42 @@ mod tests {
             }
             assert!(std::fs::read(&img).unwrap() == before, "FAT{bits} image changed");
         }
+    }
+
+    /// A FAT16 file whose cluster chain ends after its first cluster: ranges
+    /// inside that cluster read, ranges past it are corrupt, never short.
+    #[test]
+    fn read_range_on_a_broken_cluster_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        esp_tree(&tree);
+        let img = image(d.path(), 16, &tree);
+        let mut b = std::fs::read(&img).unwrap();
+        let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+        let (reserved, fats, roots, fat_sectors) = (le16(&b, 14), usize::from(b[16]), le16(&b, 17), le16(&b, 22));
+        let root = (reserved + fats * fat_sectors) * 512;
+        // The root directory's short entry of the 200 000-byte file.
+        let entry = (root..root + roots * 32)
+            .step_by(32)
+            .find(|&e| b[e + 11] != 0x0f && u32::from_le_bytes(b[e + 28..e + 32].try_into().unwrap()) == 200_000)
+            .expect("vmlinuz-linux's directory entry");
+        let first = le16(&b, entry + 26);
+        for f in 0..fats {
+            let at = (reserved + f * fat_sectors) * 512 + 2 * first;
+            b[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+        }
+        let bad = d.path().join("chain.img");
+        std::fs::write(&bad, &b).unwrap();
+        let fs = open(&bad);
+        let want = std::fs::read(tree.join("vmlinuz-linux")).unwrap();
+        assert_eq!(fs.read_range("/vmlinuz-linux", 10, 500).unwrap(), &want[10..510]);
+        for (off, len) in [(0, 513), (100_000, 10), (511, 2)] {
+            match fs.read_range("/vmlinuz-linux", off, len) {
+                Err(FsError::Corrupt(m)) => assert!(m.contains("cluster chain ends"), "{m}"),
+                other => panic!("{off}+{len}: {other:?}"),
+            }
+        }
+        assert!(matches!(fs.read("/vmlinuz-linux", 1 << 20), Err(FsError::Corrupt(_))));
     }
 
     #[test]
@@ -538,6 +653,7 @@ mod tests {
                     for n in fs.list(dir).iter().take(50) {
                         let p = format!("{dir}/{n}");
                         let _ = (fs.kind(&p), fs.size(&p), fs.read(&p, 1 << 20));
+                        let _ = fs.read_range(&p, 1000, 5000);
                     }
                 }
             }

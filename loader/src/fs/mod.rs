@@ -65,6 +65,19 @@ pub trait FsView {
     fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError>;
     /// Streams a whole file into `out` with large reads; returns its length.
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError>;
+    /// Reads `len` bytes of the file at `path` from byte `offset`, as pread(2)
+    /// does: fewer only when the file ends first (none at or past its end).
+    /// Only the asked-for part of the file is read, and the buffer is never
+    /// larger than what the file holds there, so a huge `len` costs nothing.
+    ///
+    /// The default streams the whole file through [`FsView::copy_to`] (at most
+    /// [`MAX_IMAGE_BYTES`]) and keeps the range: right, but not cheaper than
+    /// reading it all. Real filesystems override it.
+    fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        let mut w = RangeWriter::new(offset, len);
+        self.copy_to(path, MAX_IMAGE_BYTES, &mut w)?;
+        Ok(w.out)
+    }
     /// Kind of the file at `path` (symlinks followed), `None` when missing.
     fn kind(&self, path: &str) -> Option<Kind>;
     /// Size of the file at `path` (symlinks followed).
@@ -93,6 +106,55 @@ pub trait FsView {
     }
 }
 
+/// Bytes to set aside for a range read of `len` bytes at `offset` in a file
+/// of `size` bytes: what the file holds there, at most `len`.
+pub(crate) fn range_len(size: u64, offset: u64, len: usize) -> usize {
+    usize::try_from(size.saturating_sub(offset)).map_or(len, |left| left.min(len))
+}
+
+/// A writer that keeps bytes `offset..offset + len` of what passes through
+/// and drops the rest (the default [`FsView::read_range`]).
+struct RangeWriter {
+    /// Stream position of the next byte written.
+    pos: u64,
+    offset: u64,
+    len: usize,
+    out: Vec<u8>,
+}
+
+impl RangeWriter {
+    fn new(offset: u64, len: usize) -> Self {
+        RangeWriter {
+            pos: 0,
+            offset,
+            len,
+            out: Vec::new(),
+        }
+    }
+}
+
+impl Write for RangeWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len();
+        let end = self.pos.saturating_add(n as u64);
+        if end > self.offset && self.out.len() < self.len {
+            // Where the wanted range starts inside `buf` (0 once it has begun).
+            let skip = usize::try_from(self.offset.saturating_sub(self.pos))
+                .unwrap_or(n)
+                .min(n);
+            let rest = buf.get(skip..).unwrap_or_default();
+            let take = rest.len().min(self.len - self.out.len());
+            self.out.extend_from_slice(rest.get(..take).unwrap_or_default());
+        }
+        self.pos = end;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Joins `base` (absolute dir) and a config-given path, normalising `.`/`..`
 /// and repeated slashes; `..` never climbs above `/`.
 pub fn join(base: &str, rel: &str) -> String {
@@ -116,6 +178,76 @@ pub fn join(base: &str, rel: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The default `read_range`, over a view that only has `copy_to`.
+    struct Stream(Vec<u8>);
+
+    impl FsView for Stream {
+        fn read(&self, _: &str, _: u64) -> Result<Vec<u8>, FsError> {
+            Ok(self.0.clone())
+        }
+        fn copy_to(&self, _: &str, _: u64, out: &mut dyn Write) -> Result<u64, FsError> {
+            // Odd-sized pieces, so ranges start and end inside them.
+            for piece in self.0.chunks(7) {
+                out.write_all(piece).map_err(|source| FsError::Io {
+                    path: "/f".into(),
+                    source,
+                })?;
+            }
+            Ok(self.0.len() as u64)
+        }
+        fn kind(&self, _: &str) -> Option<Kind> {
+            Some(Kind::File)
+        }
+        fn size(&self, _: &str) -> Option<u64> {
+            Some(self.0.len() as u64)
+        }
+        fn list(&self, _: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn uuid(&self) -> Option<String> {
+            None
+        }
+        fn label(&self) -> Option<String> {
+            None
+        }
+        fn fs_type(&self) -> &'static str {
+            "dir"
+        }
+    }
+
+    #[test]
+    fn default_read_range_keeps_the_range() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let fs = Stream(data.clone());
+        for (off, len) in [
+            (0, 0),
+            (0, 100),
+            (0, 7),
+            (3, 10),
+            (7, 7),
+            (95, 10),
+            (99, 1),
+            (100, 5),
+            (500, 5),
+        ] {
+            let want = data.get(off..).unwrap_or_default();
+            let want = &want[..len.min(want.len())];
+            assert_eq!(fs.read_range("/f", off as u64, len).unwrap(), want, "{off}+{len}");
+        }
+        assert_eq!(fs.read_range("/f", 10, usize::MAX).unwrap(), &data[10..]);
+    }
+
+    #[test]
+    fn range_len_is_what_the_file_holds() {
+        assert_eq!(range_len(100, 0, 10), 10);
+        assert_eq!(range_len(100, 95, 10), 5);
+        assert_eq!(range_len(100, 100, 10), 0);
+        assert_eq!(range_len(100, u64::MAX, 10), 0);
+        assert_eq!(range_len(u64::MAX, 0, usize::MAX), usize::MAX);
+    }
+
     #[test]
     fn join_normalises() {
         assert_eq!(super::join("/boot", "vmlinuz"), "/boot/vmlinuz");

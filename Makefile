@@ -16,6 +16,9 @@ DEMO_DISK := $(TARGET)/demo.img
 PROFILE   ?= minimal
 # Extra modules, comma-separated, loaded at every boot whatever the hardware.
 MODULES   ?=
+# Filesystem modules, comma-separated (xfs,btrfs,ext4), shipped for read-only kernel mounts
+# of what hopboot cannot read in userspace; each is loaded only when a partition needs it.
+FS        ?=
 COMPRESSION ?= gzip
 APPEND    ?= console=ttyS0 panic=-1
 # cargo test threads for the QEMU tests: each QEMU takes a core under TCG.
@@ -40,7 +43,8 @@ kernel-info: build
 
 initramfs: kernel-info
 	source $(TARGET)/kernel.env && $(IMAGE_CLI) --binary $(HOPBOOT) --modules-dir "$$modules_dir" \
-	    --profile $(PROFILE) $(if $(MODULES),--module $(MODULES)) --compression $(COMPRESSION) \
+	    --profile $(PROFILE) $(if $(MODULES),--module $(MODULES)) $(if $(FS),--fs $(FS)) \
+	    --compression $(COMPRESSION) \
 	    --output $(INITRAMFS)
 
 demo-disk: build

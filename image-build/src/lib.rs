@@ -8,6 +8,7 @@
 //!     binary: "target/x86_64-unknown-linux-musl/release/hopboot".into(),
 //!     modules_dir: Some("/lib/modules/6.1.0-56-amd64".into()),
 //!     modules: vec!["virtio_blk".into(), "virtio_pci".into()],
+//!     filesystems: vec![],
 //!     extra: vec![],
 //!     compression: Compression::Gzip,
 //!     mtime: 0,
@@ -53,6 +54,10 @@ pub struct Options {
     /// Modules to ship, with their dependencies (`-` and `_` are equivalent). hopboot loads these
     /// at start, whether or not a device needs them (see [`ALWAYS_LOAD_FILE`]).
     pub modules: Vec<String>,
+    /// Filesystem modules to ship for hopboot's read-only kernel mounts (`xfs`, `btrfs`, `ext4`
+    /// …), with their dependencies and a crc32c implementation. Unlike `modules` they are not
+    /// loaded at start: hopboot loads one when a partition of that type needs mounting.
+    pub filesystems: Vec<String>,
     /// Extra files: (source on the host, destination path in the image).
     pub extra: Vec<(PathBuf, String)>,
     /// How the archive is compressed.
@@ -109,8 +114,9 @@ pub fn build_with_profile(opts: &Options, profile: Option<Profile>) -> Result<Re
     // starts with no stdin/stdout/stderr until it mounts devtmpfs.
     archive.add_char_dev("dev/console", 0o600, 5, 1);
 
-    match (&opts.modules_dir, opts.modules.is_empty() && profile.is_none()) {
-        (Some(dir), false) => add_modules(&mut archive, dir, &opts.modules, profile, &mut report)?,
+    let none = opts.modules.is_empty() && opts.filesystems.is_empty() && profile.is_none();
+    match (&opts.modules_dir, none) {
+        (Some(dir), false) => add_modules(&mut archive, dir, opts, profile, &mut report)?,
         (None, false) => bail!(
             "modules requested ({}{}) but no module directory given",
             opts.modules.join(", "),
@@ -146,14 +152,20 @@ pub fn build_with_profile(opts: &Options, profile: Option<Profile>) -> Result<Re
 fn add_modules(
     archive: &mut cpio::Archive,
     dir: &Path,
-    names: &[String],
+    opts: &Options,
     profile: Option<Profile>,
     report: &mut Report,
 ) -> Result<()> {
+    let names = &opts.modules;
     let tree = modules::ModuleTree::open(dir)?;
     let mut wanted = names.to_vec();
     if let Some(p) = profile {
         wanted.extend(p.modules(&tree));
+    }
+    if !opts.filesystems.is_empty() {
+        // ext4, xfs and btrfs ask the kernel for "crc32c", which it would load through modprobe.
+        wanted.extend(["crc32c_generic".to_string()].into_iter().filter(|m| tree.contains(m)));
+        wanted.extend(opts.filesystems.iter().cloned());
     }
     let resolved = tree.resolve(&wanted)?;
     let base = format!("lib/modules/{}", tree.kver());

@@ -22,6 +22,9 @@ Options:
                          each only if a device matches its aliases
   --module NAME[,NAME]   extra module(s) to ship, loaded at every boot
                          (repeatable; '-' and '_' are equivalent)
+  --fs NAME[,NAME]       filesystem module(s) to ship for hopboot's read-only
+                         kernel mounts (xfs, btrfs, ext4, …), with a crc32c;
+                         loaded only when a partition needs one (repeatable)
   --compression KIND     gzip (default), zstd, xz or none
   --add HOSTPATH:DEST    copy a host file to DEST in the image (repeatable)
   --list                 print the resolved modules in load order and exit
@@ -45,6 +48,7 @@ struct Args {
     output: Option<PathBuf>,
     modules_dir: Option<PathBuf>,
     modules: Vec<String>,
+    filesystems: Vec<String>,
     profile: Option<Profile>,
     compression: Option<Compression>,
     extra: Vec<(PathBuf, String)>,
@@ -81,6 +85,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
             "--output" => parsed.output = Some(value()?.into()),
             "--modules-dir" => parsed.modules_dir = Some(value()?.into()),
             "--module" => parsed.modules.extend(
+                value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned),
+            ),
+            "--fs" => parsed.filesystems.extend(
                 value()?
                     .split(',')
                     .map(str::trim)
@@ -130,6 +141,7 @@ fn run(args: Args) -> Result<()> {
         let tree = ModuleTree::open(&dir)?;
         let mut names = args.modules.clone();
         names.extend(args.profile.map(|p| p.modules(&tree)).unwrap_or_default());
+        names.extend(args.filesystems.iter().cloned());
         for m in tree.resolve(&names)? {
             println!("{:<24} {}", m.name, m.path);
         }
@@ -141,6 +153,7 @@ fn run(args: Args) -> Result<()> {
         output: args.output.context("--output is required (see --help)")?,
         modules_dir: args.modules_dir,
         modules: args.modules,
+        filesystems: args.filesystems,
         extra: args.extra,
         compression,
         mtime: mtime_from_env()?,

@@ -143,6 +143,11 @@ impl ModuleTree {
             .collect()
     }
 
+    /// Whether the tree has a module of this canonical name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     /// True if dependencies come from the tree's `modules.dep` rather than from `.modinfo`.
     pub fn has_modules_dep(&self) -> bool {
         self.dep_file.is_some()

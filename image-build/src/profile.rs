@@ -49,6 +49,14 @@ pub const SERVER_EXTRA: &[&str] = &[
     "mmc_block",
 ];
 
+/// Filesystems hopboot reads through a read-only kernel mount (no userspace reader, or an
+/// ext4 that `ext4-view` refuses: see the loader's `mount` module), in [`Profile::AllStorage`]
+/// (about 2.4 MB gzip together, so not in `server`: add them there with `--module`). No device asks for them, so they cost nothing at boot: hopboot loads
+/// one (by its `fs-TYPE` alias) only when a partition of that type needs mounting.
+/// `crc32c_generic` is there because ext4, xfs and btrfs ask the kernel for a crc32c through
+/// a modprobe helper the image does not have.
+pub const FILESYSTEMS: &[&str] = &["crc32c_generic", "ext4", "xfs", "btrfs"];
+
 /// Directories (relative to the module tree) whose modules form [`Profile::AllStorage`]. Left out
 /// on purpose: `nvme/target` (exporting disks, not using them), `usb/gadget`, network block
 /// protocols outside `block/`, and RAID/device-mapper (`md/`), which hopboot cannot assemble.
@@ -84,7 +92,13 @@ impl Profile {
         match self {
             Profile::Minimal => fixed(&[]),
             Profile::Server => fixed(SERVER_EXTRA),
-            Profile::AllStorage => tree.names_under(ALL_STORAGE_DIRS),
+            Profile::AllStorage => {
+                let mut v = tree.names_under(ALL_STORAGE_DIRS);
+                v.extend(FILESYSTEMS.iter().map(|m| (*m).to_owned()).filter(|m| tree.contains(m)));
+                v.sort();
+                v.dedup();
+                v
+            }
         }
     }
 }

@@ -143,6 +143,7 @@ fn test_options(dir: &Path, tree: Option<&Tree>, modules: &[&str]) -> Options {
         binary,
         modules_dir: tree.map(|t| t.dir.clone()),
         modules: modules.iter().map(|m| m.to_string()).collect(),
+        filesystems: vec![],
         extra: vec![],
         compression: Compression::None,
         mtime: 1_700_000_000,
@@ -654,6 +655,19 @@ fn profile_ships_aliases_and_always_list() {
     let dir = extract_without_console(&fs::read(&opts.output).unwrap());
     let base = dir.path().join("lib/modules").join(KVER);
     assert_eq!(fs::read_to_string(base.join(ALWAYS_LOAD_FILE)).unwrap(), "");
+    // Filesystem modules are shipped (with their dependencies) but never always-loaded.
+    opts.filesystems = vec!["unrelated".into()];
+    let report = build_with_profile(&opts, Some(Profile::Minimal)).unwrap();
+    assert!(
+        report.module_names.iter().any(|m| m == "unrelated"),
+        "{:?}",
+        report.module_names
+    );
+    let dir = extract_without_console(&fs::read(&opts.output).unwrap());
+    let base = dir.path().join("lib/modules").join(KVER);
+    assert!(base.join("kernel/fs/unrelated.ko").is_file());
+    assert_eq!(fs::read_to_string(base.join(ALWAYS_LOAD_FILE)).unwrap(), "");
+    opts.filesystems.clear();
     // A profile module missing from the tree is an error naming it.
     let err = build_with_profile(&opts, Some(Profile::Server)).unwrap_err();
     assert!(format!("{err:#}").contains("ahci"), "{err:#}");

@@ -177,6 +177,11 @@ fn kernel_mount(p: &Partition, fstype: &'static str) -> Result<Box<dyn FsView>, 
             "{fstype} needs a kernel mount, which only hopboot as PID 1 does"
         ));
     }
+    match crate::kmod::load_for_filesystem(fstype) {
+        Ok(loaded) if !loaded.is_empty() => log::info!("{}: loaded {} for {fstype}", p.name, loaded.join(" ")),
+        Ok(_) => {}
+        Err(e) => log::warn!("{}: {e}", p.name),
+    }
     let dir = crate::mount::mount_ro(&dev, &p.name, fstype)?;
     let (uuid, label) = crate::mount::identity(&p.window, fstype);
     log::info!(

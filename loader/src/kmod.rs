@@ -385,6 +385,25 @@ pub fn sysfs_modaliases(sys: &Path) -> Vec<String> {
     out
 }
 
+/// Loads what a kernel mount of `fstype` needs from the image's modules: the
+/// module with alias `fs-<fstype>` (the name the kernel itself asks for), after
+/// a crc32c implementation (`crypto-crc32c`), which ext4, xfs and btrfs
+/// request through a modprobe helper the image does not have. Returns the
+/// modules newly loaded; nothing when the image has no alias index.
+pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, String> {
+    let Some(dir) = module_dir(Path::new("/")) else {
+        return Ok(Vec::new());
+    };
+    let Some(mut cold) = Coldplug::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))? else {
+        return Ok(Vec::new());
+    };
+    let loaded = cold.add_devices(&["crypto-crc32c".to_string(), format!("fs-{fstype}")]);
+    match cold.report.failed.first() {
+        Some((m, e)) => Err(format!("module {m}: {e}")),
+        None => Ok(loaded),
+    }
+}
+
 /// Loads the modules devices need, each at most once, and remembers what it did.
 #[derive(Debug)]
 pub struct Coldplug {

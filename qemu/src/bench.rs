@@ -1421,6 +1421,7 @@ fn build_image(binary: &Path, modules_dir: &Path, compression: Compression, modu
         } else {
             Vec::new()
         },
+        filesystems: Vec::new(),
         extra: Vec::new(),
         compression,
         mtime: 0,

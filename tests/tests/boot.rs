@@ -125,6 +125,7 @@ fn rescue_shell_runs_and_returns_to_the_prompt() {
         binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
         modules_dir: Some(s.kernel.modules_dir.clone()),
         modules: hopboot_tests::MODULES.iter().map(|m| m.to_string()).collect(),
+        filesystems: Vec::new(),
         extra: vec![(hopboot_tests::busybox().unwrap(), "bin/sh".into())],
         compression: Compression::Gzip,
         mtime: 0,

@@ -241,11 +241,17 @@ pub fn render(entries: &[BootEntry], failed: &[(usize, String)], selected: usize
     o
 }
 
-/// Details of one entry, for `d`.
-pub fn details(e: &BootEntry, append: Option<&str>) -> String {
+/// Details of one entry, for `d`; `volume` is how its filesystem is known
+/// (`ext4 UUID=… PARTUUID=…`).
+pub fn details(e: &BootEntry, append: Option<&str>, volume: Option<&str>) -> String {
     let mut o = format!(
-        "\r\n{}\r\n  source   {}\r\n  device   {}\r\n  id       {}\r\n  kernel   {}\r\n",
-        e.title, e.source, e.device, e.id, e.kernel
+        "\r\n{}\r\n  source   {}\r\n  device   {}{}\r\n  id       {}\r\n  kernel   {}\r\n",
+        e.title,
+        e.source,
+        e.device,
+        volume.map(|v| format!(" ({v})")).unwrap_or_default(),
+        e.id,
+        e.kernel
     );
     for i in &e.initrds {
         o.push_str(&format!("  initrd   {i}\r\n"));
@@ -302,6 +308,8 @@ pub struct View<'a> {
     pub timeout: Option<Duration>,
     /// `hopboot.append=`, shown in details.
     pub append: Option<&'a str>,
+    /// How each volume is known (index = `BootEntry::volume`), shown in details.
+    pub volumes: &'a [String],
     /// A message under the list (the last error).
     pub message: Option<&'a str>,
 }
@@ -321,6 +329,7 @@ pub fn run(
         default,
         timeout,
         append,
+        volumes,
         message,
     } = view;
     let mut selected = default.min(entries.len().saturating_sub(1));
@@ -419,7 +428,7 @@ pub fn run(
             }
             Key::Char('d') => {
                 if let Some(e) = entries.get(selected) {
-                    c.write(&details(e, append));
+                    c.write(&details(e, append, volumes.get(e.volume).map(String::as_str)));
                     let _ = c.key(Duration::from_secs(3600));
                 }
                 redraw = true;

@@ -182,6 +182,7 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
     let append = state.opts.append.clone();
     // While the countdown runs, load the default entry, so that the timeout
     // (or Enter on it) only needs the reboot syscall.
+    let volumes: Vec<String> = state.discovery.volumes.iter().map(|v| v.identity()).collect();
     let mut preload = || {
         if let Some(e) = entries.get(default) {
             if !failed.iter().any(|(f, _)| *f == default) {
@@ -195,6 +196,7 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
         default,
         timeout,
         append: append.as_deref(),
+        volumes: &volumes,
         message: round.message.as_deref(),
     };
     let disks = list_disks();

@@ -26,6 +26,26 @@ pub struct Volume {
     pub esp: bool,
 }
 
+impl Volume {
+    /// How the volume is known, as `root=`, GRUB's `search` and fstab name it:
+    /// `ext4 UUID=… LABEL=… PARTUUID=… PARTLABEL=…` (what it has of these).
+    pub fn identity(&self) -> String {
+        let mut parts = vec![self.fs.fs_type().to_string()];
+        let ids = [
+            ("UUID", self.fs.uuid()),
+            ("LABEL", self.fs.label()),
+            ("PARTUUID", self.part_uuid.clone()),
+            ("PARTLABEL", self.part_label.clone()),
+        ];
+        for (k, v) in ids {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
 impl std::fmt::Debug for Volume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Volume")

@@ -38,6 +38,19 @@ fn keys_pick_the_second_entry() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     vm.send(b"j").unwrap();
     std::thread::sleep(Duration::from_millis(300));
+    // `d` shows where the entry lives, as root=/search would name it.
+    vm.send(b"d").unwrap();
+    let device = vm
+        .wait_for("  device   vda1 (ext4 UUID=", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        device.text.contains(&format!("UUID={} ", d.fs_uuid)) && device.text.contains("PARTUUID="),
+        "{}",
+        device.text
+    );
+    vm.wait_for("(any key: back)", Duration::from_secs(60)).unwrap();
+    vm.send(b" ").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     vm.send(b"\r").unwrap();
     let m = marker(&mut vm);
     assert_eq!(

@@ -108,6 +108,9 @@ pub enum BzError {
     /// No free RAM for a piece.
     #[error("no room in RAM for the {0}")]
     NoRoom(&'static str),
+    /// The machine may run 5-level page tables and the kernel cannot start in them.
+    #[error("kernel cannot start with 5-level paging, which this CPU supports")]
+    No5Level,
 }
 
 /// The fields of the setup header hopboot needs (boot.rst offsets).
@@ -137,6 +140,7 @@ pub struct Header {
 
 const XLF_KERNEL_64: u16 = 1;
 const XLF_CAN_BE_LOADED_ABOVE_4G: u16 = 2;
+const XLF_5LEVEL: u16 = 1 << 5;
 const PAGE: u64 = 4096;
 const MIB: u64 = 1 << 20;
 const GIB4: u64 = 1 << 32;
@@ -224,6 +228,9 @@ pub struct Platform {
     /// The running kernel's own zero page (`/sys/kernel/boot_params/data`), for
     /// screen, EDD, ACPI RSDP and subarch information.
     pub boot_params: Option<Vec<u8>>,
+    /// The CPU has 5-level paging (`la57`), so the running kernel may use it and
+    /// hand it over at kexec: only a kernel that says it copes may follow.
+    pub la57: bool,
 }
 
 /// Type name in `/sys/firmware/memmap/N/type` → e820 type number.
@@ -332,7 +339,17 @@ impl Platform {
         let boot_params = std::fs::read("/sys/kernel/boot_params/data")
             .ok()
             .filter(|b| b.len() >= 4096);
-        Some(Platform { e820, ram, boot_params })
+        let la57 = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|t| {
+            t.lines()
+                .filter(|l| l.starts_with("flags"))
+                .any(|l| l.split_whitespace().any(|f| f == "la57"))
+        });
+        Some(Platform {
+            e820,
+            ram,
+            boot_params,
+            la57,
+        })
     }
 }
 
@@ -448,6 +465,9 @@ pub fn plan<'a>(
     seed: Option<[u8; 32]>,
 ) -> Result<Plan<'a>, BzError> {
     let h = parse_header(image)?;
+    if platform.la57 && h.xloadflags & XLF_5LEVEL == 0 {
+        return Err(BzError::No5Level);
+    }
     if cmdline.len() > h.cmdline_size as usize {
         return Err(BzError::CmdlineTooLong {
             len: cmdline.len(),
@@ -654,6 +674,7 @@ mod tests {
             ],
             ram: vec![0x1000..0x9fc00, 0x100000..0x1ffe_0000],
             boot_params: None,
+            la57: false,
         }
     }
 
@@ -751,6 +772,15 @@ mod tests {
         let mut p = qemu_512m();
         p.ram = vec![0x1000..0x9fc00, 0x100000..0x200_0000];
         assert_eq!(plan(&img, None, b"", &p, None).unwrap_err(), BzError::NoRoom("kernel"));
+        // A CPU with 5-level paging: the Debian-like image says it copes, an old one does not.
+        let la57 = Platform {
+            la57: true,
+            ..qemu_512m()
+        };
+        assert!(plan(&img, None, b"", &la57, None).is_ok());
+        let mut old = img.clone();
+        put(&mut old, 0x236, &0x1fu16.to_le_bytes());
+        assert_eq!(plan(&old, None, b"", &la57, None).unwrap_err(), BzError::No5Level);
         let long = vec![b'x'; 2048];
         assert!(matches!(
             plan(&img, None, &long, &qemu_512m(), None),

@@ -54,6 +54,65 @@ fn boot_unchanged(name: &str, disk: &Path, initramfs: &Path) -> (String, String)
     (vm.transcript(), m.text.trim().to_string())
 }
 
+/// hopboot with virtio and `fs` shipped but not loaded at start: hopboot loads
+/// it (and a crc32c) when it meets a partition that needs it.
+fn initramfs_with_fs(out: &Path, fs: &str) -> std::path::PathBuf {
+    let s = setup();
+    hopboot_image_build::build(&Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: ["virtio_blk", "virtio_pci"].map(String::from).to_vec(),
+        filesystems: vec![fs.into()],
+        extra: Vec::new(),
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: out.to_path_buf(),
+    })
+    .unwrap();
+    out.to_path_buf()
+}
+
+/// An empty work directory for one test.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let work = setup().work.join(name);
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    work
+}
+
+/// A 128 MiB ext4 image of `tree` with 4 KiB blocks, `features` (mkfs -O), `uuid`
+/// and `label`.
+fn mkfs_ext4(tree: &Path, fsimg: &Path, features: &str, uuid: &str, label: Option<&str>) {
+    std::fs::File::create(fsimg).unwrap().set_len(128 << 20).unwrap();
+    let mut mkfs = Command::new("mkfs.ext4");
+    mkfs.args(["-q", "-F", "-b", "4096", "-O", features, "-U", uuid]);
+    if let Some(l) = label {
+        mkfs.args(["-L", l]);
+    }
+    let (out, st) = tool(mkfs.args(["-E", "root_owner=0:0", "-d"]).arg(tree).arg(fsimg));
+    assert!(st.success(), "{out}");
+}
+
+/// `fsimg` as the one partition of a GPT disk in `work` (the image is moved in),
+/// and hopboot with ext4 loaded at start.
+fn ext4_disk(work: &Path, fsimg: &Path) -> (std::path::PathBuf, [Partition; 1], std::path::PathBuf) {
+    let disk = work.join("disk.img");
+    let parts = [Partition::new(130, "8300", Fs::Image(fsimg.to_path_buf()))];
+    build_disk(&disk, Table::Gpt, &parts).unwrap();
+    std::fs::remove_file(fsimg).unwrap();
+    let initramfs = work.join("hopboot-ext4.cpio.gz");
+    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "ext4"]).unwrap();
+    (disk, parts, initramfs)
+}
+
+/// `dumpe2fs -h` of the disk's first partition, as e2fsprogs sees it after the boot.
+fn superblock_after(work: &Path, disk: &Path, parts: &[Partition]) -> String {
+    let (ext, _) = layout(parts).unwrap();
+    let back = work.join("back.img");
+    extract(disk, ext[0], &back).unwrap();
+    tool(Command::new("dumpe2fs").arg("-h").arg(&back)).0
+}
+
 #[test]
 fn btrfs_root_is_read_through_a_read_only_kernel_mount() {
     let s = setup();
@@ -89,21 +148,9 @@ fn btrfs_root_is_read_through_a_read_only_kernel_mount() {
     )
     .unwrap();
 
-    // hopboot's image with btrfs (crc32c_generic first: libcrc32c needs a crc32c
+    // btrfs shipped, loaded on demand with crc32c_generic (libcrc32c needs a crc32c
     // provider, and the TCG CPU has no SSE4.2 for crc32c-intel).
-    let initramfs = work.join("hopboot-btrfs.cpio.gz");
-    hopboot_image_build::build(&Options {
-        binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
-        modules_dir: Some(s.kernel.modules_dir.clone()),
-        modules: ["virtio_blk", "virtio_pci"].map(String::from).to_vec(),
-        // Shipped, not loaded at start: hopboot loads btrfs when it meets one.
-        filesystems: vec!["btrfs".into()],
-        extra: Vec::new(),
-        compression: Compression::Gzip,
-        mtime: 0,
-        output: initramfs.clone(),
-    })
-    .unwrap();
+    let initramfs = initramfs_with_fs(&work.join("hopboot-btrfs.cpio.gz"), "btrfs");
 
     let before = sha256_file(&disk).unwrap();
     let cfg = VmConfig::new(
@@ -140,9 +187,7 @@ fn xfs_with_a_dirty_log_is_read_with_norecovery() {
     let s = setup();
     let v = &s.kernel.version;
     let uuid = "4b0b0057-0000-4000-8000-0000000000f5";
-    let work = s.work.join("xfs");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = fresh_dir("xfs");
     let tree = work.join("tree");
     boot_tree(
         &tree,
@@ -181,18 +226,7 @@ fn xfs_with_a_dirty_log_is_read_with_norecovery() {
     std::fs::remove_file(&fsimg).unwrap();
     // xfs is shipped but nothing loads it at boot: hopboot loads it (and a
     // crc32c) when it finds a partition that needs it.
-    let initramfs = work.join("hopboot-xfs.cpio.gz");
-    hopboot_image_build::build(&Options {
-        binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
-        modules_dir: Some(s.kernel.modules_dir.clone()),
-        modules: ["virtio_blk", "virtio_pci"].map(String::from).to_vec(),
-        filesystems: vec!["xfs".into()],
-        extra: Vec::new(),
-        compression: Compression::Gzip,
-        mtime: 0,
-        output: initramfs.clone(),
-    })
-    .unwrap();
+    let initramfs = initramfs_with_fs(&work.join("hopboot-xfs.cpio.gz"), "xfs");
 
     let (t, marker) = boot_unchanged("xfs", &disk, &initramfs);
     assert_eq!(
@@ -226,9 +260,7 @@ fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
     let s = setup();
     let v = &s.kernel.version;
     let uuid = "4b0b0057-0000-4000-8000-0000000000e4";
-    let work = s.work.join("ext4-dirty");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = fresh_dir("ext4-dirty");
     let tree = work.join("tree");
     let cmdline = format!("root=UUID={uuid} ro console=ttyS0 hb.fs=on-disk");
     boot_tree(
@@ -239,15 +271,7 @@ fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
     )
     .unwrap();
     let fsimg = work.join("ext4.img");
-    std::fs::File::create(&fsimg).unwrap().set_len(128 << 20).unwrap();
-    let (out, st) = tool(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", "4096", "-O", "has_journal,^metadata_csum", "-U", uuid])
-            .args(["-L", "oldroot", "-E", "root_owner=0:0", "-d"])
-            .arg(&tree)
-            .arg(&fsimg),
-    );
-    assert!(st.success(), "{out}");
+    mkfs_ext4(&tree, &fsimg, "has_journal,^metadata_csum", uuid, Some("oldroot"));
 
     // The journal transaction: grub.cfg's block, changed.
     let (blocks, _) = tool(
@@ -313,12 +337,7 @@ fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
         "{probe}"
     );
 
-    let disk = work.join("disk.img");
-    let parts = [Partition::new(130, "8300", Fs::Image(fsimg.clone()))];
-    build_disk(&disk, Table::Gpt, &parts).unwrap();
-    std::fs::remove_file(&fsimg).unwrap();
-    let initramfs = work.join("hopboot-ext4.cpio.gz");
-    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "ext4"]).unwrap();
+    let (disk, parts, initramfs) = ext4_disk(&work, &fsimg);
 
     let (t, marker) = boot_unchanged("ext4", &disk, &initramfs);
     assert_eq!(
@@ -333,10 +352,7 @@ fn ext4_with_a_journal_ext4_view_refuses_is_read_with_noload() {
     );
     assert!(!t.contains("recovery complete"), "the journal was replayed:\n{t}");
     // Still dirty afterwards, as e2fsprogs sees it.
-    let (ext, _) = layout(&parts).unwrap();
-    let back = work.join("back.img");
-    extract(&disk, ext[0], &back).unwrap();
-    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&back));
+    let sb = superblock_after(&work, &disk, &parts);
     assert!(sb.contains("needs_recovery"), "{sb}");
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -351,9 +367,7 @@ fn ext4_with_orphans_is_mounted_on_a_read_only_device() {
     let s = setup();
     let v = &s.kernel.version;
     let uuid = "4b0b0057-0000-4000-8000-0000000000e5";
-    let work = s.work.join("ext4-orphans");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = fresh_dir("ext4-orphans");
     let tree = work.join("tree");
     let cmdline = format!("root=UUID={uuid} ro console=ttyS0 hb.fs=orphans");
     boot_tree(
@@ -366,15 +380,7 @@ fn ext4_with_orphans_is_mounted_on_a_read_only_device() {
     // The orphan: a real file's inode, whose link is then dropped as a crash would leave it.
     std::fs::write(tree.join("deleted-while-open"), vec![7u8; 64 << 10]).unwrap();
     let fsimg = work.join("ext4.img");
-    std::fs::File::create(&fsimg).unwrap().set_len(128 << 20).unwrap();
-    let (out, st) = tool(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", "4096", "-O", "inline_data", "-U", uuid])
-            .args(["-E", "root_owner=0:0", "-d"])
-            .arg(&tree)
-            .arg(&fsimg),
-    );
-    assert!(st.success(), "{out}");
+    mkfs_ext4(&tree, &fsimg, "inline_data", uuid, None);
     let (ino, _) = tool(
         Command::new("debugfs")
             .args(["-R", "stat /deleted-while-open"])
@@ -393,12 +399,7 @@ fn ext4_with_orphans_is_mounted_on_a_read_only_device() {
     let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&fsimg));
     assert!(sb.contains(&format!("First orphan inode:       {inode}")), "{sb}");
 
-    let disk = work.join("disk.img");
-    let parts = [Partition::new(130, "8300", Fs::Image(fsimg.clone()))];
-    build_disk(&disk, Table::Gpt, &parts).unwrap();
-    std::fs::remove_file(&fsimg).unwrap();
-    let initramfs = work.join("hopboot-ext4.cpio.gz");
-    hopboot_initramfs_with(&initramfs, &["virtio_blk", "virtio_pci", "crc32c_generic", "ext4"]).unwrap();
+    let (disk, parts, initramfs) = ext4_disk(&work, &fsimg);
 
     let (t, marker) = boot_unchanged("ext4-orphans", &disk, &initramfs);
     assert_eq!(
@@ -412,10 +413,7 @@ fn ext4_with_orphans_is_mounted_on_a_read_only_device() {
         "the kernel did not skip the cleanup:\n{t}"
     );
     // The orphan is still listed, as e2fsprogs sees it.
-    let (ext, _) = layout(&parts).unwrap();
-    let back = work.join("back.img");
-    extract(&disk, ext[0], &back).unwrap();
-    let (sb, _) = tool(Command::new("dumpe2fs").arg("-h").arg(&back));
+    let sb = superblock_after(&work, &disk, &parts);
     assert!(sb.contains(&format!("First orphan inode:       {inode}")), "{sb}");
     std::fs::remove_dir_all(&work).unwrap();
 }

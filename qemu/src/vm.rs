@@ -794,6 +794,16 @@ pub fn run_interactive(cfg: &VmConfig) -> Result<ExitStatus> {
 mod tests {
     use super::*;
 
+    /// The QEMU arguments for `disks`, as one string.
+    fn joined_disk_args(disks: &[DiskAttach]) -> String {
+        let args: Vec<String> = disk_args(disks)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        args.join(" ")
+    }
+
     #[test]
     fn strips_ansi() {
         assert_eq!(strip_ansi("\x1b[1;32mOK\x1b[0m done"), "OK done");
@@ -818,12 +828,7 @@ mod tests {
             DiskAttach::new(&img).with_interface(DiskInterface::Nvme),
             DiskAttach::new(&img).with_interface(DiskInterface::Ahci),
         ];
-        let args: Vec<String> = disk_args(&disks)
-            .unwrap()
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
-        let joined = args.join(" ");
+        let joined = joined_disk_args(&disks);
         assert_eq!(joined.matches("virtio-scsi-pci").count(), 1, "{joined}");
         assert_eq!(joined.matches("qemu-xhci").count(), 1, "{joined}");
         assert!(
@@ -852,12 +857,7 @@ mod tests {
                 .with_block_size(4096),
             DiskAttach::new(&img).with_interface(DiskInterface::VirtioScsi),
         ];
-        let args: Vec<String> = disk_args(&disks)
-            .unwrap()
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
-        let joined = args.join(" ");
+        let joined = joined_disk_args(&disks);
         assert!(
             joined.contains("virtio-blk-pci,drive=disk0,logical_block_size=4096,physical_block_size=4096"),
             "{joined}"

@@ -404,52 +404,6 @@ pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, String> {
     }
 }
 
-/// Splits `paths` (module paths from `modules.dep`) into levels: a module's
-/// dependencies among `paths` are all in earlier levels; those outside
-/// `paths` count as loaded. Each level keeps the order of `paths`. Cycles
-/// (a corrupt `modules.dep`) are cut, never looped on.
-pub fn dependency_levels(dep: &[(String, Vec<String>)], paths: &[String]) -> Vec<Vec<String>> {
-    let deps: HashMap<&str, &[String]> = dep.iter().map(|(m, d)| (m.as_str(), d.as_slice())).collect();
-    let wanted: HashSet<&str> = paths.iter().map(String::as_str).collect();
-    fn depth<'a>(
-        m: &'a str,
-        deps: &HashMap<&'a str, &'a [String]>,
-        wanted: &HashSet<&'a str>,
-        memo: &mut HashMap<&'a str, usize>,
-        visiting: &mut HashSet<&'a str>,
-    ) -> usize {
-        if let Some(d) = memo.get(m) {
-            return *d;
-        }
-        if visiting.len() >= 256 || !visiting.insert(m) {
-            return 0;
-        }
-        let d = deps
-            .get(m)
-            .copied()
-            .unwrap_or(&[])
-            .iter()
-            .filter(|x| wanted.contains(x.as_str()))
-            .map(|x| 1 + depth(x, deps, wanted, memo, visiting))
-            .max()
-            .unwrap_or(0);
-        visiting.remove(m);
-        memo.insert(m, d);
-        d
-    }
-    let mut memo = HashMap::new();
-    let mut levels: Vec<Vec<String>> = Vec::new();
-    for p in paths {
-        let d = depth(p, &deps, &wanted, &mut memo, &mut HashSet::new());
-        if levels.len() <= d {
-            levels.resize(d + 1, Vec::new());
-        }
-        levels[d].push(p.clone());
-    }
-    levels.retain(|l| !l.is_empty());
-    levels
-}
-
 /// Loads the modules devices need, each at most once, and remembers what it did.
 #[derive(Debug)]
 pub struct Coldplug {
@@ -499,7 +453,7 @@ impl Coldplug {
     /// Loads the modules listed in [`ALWAYS_FILE`]; returns those newly loaded.
     pub fn load_always(&mut self) -> Vec<String> {
         let names = self.always.clone();
-        self.load_many(&names)
+        names.iter().flat_map(|n| self.load(n)).collect()
     }
 
     /// Matches the modaliases not seen before and loads the modules they
@@ -521,63 +475,31 @@ impl Coldplug {
                 }
             }
         }
-        self.load_many(&wanted)
+        wanted.iter().flat_map(|n| self.load(n)).collect()
     }
 
-    /// Loads the modules `names` and their dependencies; returns those newly
-    /// loaded. Modules whose dependencies are all in go together, one thread
-    /// each (ahci, nvme and xhci_pci probe their hardware at the same time),
-    /// level by level of the dependency graph.
-    fn load_many(&mut self, names: &[String]) -> Vec<String> {
-        let mut paths: Vec<String> = Vec::new();
-        for name in names {
-            match load_plan(&self.dep, name) {
-                None => self
-                    .report
-                    .failed
-                    .push((name.to_string(), "not in modules.dep".to_string())),
-                Some(plan) => {
-                    for p in plan {
-                        if !self.tried.contains(p) && !paths.iter().any(|q| q == p) {
-                            paths.push(p.to_string());
-                        }
-                    }
-                }
-            }
-        }
+    /// Loads module `name` and its dependencies; returns those newly loaded.
+    fn load(&mut self, name: &str) -> Vec<String> {
+        let Some(plan) = load_plan(&self.dep, name) else {
+            self.report
+                .failed
+                .push((name.to_string(), "not in modules.dep".to_string()));
+            return Vec::new();
+        };
+        let plan: Vec<String> = plan.into_iter().map(str::to_string).collect();
         let mut loaded = Vec::new();
-        for level in dependency_levels(&self.dep, &paths) {
-            for p in &level {
-                self.tried.insert(p.clone());
+        for path in plan {
+            if !self.tried.insert(path.clone()) {
+                continue;
             }
-            let results: Vec<Result<bool, String>> = if level.len() == 1 {
-                level.iter().map(|p| load_one(&self.dir.join(p))).collect()
-            } else {
-                let dir = &self.dir;
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = level
-                        .iter()
-                        .map(|p| {
-                            let path = dir.join(p);
-                            s.spawn(move || load_one(&path))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err("module loader thread panicked".into())))
-                        .collect()
-                })
-            };
-            for (p, r) in level.iter().zip(results) {
-                let m = module_name(p);
-                match r {
-                    Ok(true) => {
-                        self.report.loaded.push(m.clone());
-                        loaded.push(m);
-                    }
-                    Ok(false) => self.report.present.push(m),
-                    Err(e) => self.report.failed.push((m, e)),
+            let m = module_name(&path);
+            match load_one(&self.dir.join(&path)) {
+                Ok(true) => {
+                    self.report.loaded.push(m.clone());
+                    loaded.push(m);
                 }
+                Ok(false) => self.report.present.push(m),
+                Err(e) => self.report.failed.push((m, e)),
             }
         }
         loaded
@@ -828,54 +750,6 @@ alias too many words here
         std::os::unix::fs::symlink(t.path().join("pci0000:00"), d.join("virtio0/loop")).unwrap();
         assert_eq!(read_modaliases(t.path()), [VIRTIO_BLK_PCI, "virtio:d00000002v00001AF4"]);
         assert!(read_modaliases(&t.path().join("missing")).is_empty());
-    }
-
-    #[test]
-    fn dependency_levels_let_independent_drivers_load_together() {
-        let dep = parse_dep(
-            "kernel/ahci.ko: kernel/libahci.ko kernel/libata.ko kernel/scsi_mod.ko kernel/scsi_common.ko\n\
-             kernel/libahci.ko: kernel/libata.ko kernel/scsi_mod.ko kernel/scsi_common.ko\n\
-             kernel/libata.ko: kernel/scsi_mod.ko kernel/scsi_common.ko\n\
-             kernel/scsi_mod.ko: kernel/scsi_common.ko\n\
-             kernel/scsi_common.ko:\n\
-             kernel/nvme.ko: kernel/nvme_core.ko\n\
-             kernel/nvme_core.ko:\n\
-             kernel/uas.ko: kernel/usb_storage.ko kernel/scsi_mod.ko kernel/scsi_common.ko\n\
-             kernel/usb_storage.ko: kernel/scsi_mod.ko kernel/scsi_common.ko\n\
-             kernel/loop_a.ko: kernel/loop_b.ko\n\
-             kernel/loop_b.ko: kernel/loop_a.ko\n",
-        );
-        let p = |v: &[&str]| v.iter().map(|m| format!("kernel/{m}.ko")).collect::<Vec<_>>();
-        let all = p(&[
-            "scsi_common",
-            "scsi_mod",
-            "libata",
-            "libahci",
-            "ahci",
-            "nvme_core",
-            "nvme",
-            "usb_storage",
-            "uas",
-        ]);
-        assert_eq!(
-            dependency_levels(&dep, &all),
-            vec![
-                p(&["scsi_common", "nvme_core"]),
-                p(&["scsi_mod", "nvme"]),
-                p(&["libata", "usb_storage"]),
-                p(&["libahci", "uas"]),
-                p(&["ahci"]),
-            ]
-        );
-        // Dependencies already loaded (not asked for) do not hold anything back.
-        assert_eq!(
-            dependency_levels(&dep, &p(&["ahci", "nvme"])),
-            vec![p(&["ahci", "nvme"])]
-        );
-        // A cycle in a corrupt modules.dep ends.
-        let levels = dependency_levels(&dep, &p(&["loop_a", "loop_b"]));
-        assert_eq!(levels.concat().len(), 2);
-        assert!(dependency_levels(&dep, &[]).is_empty());
     }
 
     #[test]

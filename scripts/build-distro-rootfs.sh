@@ -200,6 +200,8 @@ grep -q '^GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"$' "$OUT/etc/default/grub" 
 cat >"$OUT/usr/local/sbin/hopboot-marker" <<'EOF'
 #!/bin/sh
 # Run by hopboot-marker.service once the installed system reached multi-user.target.
+# Kernel messages share ttyS0 and could land inside a line: keep them off the console.
+dmesg -n 1 || true
 {
     echo "HOPBOOT-DISTRO-ROOT $(findmnt -n -o SOURCE,FSTYPE,OPTIONS /)"
     echo "HOPBOOT-DISTRO-FAILED-UNITS [$(systemctl list-units --failed --plain --no-legend | cut -d' ' -f1 | tr '\n' ' ')]"

@@ -530,15 +530,21 @@ impl Vm {
         };
         let verbose = cfg.verbose || std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
         let mut command = Command::new(QEMU);
+        command.args(&args);
+        Vm::spawn_command(command, Tee { verbose, log })
+    }
+
+    /// Runs `command` with its stdout read as the serial console.
+    fn spawn_command(mut command: Command, tee: Tee) -> Result<Vm> {
         command
-            .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = command.spawn().with_context(|| {
             format!(
-                "cannot start {QEMU} (see scripts/install-deps.sh): {}",
+                "cannot start {} (see scripts/install-deps.sh): {}",
+                command.get_program().to_string_lossy(),
                 crate::cmd::describe(&command)
             )
         })?;
@@ -549,7 +555,6 @@ impl Vm {
         let mut threads = Vec::new();
         if let Some(stdout) = child.stdout.take() {
             let shared = Arc::clone(&shared);
-            let tee = Tee { verbose, log };
             threads.push(std::thread::spawn(move || read_serial(stdout, &shared, started, tee)));
         }
         if let Some(stderr) = child.stderr.take() {
@@ -578,6 +583,17 @@ impl Vm {
     /// Fails on timeout or when QEMU exits first; the error quotes the last
     /// [`TAIL_LINES`] serial lines and QEMU's stderr.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<Line> {
+        self.wait_matching(needle, timeout, true)
+    }
+
+    /// Like [`Vm::wait_for`], but only a finished line (its newline received)
+    /// matches, so the returned text is the whole line. For assertions on what a
+    /// line says after the needle: the serial port delivers a line in pieces.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> Result<Line> {
+        self.wait_matching(needle, timeout, false)
+    }
+
+    fn wait_matching(&mut self, needle: &str, timeout: Duration, partial: bool) -> Result<Line> {
         let deadline = Instant::now() + timeout;
         let mut scanned = self.cursor;
         let mut state = self.shared.lock();
@@ -589,7 +605,7 @@ impl Vm {
                     return Ok(line);
                 }
                 scanned = state.lines.len();
-                if let Some(line) = state.partial_line().filter(|l| l.text.contains(needle)) {
+                if let Some(line) = state.partial_line().filter(|l| partial && l.text.contains(needle)) {
                     self.cursor = state.lines.len() + 1;
                     return Ok(line);
                 }
@@ -802,6 +818,34 @@ mod tests {
             .map(|a| a.into_string().unwrap())
             .collect();
         args.join(" ")
+    }
+
+    /// A "console" that sends one line in two pieces, a second apart.
+    fn split_line_console() -> Vm {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "printf '  device   vda1 (ext4 UUID='; sleep 1; printf '1234 PARTUUID=5\\n'",
+        ]);
+        Vm::spawn_command(
+            command,
+            Tee {
+                verbose: false,
+                log: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn wait_for_matches_the_unfinished_line_and_wait_for_line_waits_for_its_end() {
+        let mut vm = split_line_console();
+        let early = vm.wait_for("(ext4 UUID=", Duration::from_secs(10)).unwrap();
+        assert_eq!(early.text, "  device   vda1 (ext4 UUID=");
+
+        let mut vm = split_line_console();
+        let whole = vm.wait_for_line("(ext4 UUID=", Duration::from_secs(10)).unwrap();
+        assert_eq!(whole.text, "  device   vda1 (ext4 UUID=1234 PARTUUID=5");
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn keys_pick_the_second_entry() {
     // `d` shows where the entry lives, as root=/search would name it.
     vm.send(b"d").unwrap();
     let device = vm
-        .wait_for("  device   vda1 (ext4 UUID=", Duration::from_secs(60))
+        .wait_for_line("  device   vda1 (ext4 UUID=", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
         device.text.contains(&format!("UUID={} ", d.fs_uuid)) && device.text.contains("PARTUUID="),
@@ -139,7 +139,7 @@ fn a_kernel_that_is_not_a_kernel_fails_and_the_next_entry_boots() {
     let err = vm.wait_for("'Broken kernel'", BOOT_TIMEOUT).unwrap();
     let _ = err;
     let refused = vm
-        .wait_for("not a kernel this machine can boot", Duration::from_secs(60))
+        .wait_for_line("not a kernel this machine can boot", Duration::from_secs(60))
         .unwrap();
     assert!(refused.text.contains("Broken kernel"), "{}", refused.text);
     let m = marker(&mut vm);

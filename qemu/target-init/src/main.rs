@@ -40,6 +40,16 @@ fn main() {
         }
     }
 
+    if pid1 {
+        // Kernel messages go to the same serial port from interrupt context and can
+        // land in the middle of our line (a late "tsc: Refined TSC clocksource
+        // calibration" did, in CI). Console log level 1 keeps everything but
+        // KERN_EMERG off the console from here on; /dev/kmsg still has it all.
+        if let Err(e) = fs::write("/proc/sys/kernel/printk", "1") {
+            eprintln!("hopboot-target-init: quieting the console: {e}");
+        }
+    }
+
     let cmdline = match fs::read("/proc/cmdline") {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_owned(),
         Err(e) => format!("<error reading /proc/cmdline: {e}>"),

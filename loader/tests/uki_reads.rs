@@ -17,15 +17,11 @@ const INITRD_BYTES: usize = 8 << 20;
 /// What discovery may read of one UKI.
 const BUDGET: u64 = 256 << 10;
 
+/// Runs a host tool that must succeed (the error names it and what it printed).
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (needs binutils, dosfstools, mtools)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = hopboot_qemu::cmd::run(cmd) {
+        panic!("{e:#}");
+    }
 }
 
 /// A UKI at `out` with `sections` added to systemd's stub, each above the

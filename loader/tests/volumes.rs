@@ -13,18 +13,10 @@ use hopboot_loader::model::BootEntry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Runs a host tool that must succeed and returns its stdout (the error names
+/// the tool and what it printed).
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (needs gdisk, e2fsprogs, fdisk)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    hopboot_qemu::cmd::stdout(cmd).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn write_tree(root: &Path, files: &[(&str, &str)]) {

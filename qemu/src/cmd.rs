@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use anyhow::{bail, Context, Result};
 
 /// `program arg1 arg2 ...`, for error messages.
-pub(crate) fn describe(cmd: &Command) -> String {
+pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for arg in cmd.get_args() {
         s.push(' ');
@@ -16,7 +16,7 @@ pub(crate) fn describe(cmd: &Command) -> String {
 
 /// Runs `cmd` to completion; a spawn failure or non-zero exit is an error that
 /// carries the command line and its stderr (and stdout, when stderr is empty).
-pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
+pub fn run(cmd: &mut Command) -> Result<Output> {
     let line = describe(cmd);
     let out = cmd.output().with_context(|| {
         format!(
@@ -37,7 +37,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
 }
 
 /// Like [`run`], returning stdout as text.
-pub(crate) fn stdout(cmd: &mut Command) -> Result<String> {
+pub fn stdout(cmd: &mut Command) -> Result<String> {
     let out = run(cmd)?;
     String::from_utf8(out.stdout).with_context(|| format!("`{}` printed non-UTF-8 output", describe(cmd)))
 }

@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod cmd;
+pub mod cmd;
 pub mod demo;
 pub mod disk;
 pub mod distro;

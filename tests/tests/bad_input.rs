@@ -134,15 +134,11 @@ fn probe(paths: &[&Path]) -> Probe {
     }
 }
 
+/// Runs a host tool that must succeed (the error names it and what it printed).
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (needs gdisk, e2fsprogs, dosfstools, mtools)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = hopboot_qemu::cmd::run(cmd) {
+        panic!("{e:#}");
+    }
 }
 
 /// Fixed-seed pseudo-random bytes (xorshift64).

@@ -215,8 +215,9 @@ pub fn parse_loader_conf(text: &str) -> LoaderConf {
 }
 
 /// Compares two version strings the way systemd-boot orders `version` and
-/// file names (rpmvercmp-like; `systemd-analyze compare-versions`). Not
-/// [`crate::version::compare`]: that one is dpkg-like (letters before `-`/`.`).
+/// file names (`systemd-analyze compare-versions`). Not rpm's order
+/// ([`crate::version::compare`], Red Hat's `blscfg`): systemd compares the
+/// separators too (`-` < `^` < `.`), where rpm skips them.
 ///
 /// The UAPI.1 "Version Order" text and systemd's implementation disagree in
 /// two places; we follow the implementation, which decides real menus and

@@ -1025,79 +1025,98 @@ impl Interp<'_> {
     }
 
     /// `blscfg` (Red Hat's GRUB): every BLS snippet in `$blsdir` (default
-    /// `/loader/entries`, then `/boot/loader/entries`) on `$root` becomes a menu
-    /// entry, newest version first. Like Red Hat's module, the entry's body is
-    /// script text (`linux PATH OPTIONS` / `initrd …`), so `$kernelopts` and
-    /// friends expand when the entry runs.
+    /// `/loader/entries`; `/boot/loader/entries` when that cannot be read) on
+    /// `$root` becomes a menu entry, read, sorted and expanded as the module
+    /// does it (see [`super::blscfg`]). The entry's body is script text
+    /// (`linux ($root)PATH OPTIONS`, `initrd ($root)PATH …`) run when it boots.
     fn blscfg(&mut self) -> i32 {
+        use super::blscfg;
         let root = self.env.get("root").to_string();
-        let dirs: Vec<String> = match self.env.get("blsdir") {
-            "" => vec!["/loader/entries".into(), "/boot/loader/entries".into()],
-            d => vec![d.to_string()],
+        let first = match self.env.get("blsdir") {
+            "" => "/loader/entries".to_string(),
+            d => d.trim_end_matches('/').to_string(),
         };
-        for dir in dirs {
+        self.charge(MIN_CHARGE);
+        let dir = if self.host.kind(&root, &first) == Some(Kind::Dir) {
+            first
+        } else {
+            "/boot/loader/entries".to_string()
+        };
+        let names: Vec<String> = self
+            .host
+            .list(&root, &dir)
+            .into_iter()
+            .filter(|n| n.len() > 5 && n.ends_with(".conf") && !n.starts_with('.'))
+            .take(1024)
+            .collect();
+        let mut snippets = Vec::new();
+        for n in names {
             self.charge(MIN_CHARGE);
-            let names: Vec<String> = self
-                .host
-                .list(&root, &dir)
-                .into_iter()
-                .filter(|n| n.ends_with(".conf"))
-                .take(1024)
-                .collect();
-            if names.is_empty() {
-                continue;
+            if self.stopped() {
+                break;
             }
-            let mut entries = Vec::new();
-            for n in names {
-                self.charge(MIN_CHARGE);
-                if self.stopped() {
-                    break;
+            let path = format!("{dir}/{n}");
+            match self.host.read_text(&root, &path) {
+                Ok(text) => {
+                    self.charge(text.len());
+                    snippets.push(blscfg::parse(&n[..n.len() - 5], &text));
                 }
-                let path = format!("{dir}/{n}");
-                match self
-                    .host
-                    .read_text(&root, &path)
-                    .inspect(|t| self.charge(t.len()))
-                    .and_then(|t| super::bls::parse_entry(&n, &t))
-                {
-                    Ok(e) => entries.push(e),
-                    Err(m) => self.errors.push(format!("{path}: {m}")),
-                }
+                Err(m) => self.errors.push(format!("{path}: {m}")),
             }
-            // Newest version first (rpm version order), then by id.
-            entries.sort_by(|a, b| {
-                let va = a.version.as_deref().unwrap_or(&a.id);
-                let vb = b.version.as_deref().unwrap_or(&b.id);
-                super::bls::compare_versions(vb, va).then_with(|| b.id.cmp(&a.id))
-            });
-            for e in entries {
-                let Some(linux) = &e.linux else {
-                    self.errors.push(format!("{}: no `linux` line", e.file));
-                    continue;
-                };
-                let mut src = format!("linux {linux} {}\n", e.options);
-                if !e.initrds.is_empty() {
-                    src.push_str(&format!("initrd {}\n", e.initrds.join(" ")));
-                }
-                let body = match super::grub_script::parse(&src) {
-                    Ok(b) => b,
-                    Err(err) => {
-                        self.errors.push(format!("{}: {err}", e.file));
-                        continue;
-                    }
-                };
-                let title = e.title.clone().unwrap_or_else(|| e.id.clone());
-                self.menu.push(Item::Entry {
-                    title,
-                    id: Some(e.id.clone()),
-                    params: Vec::new(),
-                    body,
-                    bls: true,
-                });
-            }
-            return 0;
         }
-        1
+        let (menu, dropped) = blscfg::order(snippets);
+        for d in dropped {
+            log::debug!(
+                "{dir}/{}.conf: same rpm version as another snippet; blscfg drops it",
+                d.id
+            );
+        }
+        for s in menu {
+            let Some(linux) = s.first("linux") else {
+                if s.first("efi").is_none() {
+                    self.errors.push(format!("{dir}/{}.conf: no `linux` line", s.id));
+                }
+                continue;
+            };
+            let vars = &self.env.vars;
+            let get = |k: &str| vars.get(k).cloned();
+            let options = s
+                .first("options")
+                .and_then(|o| blscfg::expand(o, get))
+                .or_else(|| vars.get("default_kernelopts").and_then(|d| blscfg::expand(d, get)));
+            let mut src = match options {
+                Some(o) => format!("linux ($root){linux} {o}\n"),
+                None => format!("linux ($root){linux}\n"),
+            };
+            let mut initrds: Vec<String> = match vars.get("early_initrd") {
+                Some(early) => blscfg::early_initrds(early, s.all("initrd").next(), linux),
+                None => Vec::new(),
+            };
+            initrds.extend(s.all("initrd").map(str::to_string));
+            if !initrds.is_empty() {
+                src.push_str("initrd");
+                for i in &initrds {
+                    src.push_str(&format!(" ($root){i}"));
+                }
+                src.push('\n');
+            }
+            self.charge(src.len());
+            let body = match super::grub_script::parse(&src) {
+                Ok(b) => b,
+                Err(err) => {
+                    self.errors.push(format!("{dir}/{}.conf: {err}", s.id));
+                    continue;
+                }
+            };
+            self.menu.push(Item::Entry {
+                title: s.first("title").unwrap_or(linux).to_string(),
+                id: Some(s.id.clone()),
+                params: Vec::new(),
+                body,
+                bls: true,
+            });
+        }
+        0
     }
 
     /// Runs an entry's body on paper and returns what it would boot.
@@ -1584,9 +1603,14 @@ mod tests {
                 .collect()
         }
         fn kind(&self, dev: &str, path: &str) -> Option<Kind> {
+            if self.files.contains_key(&(dev.to_string(), path.to_string())) {
+                return Some(Kind::File);
+            }
+            let prefix = format!("{}/", path.trim_end_matches('/'));
             self.files
-                .contains_key(&(dev.to_string(), path.to_string()))
-                .then_some(Kind::File)
+                .keys()
+                .any(|(d, p)| d == dev && p.starts_with(&prefix))
+                .then_some(Kind::Dir)
         }
         fn size(&self, dev: &str, path: &str) -> Option<u64> {
             self.files
@@ -1967,6 +1991,32 @@ submenu S --id ids {
             "{:?}",
             m.errors
         );
+    }
+
+    /// `blscfg` reads snippets its own way: file-name order (not `version`),
+    /// first `options` line, `$default_kernelopts` when there is none, the
+    /// kernel path as title when there is no `title`, `$early_initrd` first.
+    #[test]
+    fn blscfg_follows_the_module_not_systemd_boot() {
+        let mut h = host("set default_kernelopts=\"root=/dev/def ro\"\nset early_initrd=\"ucode.img\"\nblscfg\n");
+        let d = "hd0,gpt1".to_string();
+        let mut add = |name: &str, text: &str| {
+            h.files
+                .insert((d.clone(), format!("/boot/loader/entries/{name}.conf")), text.into());
+        };
+        // `version` says otherwise, but file names decide.
+        add(
+            "m-5.0",
+            "title Five\nversion 9.9\nlinux /vmlinuz-5\noptions first\noptions second\n",
+        );
+        add("m-6.0", "version 1.0\nlinux /vmlinuz-6\ninitrd /boot/initramfs-6.img\n");
+        let m = run_cfg(&h);
+        let titles: Vec<_> = m.entries.iter().map(|e| e.title.as_str()).collect();
+        assert_eq!(titles, ["/vmlinuz-6", "Five"]);
+        assert_eq!(m.entries[0].cmdline, "root=/dev/def ro");
+        let initrds: Vec<_> = m.entries[0].initrds.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(initrds, ["/boot/ucode.img", "/boot/initramfs-6.img"]);
+        assert_eq!(m.entries[1].cmdline, "first");
     }
 
     /// Red Hat's `blscfg`: snippets become entries, newest version first; their

@@ -85,7 +85,7 @@ pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
             }
         }
     }
-    found.sort_by(|a, b| version::compare(&b.version, &a.version));
+    version::sort_newest_first(&mut found, |e| &e.version);
     found
 }
 

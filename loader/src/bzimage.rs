@@ -8,7 +8,8 @@
 //! kernel's whole `init_size` (64 MiB for Debian's 6.1) as a segment, and the
 //! kernel refuses a load whose segments exceed half of RAM, so small machines
 //! fail with EINVAL. Here the kernel segment is only as big as the file and
-//! nothing is hashed.
+//! nothing is hashed with SHA-256; a verifier at the entry point recomputes a
+//! cheap checksum of the kernel and initrd instead ([`digest`]).
 //!
 //! What is built, following Documentation/arch/x86/boot.rst ("64-bit boot
 //! protocol") and the fields the kernel's own bzImage64 loader fills:
@@ -19,7 +20,8 @@
 //! - one "boot page" segment: the zero page (`struct boot_params`: the
 //!   image's setup header, e820 map, screen/EDD info of the running kernel,
 //!   initrd and command-line pointers), a `SETUP_RNG_SEED` setup_data, the
-//!   command line, and a 70-byte entry trampoline that loads a GDT with the
+//!   command line, the verifier (the entry point) with its table of
+//!   digests, and a 70-byte trampoline that loads a GDT with the
 //!   flat `__BOOT_CS` (0x10) / `__BOOT_DS` (0x18) segments the protocol
 //!   asks for, points `%rsi` at the zero page and jumps to the kernel's 64-bit
 //!   entry (load address + 0x200). `kexec_load` starts it with paging on and
@@ -61,6 +63,12 @@ pub struct Segment<'a> {
 }
 
 impl Plan<'_> {
+    /// Makes the verifier's digest of the kernel wrong, so that the jump
+    /// fails the check (tests of that path: `hopboot.kexec=test-bad-digest`).
+    pub fn spoil_kernel_digest(&mut self) {
+        self.boot_page[VERIFY_OFF + V_TABLE + 16] ^= 1;
+    }
+
     /// The segments, in address order.
     pub fn segments(&self) -> Vec<Segment<'_>> {
         let mut v = vec![
@@ -394,7 +402,8 @@ impl Free {
 // Boot page layout.
 const TRAMPOLINE_OFF: usize = 0x1000;
 const SEED_OFF: usize = 0x1100;
-const CMDLINE_OFF: usize = 0x1200;
+const VERIFY_OFF: usize = 0x1200;
+const CMDLINE_OFF: usize = 0x1400;
 /// `SETUP_RNG_SEED` from bootparam.h (kernels >= 6.0 read it, older ones skip it).
 const SETUP_RNG_SEED: u32 = 9;
 /// `type_of_loader`: 0xD = kexec, as the kernel's own loader says.
@@ -449,6 +458,69 @@ const TRAMPOLINE: [u8; 0x80] = {
     t[0x78] = 31; // GDT limit: 4 descriptors
     t
 };
+/// The verifier the new kernel's entry point runs first: it recomputes the
+/// [`digest`] of the kernel and initrd where `kexec_load` put them and jumps
+/// to the trampoline (0x200 below it) if each matches its table entry. If one
+/// does not (memory changed between the load and the jump: a stray DMA, a bad
+/// DIMM), it prints [`VERIFY_MESSAGE`] on COM1 and resets the machine with a
+/// triple fault, so the firmware starts over (kexec-tools' purgatory checks a
+/// SHA-256 and then hangs). Paging is on with kexec's identity map, so the
+/// physical addresses can be read as they are. Assembled from (GNU as, `.code64`):
+/// ```text
+/// 00: fa fc                 cli; cld
+/// 02: 48 8d 35 77 00 00 00  lea    table(%rip),%rsi      # 0x80
+/// 09: 48 8b 4e 08           next: mov 8(%rsi),%rcx       # qwords; 0 ends the table
+/// 0d: 48 85 c9 / 74 21      test %rcx,%rcx; jz good
+/// 12: 48 8b 3e              mov    (%rsi),%rdi           # address
+/// 15: 31 c0                 xor    %eax,%eax
+/// 17: 48 c1 c0 05           1: rol $5,%rax
+/// 1b: 48 03 07              add    (%rdi),%rax
+/// 1e: 48 83 c7 08           add    $8,%rdi
+/// 22: 48 ff c9 / 75 f0      dec %rcx; jnz 1b
+/// 27: 48 3b 46 10 / 75 0b   cmp 16(%rsi),%rax; jne bad
+/// 2d: 48 83 c6 18 / eb d6   add $24,%rsi; jmp next
+/// 33: e9 c8 fd ff ff        good: jmp trampoline         # -0x200
+/// 38: 48 8d 35 a1 00 00 00  bad: lea msg(%rip),%rsi      # 0xe0
+/// 3f: 0f b6 1e / 85 db / 74 20   2: movzbl (%rsi),%ebx; test; jz reset
+/// 46: ba fd 03 00 00        mov    $0x3fd,%edx           # COM1 line status
+/// 4b: b9 00 00 10 00        mov    $0x100000,%ecx        # bounded wait
+/// 50: ec / a8 20 / 75 04    3: in (%dx),%al; test $0x20,%al; jnz 4f
+/// 55: ff c9 / 75 f7         dec %ecx; jnz 3b
+/// 59: ba f8 03 00 00        4: mov $0x3f8,%edx
+/// 5e: 88 d8 / ee            mov %bl,%al; out %al,(%dx)
+/// 61: 48 ff c6 / eb d9      inc %rsi; jmp 2b
+/// 66: 0f 01 1d 09 00 00 00  reset: lidt idtr(%rip)       # 0x76: limit 0
+/// 6d: cc / f4 / eb f5       int3; hlt; jmp reset
+/// 76: idtr: .word 0, .quad 0
+/// 80: table: 3 x { .quad address, qwords, digest }, then qwords = 0
+/// e0: msg: NUL-terminated
+/// ```
+const VERIFIER: [u8; 0x71] = [
+    0xfa, 0xfc, 0x48, 0x8d, 0x35, 0x77, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x4e, 0x08, 0x48, 0x85, 0xc9, 0x74, 0x21, 0x48,
+    0x8b, 0x3e, 0x31, 0xc0, 0x48, 0xc1, 0xc0, 0x05, 0x48, 0x03, 0x07, 0x48, 0x83, 0xc7, 0x08, 0x48, 0xff, 0xc9, 0x75,
+    0xf0, 0x48, 0x3b, 0x46, 0x10, 0x75, 0x0b, 0x48, 0x83, 0xc6, 0x18, 0xeb, 0xd6, 0xe9, 0xc8, 0xfd, 0xff, 0xff, 0x48,
+    0x8d, 0x35, 0xa1, 0x00, 0x00, 0x00, 0x0f, 0xb6, 0x1e, 0x85, 0xdb, 0x74, 0x20, 0xba, 0xfd, 0x03, 0x00, 0x00, 0xb9,
+    0x00, 0x00, 0x10, 0x00, 0xec, 0xa8, 0x20, 0x75, 0x04, 0xff, 0xc9, 0x75, 0xf7, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x88,
+    0xd8, 0xee, 0x48, 0xff, 0xc6, 0xeb, 0xd9, 0x0f, 0x01, 0x1d, 0x09, 0x00, 0x00, 0x00, 0xcc, 0xf4, 0xeb, 0xf5,
+];
+const V_TABLE: usize = 0x80;
+const V_MSG: usize = 0xe0;
+/// What the verifier prints on COM1 before it resets the machine.
+pub const VERIFY_MESSAGE: &str =
+    "\r\nhopboot: the kernel or initrd changed in memory before the jump (checksum); resetting\r\n";
+
+/// The verifier's checksum of `buf` as it lies in memory, zero-padded to whole
+/// 8-byte words: `h = rol(h, 5) + word` over the little-endian words. Not a
+/// cryptographic hash: it catches corruption, not an attacker (who could
+/// change the table as well).
+pub fn digest(buf: &[u8]) -> u64 {
+    buf.chunks(8).fold(0u64, |h, chunk| {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h.rotate_left(5).wrapping_add(u64::from_le_bytes(w))
+    })
+}
+
 const T_BOOT_PARAMS: usize = 0x48;
 const T_ENTRY: usize = 0x50;
 const T_GDT: usize = 0x58;
@@ -538,6 +610,17 @@ pub fn plan<'a>(
         put(&mut bp, 0x250, &(boot_addr + SEED_OFF as u64).to_le_bytes());
     }
 
+    // The verifier and its table: the kernel, then the initrd.
+    put(&mut bp, VERIFY_OFF, &VERIFIER);
+    let mut row = VERIFY_OFF + V_TABLE;
+    for (buf, at) in std::iter::once((kernel, kernel_addr)).chain(initrd_at) {
+        put(&mut bp, row, &at.to_le_bytes());
+        put(&mut bp, row + 8, &(buf.len().div_ceil(8) as u64).to_le_bytes());
+        put(&mut bp, row + 16, &digest(buf).to_le_bytes());
+        row += 24;
+    }
+    put(&mut bp, VERIFY_OFF + V_MSG, VERIFY_MESSAGE.as_bytes());
+
     let tramp = boot_addr + TRAMPOLINE_OFF as u64;
     put(&mut bp, TRAMPOLINE_OFF, &TRAMPOLINE);
     put(&mut bp, TRAMPOLINE_OFF + T_BOOT_PARAMS, &boot_addr.to_le_bytes());
@@ -549,7 +632,7 @@ pub fn plan<'a>(
     );
 
     Ok(Plan {
-        entry: tramp,
+        entry: boot_addr + VERIFY_OFF as u64,
         kernel,
         kernel_addr,
         initrd: initrd_at,
@@ -743,14 +826,48 @@ mod tests {
         assert_eq!(u64_at(bp, sd), 0);
         assert_eq!(u32_at(bp, sd + 8), SETUP_RNG_SEED);
         assert_eq!(&bp[sd + 16..sd + 48], &[9u8; 32]);
+        // The entry is the verifier; its table names the kernel and the initrd
+        // with their digests, then ends.
+        let v = (p.entry - p.boot_addr) as usize;
+        assert_eq!(bp[v..v + VERIFIER.len()], VERIFIER);
+        let row = |i: usize| {
+            (0..3)
+                .map(|k| u64_at(bp, v + V_TABLE + i * 24 + k * 8))
+                .collect::<Vec<_>>()
+        };
+        let words = |b: &[u8]| b.len().div_ceil(8) as u64;
+        assert_eq!(row(0), [p.kernel_addr, words(p.kernel), digest(p.kernel)]);
+        assert_eq!(row(1), [initrd_at, words(&initrd), digest(&initrd)]);
+        assert_eq!(row(2)[1], 0, "end of the table");
+        assert!(bp[v + V_MSG..].starts_with(VERIFY_MESSAGE.as_bytes()));
+        // Its `jmp` lands on the trampoline, 0x200 below.
+        let rel = i32::from_le_bytes(VERIFIER[0x34..0x38].try_into().unwrap());
+        let t = (v as i64 + 0x38 + i64::from(rel)) as usize;
+        assert_eq!(t, TRAMPOLINE_OFF);
         // The trampoline knows the zero page, the 64-bit entry and its GDT.
-        let t = (p.entry - p.boot_addr) as usize;
         assert_eq!(bp[t], 0xfa);
         assert_eq!(u64_at(bp, t + T_BOOT_PARAMS), p.boot_addr);
         assert_eq!(u64_at(bp, t + T_ENTRY), p.kernel_addr + 0x200);
-        assert_eq!(u64_at(bp, t + T_GDTR_BASE), p.entry + T_GDT as u64);
+        assert_eq!(u64_at(bp, t + T_GDTR_BASE), p.boot_addr + (t + T_GDT) as u64);
         assert_eq!(u64_at(bp, t + T_GDT + 0x10), 0x00af_9a00_0000_ffff);
         assert_eq!(u64_at(bp, t + T_GDT + 0x18), 0x00cf_9200_0000_ffff);
+    }
+
+    /// The digest as the verifier's loop computes it, word by word.
+    #[test]
+    fn digest_is_rol5_add_over_zero_padded_words() {
+        assert_eq!(digest(&[]), 0);
+        assert_eq!(digest(&[1]), 1);
+        assert_eq!(digest(&[1, 0, 0, 0, 0, 0, 0, 0, 2]), (1u64 << 5) + 2);
+        assert_eq!(
+            digest(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]),
+            0x10,
+            "the top bit rotates round"
+        );
+        let a = vec![7u8; 4096];
+        let mut b = a.clone();
+        b[1234] ^= 1;
+        assert_ne!(digest(&a), digest(&b));
     }
 
     #[test]

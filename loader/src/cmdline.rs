@@ -56,6 +56,7 @@ impl Cmdline {
             debug: self.has("hopboot.debug"),
             kexec: match self.get("hopboot.kexec") {
                 Some("file") => crate::kexec::Method::File,
+                Some("test-bad-digest") => crate::kexec::Method::TestBadDigest,
                 _ => crate::kexec::Method::Auto,
             },
         }

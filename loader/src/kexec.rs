@@ -77,6 +77,11 @@ pub enum Method {
     Auto,
     /// Always `kexec_file_load` (`hopboot.kexec=file`).
     File,
+    /// For tests of the failure path only (`hopboot.kexec=test-bad-digest`):
+    /// like `Auto`, but the kernel's digest in the verifier's table is wrong,
+    /// so the machine prints the verifier's message and resets instead of
+    /// starting the kernel.
+    TestBadDigest,
 }
 
 /// Reads the entry's files and loads them as the next kernel. After this
@@ -147,7 +152,12 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
 
     let classic = match method {
         Method::File => Err("hopboot.kexec=file".to_string()),
-        Method::Auto => classic_load(&kernel, has_initrd.then_some(&initrd[..]), &cmdline),
+        Method::Auto | Method::TestBadDigest => classic_load(
+            &kernel,
+            has_initrd.then_some(&initrd[..]),
+            &cmdline,
+            method == Method::TestBadDigest,
+        ),
     };
     let how = match classic {
         Ok(()) => "kexec_load".to_string(),
@@ -188,7 +198,12 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
 
 /// Loads with hopboot's own bzImage setup and `kexec_load`. `Err` says why
 /// not (the caller falls back to `kexec_file_load`).
-fn classic_load(kernel: &[u8], initrd: Option<&[u8]>, cmdline: &std::ffi::CStr) -> Result<(), String> {
+fn classic_load(
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &std::ffi::CStr,
+    bad_digest: bool,
+) -> Result<(), String> {
     if !cfg!(target_arch = "x86_64") {
         return Err("not x86-64".into());
     }
@@ -200,7 +215,12 @@ fn classic_load(kernel: &[u8], initrd: Option<&[u8]>, cmdline: &std::ffi::CStr) 
     // passes, only when ours is initialised (the new kernel may credit it).
     let mut seed = [0u8; 32];
     let seed = crate::sys::random_if_ready(&mut seed).then_some(seed);
-    let plan = crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed).map_err(|e| e.to_string())?;
+    let mut plan =
+        crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed).map_err(|e| e.to_string())?;
+    if bad_digest {
+        log::warn!("hopboot.kexec=test-bad-digest: the verifier will find the kernel changed and reset");
+        plan.spoil_kernel_digest();
+    }
     match crate::sys::kexec_load(plan.entry, &plan.segments()) {
         Ok(()) => {
             let initrd = plan

@@ -70,6 +70,37 @@ fn both_kexec_loaders_boot_the_same_entry() {
     }
 }
 
+/// hopboot's own kexec_load enters a verifier that recomputes the kernel's and
+/// initrd's digests before the jump. Every other boot here proves it passes
+/// intact images; `hopboot.kexec=test-bad-digest` records a wrong digest, and
+/// then the jump must not happen: the verifier's message on COM1, a reset
+/// (QEMU runs with -no-reboot, so it exits), and no target.
+#[test]
+fn the_verifier_stops_a_kernel_that_changed_after_the_load() {
+    let d = disk("grub-bad-digest", Demo::Grub);
+    let mut vm = boot_hopboot(
+        std::slice::from_ref(&d.disk),
+        "hopboot.wait=20 hopboot.kexec=test-bad-digest",
+    )
+    .unwrap();
+    vm.wait_for("kexec_core: Starting new kernel", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    vm.wait_for(
+        "hopboot: the kernel or initrd changed in memory before the jump (checksum); resetting",
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    vm.wait_exit(Duration::from_secs(60))
+        .expect("the verifier resets the machine (QEMU exits with -no-reboot)");
+    let transcript = vm.transcript();
+    assert!(!transcript.contains(MARKER), "the target started:\n{transcript}");
+    assert_eq!(
+        transcript.matches("Linux version").count(),
+        1,
+        "a second kernel started"
+    );
+}
+
 #[test]
 fn plain_scan_boots_the_newest_kernel() {
     let d = disk("scan", Demo::Scan);

@@ -206,6 +206,10 @@ impl State {
     }
 
     fn line(&mut self, fs: &dyn FsView, line: &str, depth: usize, errors: &mut Vec<String>) {
+        // syslinux skips leading blanks and keeps trailing ones: an APPEND
+        // line's trailing spaces reach the kernel (real syslinux 6.04, booted
+        // by scripts/syslinux-oracle).
+        let untrimmed = line.trim_start();
         let line = line.trim();
         if self.in_text {
             if line.eq_ignore_ascii_case("endtext") {
@@ -257,10 +261,13 @@ impl State {
                     l.localboot = true;
                 }
             }
-            "append" => match self.label() {
-                Some(l) => l.append = Some(rest.to_string()),
-                None => self.global_append = Some(rest.to_string()),
-            },
+            "append" => {
+                let value = untrimmed[kw.len()..].trim_start().to_string();
+                match self.label() {
+                    Some(l) => l.append = Some(value),
+                    None => self.global_append = Some(value),
+                }
+            }
             "initrd" => {
                 if let Some(l) = self.label() {
                     l.initrd = Some(rest.to_string());
@@ -350,7 +357,8 @@ fn entry(fs: &dyn FsView, st: &State, l: &Label, is_default: bool) -> Option<Ext
         return None;
     }
     let append = match l.append.as_deref().or(st.global_append.as_deref()) {
-        Some("-") | None => String::new(),
+        Some(a) if a.trim_end() == "-" => String::new(),
+        None => String::new(),
         Some(a) => a.to_string(),
     };
     let append = [extra, append.as_str()]
@@ -608,6 +616,16 @@ LABEL reboot
         assert_eq!(m.default, Some(0));
         assert_eq!(m.timeout_ds, Some(50));
         assert!(m.errors.is_empty());
+    }
+
+    /// syslinux skips the blanks before a value and keeps those after it.
+    #[test]
+    fn append_keeps_trailing_blanks_as_syslinux_does() {
+        let cfg = "label a\n kernel /k\n  APPEND \t quiet splash  \nlabel b\n kernel /k\n APPEND -  \n";
+        let d = tree(&[("syslinux.cfg", cfg)]);
+        let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+        assert_eq!(m.entries[0].append, "quiet splash  ");
+        assert_eq!(m.entries[1].append, "", "`APPEND -` with trailing blanks is still `-`");
     }
 
     #[test]
@@ -868,7 +886,8 @@ label d
         assert_eq!(d.label, "installgui");
         assert_eq!(d.kernel, "/install.amd/vmlinuz");
         assert_eq!(d.initrds, ["/install.amd/gtk/initrd.gz"]);
-        assert_eq!(d.append, "vga=788 initrd=/install.amd/gtk/initrd.gz --- quiet");
+        // The file's trailing space stays, as real syslinux passes it on.
+        assert_eq!(d.append, "vga=788 initrd=/install.amd/gtk/initrd.gz --- quiet ");
         // "help" (CONFIG prompt.cfg) and the "Back.." items are not Linux entries.
         assert!(m.entries.iter().all(|e| e.label != "help" && e.label != "mainmenu"));
     }

@@ -83,6 +83,15 @@ BENCH_ARGS ?= --baseline-direct --reference-minimal --enter-runs 3
 bench: build
 	$(QEMU_CLI) bench --runs $(BENCH_RUNS) --out $(BENCH_OUT) $(BENCH_ARGS)
 
+# Re-check the golden corpus against the real loaders: GRUB (grub-emu), systemd-boot
+# (bootctl list) and syslinux (booted in QEMU). Not part of `make test`: the tools come
+# from Debian packages (see each script's README); about 15 minutes.
+.PHONY: oracles
+oracles:
+	scripts/grub-oracle/check-corpus
+	scripts/bls-oracle/check-corpus
+	scripts/syslinux-oracle/check-corpus
+
 # Every cargo-fuzz target in fuzz/ for a few seconds each (nightly, installs
 # cargo-fuzz if missing); fails on any crash. See fuzz/README.md for long runs.
 .PHONY: fuzz-smoke

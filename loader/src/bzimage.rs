@@ -514,11 +514,18 @@ pub const VERIFY_MESSAGE: &str =
 /// cryptographic hash: it catches corruption, not an attacker (who could
 /// change the table as well).
 pub fn digest(buf: &[u8]) -> u64 {
-    buf.chunks(8).fold(0u64, |h, chunk| {
+    // Whole words as arrays (one load each; this runs over every byte of the
+    // kernel and initrd, and other slicings were 4-5x slower at opt-level z),
+    // then the zero-padded tail.
+    let step = |h: u64, w: [u8; 8]| h.rotate_left(5).wrapping_add(u64::from_le_bytes(w));
+    let (words, tail) = buf.as_chunks::<8>();
+    let mut h = words.iter().fold(0u64, |h, w| step(h, *w));
+    if !tail.is_empty() {
         let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h.rotate_left(5).wrapping_add(u64::from_le_bytes(w))
-    })
+        w[..tail.len()].copy_from_slice(tail);
+        h = step(h, w);
+    }
+    h
 }
 
 const T_BOOT_PARAMS: usize = 0x48;

@@ -459,7 +459,8 @@ const TRAMPOLINE: [u8; 0x80] = {
     t
 };
 /// The verifier the new kernel's entry point runs first: it recomputes the
-/// [`digest`] of the kernel and initrd where `kexec_load` put them and jumps
+/// [`digest`] of the kernel, the initrd, and the boot page's zero page,
+/// trampoline and command line where `kexec_load` put them and jumps
 /// to the trampoline (0x200 below it) if each matches its table entry. If one
 /// does not (memory changed between the load and the jump: a stray DMA, a bad
 /// DIMM), it prints [`VERIFY_MESSAGE`] on COM1 and resets the machine with a
@@ -480,7 +481,7 @@ const TRAMPOLINE: [u8; 0x80] = {
 /// 27: 48 3b 46 10 / 75 0b   cmp 16(%rsi),%rax; jne bad
 /// 2d: 48 83 c6 18 / eb d6   add $24,%rsi; jmp next
 /// 33: e9 c8 fd ff ff        good: jmp trampoline         # -0x200
-/// 38: 48 8d 35 a1 00 00 00  bad: lea msg(%rip),%rsi      # 0xe0
+/// 38: 48 8d 35 c1 00 00 00  bad: lea msg(%rip),%rsi      # 0x100
 /// 3f: 0f b6 1e / 85 db / 74 20   2: movzbl (%rsi),%ebx; test; jz reset
 /// 46: ba fd 03 00 00        mov    $0x3fd,%edx           # COM1 line status
 /// 4b: b9 00 00 10 00        mov    $0x100000,%ecx        # bounded wait
@@ -492,19 +493,19 @@ const TRAMPOLINE: [u8; 0x80] = {
 /// 66: 0f 01 1d 09 00 00 00  reset: lidt idtr(%rip)       # 0x76: limit 0
 /// 6d: cc / f4 / eb f5       int3; hlt; jmp reset
 /// 76: idtr: .word 0, .quad 0
-/// 80: table: 3 x { .quad address, qwords, digest }, then qwords = 0
-/// e0: msg: NUL-terminated
+/// 80: table: 4 x { .quad address, qwords, digest }, then qwords = 0
+/// 100: msg: NUL-terminated
 /// ```
 const VERIFIER: [u8; 0x71] = [
     0xfa, 0xfc, 0x48, 0x8d, 0x35, 0x77, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x4e, 0x08, 0x48, 0x85, 0xc9, 0x74, 0x21, 0x48,
     0x8b, 0x3e, 0x31, 0xc0, 0x48, 0xc1, 0xc0, 0x05, 0x48, 0x03, 0x07, 0x48, 0x83, 0xc7, 0x08, 0x48, 0xff, 0xc9, 0x75,
     0xf0, 0x48, 0x3b, 0x46, 0x10, 0x75, 0x0b, 0x48, 0x83, 0xc6, 0x18, 0xeb, 0xd6, 0xe9, 0xc8, 0xfd, 0xff, 0xff, 0x48,
-    0x8d, 0x35, 0xa1, 0x00, 0x00, 0x00, 0x0f, 0xb6, 0x1e, 0x85, 0xdb, 0x74, 0x20, 0xba, 0xfd, 0x03, 0x00, 0x00, 0xb9,
+    0x8d, 0x35, 0xc1, 0x00, 0x00, 0x00, 0x0f, 0xb6, 0x1e, 0x85, 0xdb, 0x74, 0x20, 0xba, 0xfd, 0x03, 0x00, 0x00, 0xb9,
     0x00, 0x00, 0x10, 0x00, 0xec, 0xa8, 0x20, 0x75, 0x04, 0xff, 0xc9, 0x75, 0xf7, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x88,
     0xd8, 0xee, 0x48, 0xff, 0xc6, 0xeb, 0xd9, 0x0f, 0x01, 0x1d, 0x09, 0x00, 0x00, 0x00, 0xcc, 0xf4, 0xeb, 0xf5,
 ];
 const V_TABLE: usize = 0x80;
-const V_MSG: usize = 0xe0;
+const V_MSG: usize = 0x100;
 /// What the verifier prints on COM1 before it resets the machine.
 pub const VERIFY_MESSAGE: &str =
     "\r\nhopboot: the kernel or initrd changed in memory before the jump (checksum); resetting\r\n";
@@ -617,17 +618,6 @@ pub fn plan<'a>(
         put(&mut bp, 0x250, &(boot_addr + SEED_OFF as u64).to_le_bytes());
     }
 
-    // The verifier and its table: the kernel, then the initrd.
-    put(&mut bp, VERIFY_OFF, &VERIFIER);
-    let mut row = VERIFY_OFF + V_TABLE;
-    for (buf, at) in std::iter::once((kernel, kernel_addr)).chain(initrd_at) {
-        put(&mut bp, row, &at.to_le_bytes());
-        put(&mut bp, row + 8, &(buf.len().div_ceil(8) as u64).to_le_bytes());
-        put(&mut bp, row + 16, &digest(buf).to_le_bytes());
-        row += 24;
-    }
-    put(&mut bp, VERIFY_OFF + V_MSG, VERIFY_MESSAGE.as_bytes());
-
     let tramp = boot_addr + TRAMPOLINE_OFF as u64;
     put(&mut bp, TRAMPOLINE_OFF, &TRAMPOLINE);
     put(&mut bp, TRAMPOLINE_OFF + T_BOOT_PARAMS, &boot_addr.to_le_bytes());
@@ -637,6 +627,27 @@ pub fn plan<'a>(
         TRAMPOLINE_OFF + T_GDTR_BASE,
         &(tramp + T_GDT as u64).to_le_bytes(),
     );
+
+    // The verifier and its table, once everything else is in place: the
+    // kernel, the initrd, the boot page below the verifier (zero page,
+    // trampoline, seed) and above it (command line).
+    put(&mut bp, VERIFY_OFF, &VERIFIER);
+    let below = bp[..VERIFY_OFF].to_vec();
+    let above = bp[CMDLINE_OFF..].to_vec();
+    let checked = [
+        Some((kernel, kernel_addr)),
+        initrd_at,
+        Some((&below[..], boot_addr)),
+        Some((&above[..], boot_addr + CMDLINE_OFF as u64)),
+    ];
+    let mut row = VERIFY_OFF + V_TABLE;
+    for (buf, at) in checked.into_iter().flatten() {
+        put(&mut bp, row, &at.to_le_bytes());
+        put(&mut bp, row + 8, &(buf.len().div_ceil(8) as u64).to_le_bytes());
+        put(&mut bp, row + 16, &digest(buf).to_le_bytes());
+        row += 24;
+    }
+    put(&mut bp, VERIFY_OFF + V_MSG, VERIFY_MESSAGE.as_bytes());
 
     Ok(Plan {
         entry: boot_addr + VERIFY_OFF as u64,
@@ -845,7 +856,12 @@ mod tests {
         let words = |b: &[u8]| b.len().div_ceil(8) as u64;
         assert_eq!(row(0), [p.kernel_addr, words(p.kernel), digest(p.kernel)]);
         assert_eq!(row(1), [initrd_at, words(&initrd), digest(&initrd)]);
-        assert_eq!(row(2)[1], 0, "end of the table");
+        let (below, above) = (&bp[..v], &bp[CMDLINE_OFF..]);
+        assert_eq!(row(2), [p.boot_addr, words(below), digest(below)]);
+        assert_eq!(row(3), [p.boot_addr + CMDLINE_OFF as u64, words(above), digest(above)]);
+        assert!(above.starts_with(b"root=/dev/vda1 ro\0"));
+        assert_eq!(row(4)[1], 0, "end of the table");
+        assert!(V_TABLE + 5 * 24 <= V_MSG && V_MSG + VERIFY_MESSAGE.len() < CMDLINE_OFF - VERIFY_OFF);
         assert!(bp[v + V_MSG..].starts_with(VERIFY_MESSAGE.as_bytes()));
         // Its `jmp` lands on the trampoline, 0x200 below.
         let rel = i32::from_le_bytes(VERIFIER[0x34..0x38].try_into().unwrap());

@@ -1291,10 +1291,10 @@ fn uki_truncated_mutated_and_nasty() {
     c.finish();
 }
 
-/// Superblocks ext4-view 0.9 panics on (found by the `ext4` fuzz target and
+/// Superblocks ext4-view 0.9 panicked on (found by the `ext4` fuzz target and
 /// STYLE.md section 4): `s_blocks_per_group = 0` (a division by zero) and a
-/// 64-bit filesystem with `s_desc_size = 1` (fuzz crash d60916d1). Each is a
-/// typed error, for the filesystem and for discovery of the whole disk.
+/// 64-bit filesystem with `s_desc_size = 1` (fuzz crash d60916d1). With 1.0
+/// each is a typed error, for the filesystem and for discovery of the whole disk.
 #[test]
 fn ext4_superblocks_ext4_view_0_9_panics_on() {
     let d = tempfile::tempdir().unwrap();

@@ -1,10 +1,10 @@
 //! ext2/3/4 read in userspace with the `ext4-view` crate: nothing is mounted,
 //! so nothing can be written and a dirty journal is never replayed.
 //!
-//! ext4-view 0.9 panics on some hostile superblocks (a zero
-//! `s_blocks_per_group`, a 64-bit `s_desc_size` under 64; 1.0 returns errors):
-//! [`Ext4Fs::open`] checks those fields first, and every call into ext4-view
-//! also runs under `catch_unwind`, as in [`super::fat`]: one corrupt
+//! ext4-view 0.9 panicked on some hostile superblocks (a zero
+//! `s_blocks_per_group`, a 64-bit `s_desc_size` under 64), which hopboot
+//! checked up front; 1.0 returns errors for both. Every call into ext4-view
+//! still runs under `catch_unwind`, as in [`super::fat`]: one corrupt
 //! partition must not take the other disks' entries down with it.
 
 use super::{FsError, FsView, Kind};
@@ -137,23 +137,6 @@ pub struct Ext4Fs {
 impl Ext4Fs {
     /// Loads the superblock and group descriptors of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
-        // ext4-view 0.9 trusts two superblock fields that 1.0 checks: it
-        // divides by s_blocks_per_group (byte 0x20) and, on a 64-bit
-        // filesystem (incompat flag 0x80 at 0x60), reads group descriptors of
-        // s_desc_size (0xfe) bytes at offsets up to 0x2c. Refuse bad values
-        // here rather than catch the panic.
-        let mut sb = [0u8; 0x100];
-        if window.read_at(1024, &mut sb).is_ok() {
-            if crate::block::le_u32(&sb, 0x20) == 0 {
-                return Err(FsError::Corrupt("ext4: s_blocks_per_group is 0".into()));
-            }
-            let desc_size = crate::block::le_u16(&sb, 0xfe);
-            if crate::block::le_u32(&sb, 0x60) & 0x80 != 0 && desc_size < 64 {
-                return Err(FsError::Corrupt(format!(
-                    "ext4: 64-bit group descriptors of {desc_size} bytes (at least 64)"
-                )));
-            }
-        }
         guard("superblock", || {
             let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
             Ok(Ext4Fs { fs })

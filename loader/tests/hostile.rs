@@ -1173,50 +1173,22 @@ fn mbr_nasty_tables() {
 // ---------------------------------------------------------------------------
 // UKI (PE) files
 
-const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
-
 /// A real UKI: systemd's stub plus .osrel/.cmdline/.uname/.initrd/.linux
 /// sections added with objcopy (as `ukify` does), above the stub's own.
 fn build_uki(dir: &Path) -> Vec<u8> {
-    let stub = std::fs::read(STUB)
-        .unwrap_or_else(|e| panic!("{STUB}: {e}: install systemd-boot-efi (apt-get install systemd-boot-efi)"));
-    // The first free virtual address: past the stub's highest section.
-    let pe = u32::from_le_bytes(stub[0x3c..0x40].try_into().unwrap()) as usize;
-    let nsec = u16::from_le_bytes(stub[pe + 6..pe + 8].try_into().unwrap()) as usize;
-    let opt = u16::from_le_bytes(stub[pe + 20..pe + 22].try_into().unwrap()) as usize;
-    let image_base = u64::from_le_bytes(stub[pe + 24 + 24..pe + 24 + 32].try_into().unwrap());
-    let table = pe + 24 + opt;
-    let end = (0..nsec)
-        .map(|i| {
-            let s = &stub[table + i * 40..table + i * 40 + 40];
-            let vsize = u32::from_le_bytes(s[8..12].try_into().unwrap());
-            let va = u32::from_le_bytes(s[12..16].try_into().unwrap());
-            let raw = u32::from_le_bytes(s[16..20].try_into().unwrap());
-            u64::from(va) + u64::from(vsize.max(raw))
-        })
-        .max()
-        .unwrap();
-    let mut vma = (image_base + end + 0xffff) & !0xffff;
-    let sections: [(&str, Vec<u8>); 5] = [
+    let linux: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let sections: [(&str, &[u8]); 5] = [
         (
             ".osrel",
-            b"NAME=\"Fedora Linux\"\nVERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39\"\n".to_vec(),
+            b"NAME=\"Fedora Linux\"\nVERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39\"\n",
         ),
-        (".cmdline", b"root=/dev/vda2 ro quiet\n".to_vec()),
-        (".uname", b"6.5.6-300.fc39.x86_64\n".to_vec()),
-        (".initrd", vec![0xa5; 3000]),
-        (".linux", (0..5000u32).map(|i| (i * 7 % 251) as u8).collect()),
+        (".cmdline", b"root=/dev/vda2 ro quiet\n"),
+        (".uname", b"6.5.6-300.fc39.x86_64\n"),
+        (".initrd", &[0xa5; 3000]),
+        (".linux", &linux),
     ];
-    let mut cmd = Command::new("objcopy");
-    for (i, (name, data)) in sections.iter().enumerate() {
-        let f = dir.join(format!("sec{i}"));
-        std::fs::write(&f, data).unwrap();
-        cmd.arg("--add-section").arg(format!("{name}={}", f.display()));
-        cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
-        vma += ((data.len() as u64).max(1) + 0xffff) & !0xffff;
-    }
     let out = dir.join("uki.efi");
-    run(cmd.arg(STUB).arg(&out));
+    hopboot_qemu::uki::build_from_bytes(&out, &sections).unwrap_or_else(|e| panic!("{e:#}"));
     std::fs::read(out).unwrap()
 }
 

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const LINUX_BYTES: usize = 48 << 20;
 const INITRD_BYTES: usize = 8 << 20;
 /// What discovery may read of one UKI.
@@ -24,33 +23,9 @@ fn run(cmd: &mut Command) {
     }
 }
 
-/// A UKI at `out` with `sections` added to systemd's stub, each above the
-/// stub's own sections in memory.
-fn build_uki(dir: &Path, out: &Path, sections: &[(&str, Vec<u8>)]) {
-    let stub = std::fs::read(STUB)
-        .unwrap_or_else(|e| panic!("{STUB}: {e}: install systemd-boot-efi (apt-get install systemd-boot-efi)"));
-    let le16 = |o: usize| usize::from(u16::from_le_bytes([stub[o], stub[o + 1]]));
-    let le32 = |o: usize| u32::from_le_bytes(stub[o..o + 4].try_into().unwrap());
-    let pe = le32(0x3c) as usize;
-    let image_base = u64::from_le_bytes(stub[pe + 48..pe + 56].try_into().unwrap());
-    let table = pe + 24 + le16(pe + 20);
-    let end = (0..le16(pe + 6))
-        .map(|i| {
-            let s = table + i * 40;
-            u64::from(le32(s + 12)) + u64::from(le32(s + 8).max(le32(s + 16)))
-        })
-        .max()
-        .unwrap();
-    let mut vma = (image_base + end + 0xffff) & !0xffff;
-    let mut cmd = Command::new("objcopy");
-    for (i, (name, data)) in sections.iter().enumerate() {
-        let f = dir.join(format!("sec{i}"));
-        std::fs::write(&f, data).unwrap();
-        cmd.arg("--add-section").arg(format!("{name}={}", f.display()));
-        cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
-        vma += ((data.len() as u64).max(1) + 0xffff) & !0xffff;
-    }
-    run(cmd.arg(STUB).arg(out));
+/// A UKI at `out`: systemd's stub plus `sections`.
+fn build_uki(out: &Path, sections: &[(&str, &[u8])]) {
+    hopboot_qemu::uki::build_from_bytes(out, sections).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// The ESP tree: two big UKIs, one without `.cmdline`.
@@ -61,29 +36,24 @@ fn esp(root: &Path) -> Vec<u8> {
     std::fs::create_dir_all(&linux_dir).unwrap();
     let osrel = |v: &str| format!("NAME=Fedora\nVERSION_ID={v}\nPRETTY_NAME=\"Fedora {v}\"\n").into_bytes();
     build_uki(
-        root,
         &linux_dir.join("fedora-6.5.efi"),
         &[
-            (".osrel", osrel("39")),
-            (".cmdline", b"root=/dev/vda2 ro quiet\n".to_vec()),
-            (".uname", b"6.5.6-300.fc39.x86_64\n".to_vec()),
-            (".initrd", initrd.clone()),
-            (".linux", linux.clone()),
+            (".osrel", &osrel("39")),
+            (".cmdline", b"root=/dev/vda2 ro quiet\n"),
+            (".uname", b"6.5.6-300.fc39.x86_64\n"),
+            (".initrd", &initrd),
+            (".linux", &linux),
         ],
     );
     build_uki(
-        root,
         &linux_dir.join("fedora-6.4.efi"),
         &[
-            (".osrel", osrel("38")),
-            (".uname", b"6.4.1-200.fc38.x86_64\n".to_vec()),
-            (".initrd", initrd),
-            (".linux", linux.clone()),
+            (".osrel", &osrel("38")),
+            (".uname", b"6.4.1-200.fc38.x86_64\n"),
+            (".initrd", &initrd),
+            (".linux", &linux),
         ],
     );
-    for i in 0..5 {
-        let _ = std::fs::remove_file(root.join(format!("sec{i}")));
-    }
     linux
 }
 

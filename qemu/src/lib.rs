@@ -9,6 +9,7 @@
 //! - [`distro`]: a real Debian 12 installation on a disk (debootstrap; `make test-distro`);
 //! - [`target`]: the "target" initramfs hopboot kexecs into (prints a marker, powers off);
 //! - [`demo`]: ready-made test disks (GRUB config, kernel scan, nothing bootable);
+//! - [`uki`]: Unified Kernel Images built from systemd's stub with objcopy;
 //! - [`vm`]: QEMU runs whose serial console is read line by line with timestamps.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,5 +22,6 @@ pub mod kernel;
 pub mod paths;
 pub mod target;
 mod tmp;
+pub mod uki;
 pub mod version;
 pub mod vm;

@@ -205,32 +205,12 @@ pub fn busybox() -> Result<PathBuf> {
 /// Placeholder prefix for [`custom_disk_with`]: a UKI with this command line.
 pub const UKI: &str = "\u{0}UKI:";
 
-/// systemd's EFI stub (Debian package systemd-boot-efi).
-pub const EFI_STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
-
-/// Builds a UKI at `out` the way ukify does, with objcopy: systemd's stub plus
-/// `.osrel`, `.cmdline`, `.uname`, `.initrd` (the target) and `.linux` (the
-/// Debian kernel), each placed above the stub's own sections.
+/// Builds a UKI at `out` the way ukify does: systemd's stub plus `.osrel`,
+/// `.cmdline`, `.uname`, `.initrd` (the target) and `.linux` (the Debian kernel).
 pub fn build_uki(out: &std::path::Path, cmdline: &str) -> Result<()> {
     let s = setup();
     let dir = out.with_extension("parts");
     std::fs::create_dir_all(&dir)?;
-    // The first free virtual address: the end of the stub's highest section.
-    let dump = std::process::Command::new("objdump").arg("-h").arg(EFI_STUB).output()?;
-    anyhow::ensure!(
-        dump.status.success(),
-        "objdump -h {EFI_STUB} failed (is systemd-boot-efi installed?)"
-    );
-    let mut end = 0u64;
-    for l in String::from_utf8_lossy(&dump.stdout).lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if let (Some(size), Some(vma)) = (f.get(2), f.get(3)) {
-            if let (Ok(size), Ok(vma)) = (u64::from_str_radix(size, 16), u64::from_str_radix(vma, 16)) {
-                end = end.max(vma + size);
-            }
-        }
-    }
-    anyhow::ensure!(end > 0, "no sections found in {EFI_STUB}");
     let osrel =
         "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm) UKI\"\n";
     let initrd = dir.join("initrd");
@@ -242,16 +222,7 @@ pub fn build_uki(out: &std::path::Path, cmdline: &str) -> Result<()> {
         (".initrd", initrd),
         (".linux", s.kernel.vmlinuz.clone()),
     ];
-    let mut vma = (end + 0xffff) & !0xffff;
-    let mut cmd = std::process::Command::new("objcopy");
-    for (name, path) in &parts {
-        let len = std::fs::metadata(path)?.len();
-        cmd.arg("--add-section").arg(format!("{name}={}", path.display()));
-        cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
-        vma += (len.max(1) + 0xffff) & !0xffff;
-    }
-    let st = cmd.arg(EFI_STUB).arg(out).status().context("running objcopy")?;
-    anyhow::ensure!(st.success(), "objcopy failed building {}", out.display());
+    hopboot_qemu::uki::build(out, &parts)?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

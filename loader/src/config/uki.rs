@@ -485,58 +485,28 @@ fn unquote(raw: &str) -> String {
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
-    const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+    use hopboot_qemu::uki::EFI_STUB as STUB;
 
     const OS_RELEASE: &str = "NAME=\"Fedora Linux\"\nVERSION=\"39 (Workstation Edition)\"\nID=fedora\n\
         VERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39 (Workstation Edition)\"\n\
         CPE_NAME=\"cpe:/o:fedoraproject:fedora:39\"\nHOME_URL='https://fedoraproject.org/'\n";
 
-    /// Where to put new sections: above the stub's own, as ukify does.
-    fn free_vma(stub: &[u8]) -> u64 {
-        let h = goblin::pe::header::Header::parse(stub).unwrap();
-        let base = h.optional_header.unwrap().windows_fields.image_base;
-        let mut off = h.dos_header.pe_pointer as usize + 4 + 20 + h.coff_header.size_of_optional_header as usize;
-        let end = h
-            .coff_header
-            .sections(stub, &mut off)
-            .unwrap()
-            .iter()
-            .map(|s| u64::from(s.virtual_address) + u64::from(s.virtual_size.max(s.size_of_raw_data)))
-            .max()
-            .unwrap();
-        (base + end + 0xffff) & !0xffff
-    }
-
     /// Builds a real UKI with objcopy from systemd's stub, with small fake
     /// payloads; `extra` adds more `(section, contents)` after the standard ones.
     fn build_uki(dir: &Path, cmdline: &[u8], extra: &[(&str, &[u8])]) -> (PathBuf, Vec<u8>, Vec<u8>) {
-        let stub = std::fs::read(STUB).unwrap_or_else(|e| {
-            panic!("{STUB}: {e}: install systemd-boot-efi (Debian: apt-get install systemd-boot-efi)")
-        });
         let linux: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
         let initrd: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 241) as u8).collect();
-        let mut sections: Vec<(String, Vec<u8>)> = vec![
-            (".osrel".into(), OS_RELEASE.as_bytes().to_vec()),
-            (".cmdline".into(), cmdline.to_vec()),
-            (".uname".into(), b"6.5.6-300.fc39.x86_64\n".to_vec()),
-            (".initrd".into(), initrd.clone()),
-            (".linux".into(), linux.clone()),
+        let mut sections: Vec<(&str, &[u8])> = vec![
+            (".osrel", OS_RELEASE.as_bytes()),
+            (".cmdline", cmdline),
+            (".uname", b"6.5.6-300.fc39.x86_64\n"),
+            (".initrd", &initrd),
+            (".linux", &linux),
         ];
-        sections.extend(extra.iter().map(|(n, c)| (n.to_string(), c.to_vec())));
-        let mut vma = free_vma(&stub);
-        let mut cmd = Command::new("objcopy");
-        for (i, (name, data)) in sections.iter().enumerate() {
-            let f = dir.join(format!("sec{i}"));
-            std::fs::write(&f, data).unwrap();
-            cmd.arg("--add-section").arg(format!("{name}={}", f.display()));
-            cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
-            vma += ((data.len() as u64).max(1) + 0xffff) & !0xffff;
-        }
+        sections.extend_from_slice(extra);
         let out = dir.join("uki.efi");
-        let st = cmd.arg(STUB).arg(&out).status().expect("objcopy (binutils) is needed");
-        assert!(st.success(), "objcopy failed");
+        hopboot_qemu::uki::build_from_bytes(&out, &sections).unwrap_or_else(|e| panic!("{e:#}"));
         (out, linux, initrd)
     }
 

@@ -632,20 +632,17 @@ pub fn plan<'a>(
     // kernel, the initrd, the boot page below the verifier (zero page,
     // trampoline, seed) and above it (command line).
     put(&mut bp, VERIFY_OFF, &VERIFIER);
-    let below = bp[..VERIFY_OFF].to_vec();
-    let above = bp[CMDLINE_OFF..].to_vec();
-    let checked = [
-        Some((kernel, kernel_addr)),
-        initrd_at,
-        Some((&below[..], boot_addr)),
-        Some((&above[..], boot_addr + CMDLINE_OFF as u64)),
+    let row = |at: u64, buf: &[u8]| [at, buf.len().div_ceil(8) as u64, digest(buf)];
+    let rows = [
+        Some(row(kernel_addr, kernel)),
+        initrd_at.map(|(buf, at)| row(at, buf)),
+        Some(row(boot_addr, &bp[..VERIFY_OFF])),
+        Some(row(boot_addr + CMDLINE_OFF as u64, &bp[CMDLINE_OFF..])),
     ];
-    let mut row = VERIFY_OFF + V_TABLE;
-    for (buf, at) in checked.into_iter().flatten() {
-        put(&mut bp, row, &at.to_le_bytes());
-        put(&mut bp, row + 8, &(buf.len().div_ceil(8) as u64).to_le_bytes());
-        put(&mut bp, row + 16, &digest(buf).to_le_bytes());
-        row += 24;
+    for (i, fields) in rows.into_iter().flatten().enumerate() {
+        for (k, v) in fields.into_iter().enumerate() {
+            put(&mut bp, VERIFY_OFF + V_TABLE + i * 24 + k * 8, &v.to_le_bytes());
+        }
     }
     put(&mut bp, VERIFY_OFF + V_MSG, VERIFY_MESSAGE.as_bytes());
 

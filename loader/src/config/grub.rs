@@ -2020,7 +2020,7 @@ submenu S --id ids {
     }
 
     /// Red Hat's `blscfg`: snippets become entries, newest version first; their
-    /// options expand `$kernelopts` from grubenv when the entry runs, and
+    /// options expand `$kernelopts` from grubenv (when `blscfg` runs), and
     /// `saved_entry` names a snippet by its file name.
     #[test]
     fn blscfg_entries_from_snippets() {

@@ -185,11 +185,12 @@ impl Firmware {
     /// OVMF with a fresh copy of [`OVMF_VARS`] at `vars` (replaced if it exists).
     pub fn uefi(vars: impl Into<PathBuf>) -> Result<Firmware> {
         let vars = vars.into();
-        ensure!(
-            Path::new(OVMF_CODE).is_file() && Path::new(OVMF_VARS).is_file(),
-            "{OVMF_CODE} or {OVMF_VARS} missing (Debian package ovmf, see scripts/install-deps.sh)"
-        );
-        std::fs::copy(OVMF_VARS, &vars).with_context(|| format!("copying {OVMF_VARS} to {}", vars.display()))?;
+        std::fs::copy(OVMF_VARS, &vars).with_context(|| {
+            format!(
+                "copying {OVMF_VARS} to {} (Debian package ovmf, see scripts/install-deps.sh)",
+                vars.display()
+            )
+        })?;
         Ok(Firmware::Uefi { vars })
     }
 }
@@ -269,7 +270,7 @@ impl VmConfig {
         if let Firmware::Uefi { vars } = &self.firmware {
             ensure!(
                 Path::new(OVMF_CODE).is_file(),
-                "{OVMF_CODE} missing (Debian package ovmf)"
+                "{OVMF_CODE} missing (Debian package ovmf, see scripts/install-deps.sh)"
             );
             ensure!(vars.is_file(), "OVMF variable store {} does not exist", vars.display());
             let vars = vars

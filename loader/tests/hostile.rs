@@ -1170,6 +1170,32 @@ fn mbr_nasty_tables() {
     c.finish();
 }
 
+/// A filesystem whose geometry fits its (sparse, 8 GiB) device but needs more
+/// block groups than [`hopboot_loader::fs::ext4::MAX_BLOCK_GROUPS`]: refused
+/// as unsupported (discovery then asks the kernel) before ext4-view sizes its
+/// descriptor table by it.
+#[test]
+fn ext4_with_more_block_groups_than_the_reader_loads() {
+    use hopboot_loader::fs::ext4::MAX_BLOCK_GROUPS;
+    let d = tempfile::tempdir().unwrap();
+    let (_, _, rootfs) = build_disk(d.path());
+    let mut fs = std::fs::read(&rootfs).unwrap();
+    let block_size = 1024u64 << u32::from_le_bytes(fs[1024 + 0x18..1024 + 0x1c].try_into().unwrap());
+    let blocks_per_group = 8u64;
+    let blocks = (MAX_BLOCK_GROUPS + 1) * blocks_per_group + 1;
+    fs[1024 + 0x04..1024 + 0x08].copy_from_slice(&(blocks as u32).to_le_bytes());
+    fs[1024 + 0x20..1024 + 0x24].copy_from_slice(&(blocks_per_group as u32).to_le_bytes());
+    let big = d.path().join("many-groups.img");
+    let f = std::fs::File::create(&big).unwrap();
+    std::io::Write::write_all(&mut &f, &fs).unwrap();
+    f.set_len(blocks * block_size).unwrap(); // sparse
+    let r = Ext4Fs::open(Disk::open(&big).unwrap().whole()).map(|_| ());
+    assert!(
+        matches!(&r, Err(FsError::Unsupported(m)) if m.contains("block groups")),
+        "{r:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // UKI (PE) files
 
@@ -1263,20 +1289,30 @@ fn uki_truncated_mutated_and_nasty() {
     c.finish();
 }
 
-/// Superblocks ext4-view 0.9 panicked on (found by the `ext4` fuzz target and
-/// STYLE.md section 4): `s_blocks_per_group = 0` (a division by zero) and a
-/// 64-bit filesystem with `s_desc_size = 1` (fuzz crash d60916d1). With 1.0
-/// each is a typed error, for the filesystem and for discovery of the whole disk.
+/// Superblocks that crashed the ext4 reader (found by the `ext4` fuzz target
+/// and STYLE.md section 4): ext4-view 0.9 panicked on `s_blocks_per_group = 0`
+/// (a division by zero) and on a 64-bit filesystem with `s_desc_size = 1`
+/// (fuzz crash d60916d1); 1.0 aborted the process on `s_blocks_count_hi = 1`
+/// without 64BIT (fuzz oom-a66acd11: a 2^40-block filesystem on a tiny device,
+/// a 2 GiB descriptor table allocated up front). Each is a typed error, for
+/// the filesystem and for discovery of the whole disk.
 #[test]
-fn ext4_superblocks_ext4_view_0_9_panics_on() {
+fn ext4_superblocks_that_crashed_the_reader() {
     let d = tempfile::tempdir().unwrap();
     let (disk, _, rootfs) = build_disk(d.path());
-    let patches: [(&str, usize, &[u8]); 2] = [
-        ("s_blocks_per_group = 0", 0x20, &[0, 0, 0, 0]),
-        ("64-bit with s_desc_size = 1", 0xfe, &[1, 0]),
+    // (case, superblock offset, bytes, what the error must say)
+    let patches: [(&str, usize, &[u8], &str); 3] = [
+        ("s_blocks_per_group = 0", 0x20, &[0, 0, 0, 0], "ext4"),
+        ("64-bit with s_desc_size = 1", 0xfe, &[1, 0], "ext4"),
+        (
+            "s_blocks_count_hi = 256 without 64BIT",
+            0x150,
+            &[0, 1, 0, 0],
+            "exceeds the size of the device",
+        ),
     ];
     let mut c = Checker::new("ext4-sb");
-    for (what, off, bytes) in patches {
+    for (what, off, bytes, says) in patches {
         let patch = |img: &mut [u8], base: usize| {
             img[base + 1024 + off..base + 1024 + off + bytes.len()].copy_from_slice(bytes);
             if off == 0xfe {
@@ -1291,7 +1327,10 @@ fn ext4_superblocks_ext4_view_0_9_panics_on() {
             Ext4Fs::open(Disk::open(&bad).unwrap().whole()).map(|_| ())
         });
         if let Some(r) = r {
-            assert!(matches!(r, Err(FsError::Corrupt(_))), "{what}: {r:?}");
+            assert!(
+                matches!(&r, Err(FsError::Corrupt(m)) if m.contains(says)),
+                "{what}: {r:?}"
+            );
         }
         let mut img = std::fs::read(&disk).unwrap();
         patch(&mut img, ROOT_START as usize);

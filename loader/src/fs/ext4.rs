@@ -134,9 +134,50 @@ pub struct Ext4Fs {
     fs: ext4_view::Ext4,
 }
 
+/// Most block groups hopboot lets ext4-view load: 128 TiB with 4 KiB blocks.
+/// ext4-view allocates a table of all group descriptors up front (16 bytes
+/// each) before reading one, and a failed allocation aborts the process: no
+/// `catch_unwind` turns it into an error. Bigger filesystems go to the kernel.
+pub const MAX_BLOCK_GROUPS: u64 = 1 << 20;
+
+/// Checks the superblock's geometry before ext4-view sizes anything by it: the
+/// blocks must fit on the device (the kernel's "block count exceeds size of
+/// device"), and the group count must stay within [`MAX_BLOCK_GROUPS`].
+/// `s_blocks_count_hi` counts as ext4-view reads it, even without 64BIT. Bad
+/// values the kernel would also refuse, or that ext4-view rejects itself, pass.
+fn check_geometry(window: &Window) -> Result<(), FsError> {
+    use crate::block::le_u32;
+    let mut sb = [0u8; 0x154];
+    if window.read_at(1024, &mut sb).is_err() {
+        return Ok(()); // ext4-view reports the read error itself
+    }
+    let log_block_size = le_u32(&sb, 0x18);
+    let blocks_per_group = u64::from(le_u32(&sb, 0x20));
+    if log_block_size > 6 || blocks_per_group == 0 {
+        return Ok(()); // ext4-view rejects these without allocating
+    }
+    let blocks = u64::from(le_u32(&sb, 0x150)) << 32 | u64::from(le_u32(&sb, 0x04));
+    let device_blocks = window.len() >> (10 + log_block_size);
+    if blocks > device_blocks {
+        return Err(FsError::Corrupt(format!(
+            "ext4: block count {blocks} exceeds the size of the device ({device_blocks} blocks)"
+        )));
+    }
+    let groups = blocks
+        .saturating_sub(u64::from(le_u32(&sb, 0x14)))
+        .div_ceil(blocks_per_group);
+    if groups > MAX_BLOCK_GROUPS {
+        return Err(FsError::Unsupported(format!(
+            "ext4: {groups} block groups, more than the userspace reader loads ({MAX_BLOCK_GROUPS})"
+        )));
+    }
+    Ok(())
+}
+
 impl Ext4Fs {
     /// Loads the superblock and group descriptors of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
+        check_geometry(&window)?;
         guard("superblock", || {
             let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
             Ok(Ext4Fs { fs })

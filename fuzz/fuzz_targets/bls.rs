@@ -1,7 +1,7 @@
 //! A BLS type #1 entry; the first line doubles as the file name (boot
 //! counting suffix), the version compared and the `default` glob.
 #![no_main]
-use hopboot_loader::config::bls;
+use hopboot_loader::format::sdboot::bls;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.len() > hopboot_fuzz::MAX_INPUT {
         return;

@@ -9,6 +9,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     hopboot_fuzz::tolerate_caught_panics();
     let Some(d) = hopboot_fuzz::disk(data) else { return };
     let mut errors = Vec::new();
-    let volumes = discover::open_disk(&d, 0, &mut errors);
+    let volumes = hopboot_loader::source::disk::open_disk(&d, 0, &hopboot_loader::source::NoMachine, &mut errors);
     let _ = json::discovery(&discover::discover(volumes, errors));
 });

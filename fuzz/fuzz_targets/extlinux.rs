@@ -9,5 +9,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         path: "/syslinux/syslinux.cfg",
         data,
     };
-    let _ = hopboot_loader::config::extlinux::parse(&fs, "/syslinux/syslinux.cfg");
+    let _ = hopboot_loader::format::extlinux::parse(&fs, "/syslinux/syslinux.cfg");
 });

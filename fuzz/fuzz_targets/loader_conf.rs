@@ -4,5 +4,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.len() > hopboot_fuzz::MAX_INPUT {
         return;
     }
-    let _ = hopboot_loader::config::bls::parse_loader_conf(&hopboot_fuzz::text(data));
+    let _ = hopboot_loader::format::sdboot::bls::parse_loader_conf(&hopboot_fuzz::text(data));
 });

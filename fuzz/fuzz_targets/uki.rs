@@ -2,7 +2,7 @@
 //! range from a file that claims to be longer than it is, and the input as
 //! os-release text.
 #![no_main]
-use hopboot_loader::config::uki;
+use hopboot_loader::format::sdboot::uki;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.len() > hopboot_fuzz::MAX_INPUT {
         return;

@@ -1,6 +1,7 @@
 //! hopboot as a command-line tool (not PID 1).
 
 use hopboot_loader::discover;
+use hopboot_loader::source::{disk, live, NoMachine};
 use std::path::PathBuf;
 
 const USAGE: &str = "usage:
@@ -71,12 +72,13 @@ fn probe(args: &[String]) -> i32 {
     }
     crate::kmsg::init_stderr(verbose);
     let d = if paths.is_empty() {
-        discover::discover(discover::live_volumes(), Vec::new())
+        discover::discover(live::volumes(), Vec::new())
     } else {
+        // The CLI never mounts: a partition only the kernel could read is reported.
         let mut errors = Vec::new();
         let mut volumes = Vec::new();
         for (i, p) in paths.iter().enumerate() {
-            volumes.extend(discover::open_path(p, i, &mut errors));
+            volumes.extend(disk::open_path(p, i, &NoMachine, &mut errors));
         }
         discover::discover(volumes, errors)
     };
@@ -89,7 +91,7 @@ fn probe(args: &[String]) -> i32 {
                 if e.default { '*' } else { ' ' },
                 i + 1,
                 e.title,
-                e.source,
+                e.format,
                 e.device
             );
             println!("      kernel  {}", e.kernel);
@@ -102,7 +104,7 @@ fn probe(args: &[String]) -> i32 {
             println!("no boot entries");
         }
         for e in &d.errors {
-            eprintln!("error: {}: {}", e.path, e.message);
+            eprintln!("error: {}: {}", e.path, e.problem);
         }
     }
     0
@@ -151,11 +153,11 @@ fn load(args: &[String], boot: bool) -> i32 {
         );
         return 1;
     }
-    let d = discover::discover(discover::live_volumes(), Vec::new());
+    let d = discover::discover(live::volumes(), Vec::new());
     for e in &d.errors {
-        log::warn!("{}: {}", e.path, e.message);
+        log::warn!("{}: {}", e.path, e.problem);
     }
-    let i = match crate::pid1::choose(&d, entry.as_deref()) {
+    let i = match crate::options::choose(&d, entry.as_deref()) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("hopboot {name}: {e}");
@@ -176,7 +178,11 @@ fn load(args: &[String], boot: bool) -> i32 {
         e.kernel,
         e.boot_cmdline(append.as_deref())
     );
-    if let Err(err) = hopboot_loader::kexec::load(&e, &d.volumes, append.as_deref(), method) {
+    let Some(vol) = d.volume_of(&e) else {
+        eprintln!("hopboot {name}: the disk holding this entry is gone");
+        return 1;
+    };
+    if let Err(err) = hopboot_loader::kexec::load(&e, vol.fs.as_ref(), append.as_deref(), method) {
         eprintln!("hopboot {name}: {err}");
         return 1;
     }

@@ -5,9 +5,12 @@
 
 mod cli;
 mod kmsg;
+mod machine;
 mod menu;
+mod options;
 mod pid1;
 mod prompt;
+mod why;
 
 fn main() {
     if std::process::id() == 1 {

@@ -226,7 +226,7 @@ pub fn render(entries: &[BootEntry], failed: &[(usize, String)], selected: usize
             ""
         };
         let line = format!("{mark}{:>2}. {}", i + 1, fit(&e.title, 50));
-        let info = format!("{} {}{fail}", e.source, e.device);
+        let info = format!("{} {}{fail}", e.format, e.device);
         let text = format!("{line:<56} {}", fit(&info, 22));
         if i == selected {
             o.push_str(&format!("\x1b[7m{text}\x1b[0m\r\n"));
@@ -247,7 +247,7 @@ pub fn details(e: &BootEntry, append: Option<&str>, volume: Option<&str>) -> Str
     let mut o = format!(
         "\r\n{}\r\n  source   {}\r\n  device   {}{}\r\n  id       {}\r\n  kernel   {}\r\n",
         e.title,
-        e.source,
+        e.format,
         e.device,
         volume.map(|v| format!(" ({v})")).unwrap_or_default(),
         e.id,

@@ -1,13 +1,16 @@
 //! PID 1: set up the minimal system, find entries, boot the default; on any
 //! failure, stay at a prompt. Never returns, never exits.
 
+use crate::machine::Pid1Machine;
 use crate::menu::Choice;
+use crate::options::{choose, Options};
 use crate::prompt::{self, Action};
 use hopboot_loader::block::Disk;
-use hopboot_loader::cmdline::{Cmdline, Options};
+use hopboot_loader::cmdline::Cmdline;
 use hopboot_loader::discover::{self, Discovery};
-use hopboot_loader::kexec;
-use hopboot_loader::model::{BootEntry, DiscoveryError};
+use hopboot_loader::kexec::{self, KexecError};
+use hopboot_loader::model::{BootEntry, DiscoveryError, Problem};
+use hopboot_loader::source::disk;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,16 +34,52 @@ pub struct State {
     /// The entry currently loaded with kexec (index, full command line), so
     /// booting it needs only the reboot syscall.
     pub loaded: Option<(usize, String)>,
+    /// Mounts the kernel-mount fallback made, unmounted before kexec or a rescan.
+    pub machine: Pid1Machine,
+}
+
+/// Why PID 1 could not do what was asked; shown on the menu and the prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// No such entry.
+    #[error("no entry {0}")]
+    NoEntry(usize),
+    /// The entry's volume is not in the discovery any more.
+    #[error("entry {} '{title}': the disk holding this entry is gone", .index + 1)]
+    NoVolume {
+        /// 0-based index.
+        index: usize,
+        /// Its title.
+        title: String,
+    },
+    /// The kernel could not be loaded.
+    #[error("entry {} '{title}': {source}", .index + 1)]
+    Load {
+        /// 0-based index.
+        index: usize,
+        /// Its title.
+        title: String,
+        /// Why.
+        source: KexecError,
+    },
+    /// reboot(RB_KEXEC) came back.
+    #[error("kexec reboot failed: {0}")]
+    Kexec(#[source] std::io::Error),
+    /// reboot(2) for a reboot or power-off failed.
+    #[error("reboot: {0}")]
+    Reboot(#[source] nix::errno::Errno),
+    /// The rescue shell could not run.
+    #[error(transparent)]
+    Shell(#[from] prompt::ShellError),
 }
 
 pub fn run() -> ! {
     let clock = Clock(Instant::now());
     early_mounts();
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let opts = Cmdline::parse(&cmdline).options();
+    let opts = Options::from_cmdline(&Cmdline::parse(&cmdline));
     crate::kmsg::init(opts.debug);
     hopboot_loader::sys::ignore_job_signals();
-    hopboot_loader::mount::enable();
     std::panic::set_hook(Box::new(|info| {
         log::error!("internal error: {info}");
     }));
@@ -57,6 +96,7 @@ pub fn run() -> ! {
         clock,
         failed: Vec::new(),
         loaded: None,
+        machine: Pid1Machine::default(),
     };
     let mut round = Round {
         first: true,
@@ -91,20 +131,20 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn one_round(state: &mut State, round: &mut Round) {
     if round.scan {
-        hopboot_loader::mount::unmount_all();
+        state.machine.unmount_all();
         let wait = if round.first { state.opts.wait } else { Duration::ZERO };
-        state.discovery = scan_devices(wait, &state.clock);
+        state.discovery = scan_devices(wait, &state.clock, &state.machine);
         round.scan = false;
     }
     if state.discovery.entries.is_empty() {
-        let why = why_nothing(&state.discovery, state.opts.wait);
+        let why = crate::why::why_nothing(&state.discovery, state.opts.wait, &list_disks());
         log::error!("{why}");
         round.first = false;
-        let action = prompt::ask(state);
+        let action = prompt::ask(&state.discovery.entries, &state.failed);
         match act(state, action) {
             Ok(Some(_)) => round.scan = true,
             Ok(None) => {}
-            Err(msg) => log::error!("{msg}"),
+            Err(e) => log::error!("{e}"),
         }
         if action == Action::Rescan {
             round.scan = false;
@@ -161,16 +201,16 @@ fn one_round(state: &mut State, round: &mut Round) {
                     }
                 }
             }
-            round.message = Some(err);
+            round.message = Some(err.to_string());
         }
         Choice::Rescan => round.scan = true,
         Choice::Shell => {
             if let Err(e) = prompt::shell() {
-                round.message = Some(e);
+                round.message = Some(e.to_string());
             }
         }
-        Choice::Poweroff => round.message = act(state, Action::Poweroff).err(),
-        Choice::Reboot => round.message = act(state, Action::Reboot).err(),
+        Choice::Poweroff => round.message = act(state, Action::Poweroff).err().map(|e| e.to_string()),
+        Choice::Reboot => round.message = act(state, Action::Reboot).err().map(|e| e.to_string()),
     }
 }
 
@@ -413,7 +453,7 @@ pub fn list_disks() -> Vec<PathBuf> {
 
 /// Opens every disk and discovers entries; waits up to `wait` for disks to
 /// appear and for at least one entry, re-reading only when the disk set changes.
-pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
+pub fn scan_devices(wait: Duration, clock: &Clock, machine: &Pid1Machine) -> Discovery {
     let deadline = Instant::now() + wait;
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut result = Discovery::default();
@@ -431,11 +471,8 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
             let mut volumes = Vec::new();
             for (i, path) in disks.iter().enumerate().filter(|(_, p)| answering.contains(p)) {
                 match Disk::open(path) {
-                    Ok(d) => volumes.extend(discover::open_disk(&d, i, &mut errors)),
-                    Err(e) => errors.push(DiscoveryError {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    }),
+                    Ok(d) => volumes.extend(disk::open_disk(&d, i, machine, &mut errors)),
+                    Err(e) => errors.push(DiscoveryError::new(path.display().to_string(), Problem::Open(e))),
                 }
             }
             result = discover::discover(volumes, errors);
@@ -456,7 +493,7 @@ pub fn scan_devices(wait: Duration, clock: &Clock) -> Discovery {
         clock.ms()
     );
     for e in &result.errors {
-        log::warn!("{}: {}", e.path, e.message);
+        log::warn!("{}: {}", e.path, e.problem);
     }
     result
 }
@@ -473,9 +510,9 @@ fn answering(disks: &[PathBuf], deadline: Duration) -> (Vec<PathBuf>, Vec<Discov
     for p in disks {
         let (tx, p) = (tx.clone(), p.clone());
         let spawned = std::thread::Builder::new().name("disk-probe".into()).spawn(move || {
-            let r = Disk::open(&p).and_then(|d| {
+            let r = Disk::open(&p).map_err(Problem::Open).and_then(|d| {
                 let mut b = vec![0u8; 4096.min(usize::try_from(d.size).unwrap_or(4096))];
-                d.read_at(0, &mut b).map_err(|e| std::io::Error::other(e.to_string()))
+                d.read_at(0, &mut b).map_err(Problem::from)
             });
             let _ = tx.send((p, r));
         });
@@ -495,20 +532,17 @@ fn answering(disks: &[PathBuf], deadline: Duration) -> (Vec<PathBuf>, Vec<Discov
                 answered.push(p.clone());
                 match r {
                     Ok(()) => ok.push(p),
-                    Err(e) => errors.push(DiscoveryError {
-                        path: p.display().to_string(),
-                        message: e.to_string(),
-                    }),
+                    Err(e) => errors.push(DiscoveryError::new(p.display().to_string(), e)),
                 }
             }
             Err(_) => break,
         }
     }
     for p in disks.iter().filter(|p| !answered.contains(p)) {
-        errors.push(DiscoveryError {
-            path: p.display().to_string(),
-            message: format!("no answer within {} s; skipped (press r to rescan)", deadline.as_secs()),
-        });
+        errors.push(DiscoveryError::new(
+            p.display().to_string(),
+            Problem::NoAnswer(deadline.as_secs()),
+        ));
     }
     (ok, errors)
 }
@@ -521,46 +555,10 @@ fn names(paths: &[PathBuf]) -> String {
         .join(" ")
 }
 
-/// Picks the entry to boot without asking: `hopboot.entry=` (id, title or
-/// index), else the loader's default.
-pub fn choose(d: &Discovery, wanted: Option<&str>) -> Result<usize, String> {
-    if let Some(w) = wanted {
-        let by_name = d.entries.iter().position(|e| e.id == w || e.title == w);
-        let by_index = w.parse::<usize>().ok().filter(|i| *i < d.entries.len());
-        return by_name
-            .or(by_index)
-            .ok_or_else(|| format!("hopboot.entry={w}: no such entry"));
-    }
-    d.default_index().ok_or_else(|| "no default entry".to_string())
-}
-
-/// Explains why nothing can be booted, in words.
-pub fn why_nothing(d: &Discovery, waited: Duration) -> String {
-    if d.volumes.is_empty() {
-        let disks = list_disks();
-        if disks.is_empty() {
-            return format!(
-                "no disks found after waiting {:.1}s (missing driver? try hopboot.wait=)",
-                waited.as_secs_f64()
-            );
-        }
-        return format!("no readable filesystem on {}", names(&disks));
-    }
-    let vols: Vec<String> = d
-        .volumes
-        .iter()
-        .map(|v| format!("{} ({})", v.name, v.fs.fs_type()))
-        .collect();
-    format!(
-        "no boot entries found: no grub.cfg and no kernels in /boot on {}",
-        vols.join(", ")
-    )
-}
-
 /// Loads entry `i` and reboots into it. Returns only on failure.
-pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std::convert::Infallible, String> {
+pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std::convert::Infallible, BootError> {
     let Some(e) = state.discovery.entries.get(i) else {
-        return Err(format!("no entry {}", i + 1));
+        return Err(BootError::NoEntry(i + 1));
     };
     let mut e = e.clone();
     if let Some(c) = cmdline {
@@ -579,14 +577,13 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
     load(state, i, e)?;
     // Fallback kernel mounts go before the next kernel starts; the files are
     // already in the kexec buffers.
-    hopboot_loader::mount::unmount_all();
+    state.machine.unmount_all();
     prompt::restore_console();
-    let err = kexec::reboot_into();
-    Err(format!("kexec reboot failed: {err}"))
+    Err(BootError::Kexec(kexec::reboot_into()))
 }
 
 /// Loads entry `i` (as `e`, possibly edited) unless exactly that is loaded already.
-fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), String> {
+fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let append = state.opts.append.clone();
     let key = (i, e.boot_cmdline(append.as_deref()));
     if state.loaded.as_ref() == Some(&key) {
@@ -594,28 +591,45 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), String> {
         return Ok(());
     }
     state.loaded = None;
-    match kexec::load(e, &state.discovery.volumes, append.as_deref(), state.opts.kexec) {
+    let result = match state.discovery.volume_of(e) {
+        Some(vol) => {
+            kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec).map_err(|source| BootError::Load {
+                index: i,
+                title: e.title.clone(),
+                source,
+            })
+        }
+        None => Err(BootError::NoVolume {
+            index: i,
+            title: e.title.clone(),
+        }),
+    };
+    match result {
         Ok(()) => {
             log::info!("kernel loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
             state.loaded = Some(key);
             Ok(())
         }
         Err(err) => {
-            let msg = format!("entry {} '{}': {err}", i + 1, e.title);
-            log::error!("{msg}");
-            state.failed.push((i, err.to_string()));
-            Err(msg)
+            log::error!("{err}");
+            let why = match &err {
+                BootError::Load { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            state.failed.push((i, why));
+            Err(err)
         }
     }
 }
 
 /// Carries out a prompt action. `Some(true)` = run an automatic round next.
-fn act(state: &mut State, action: Action) -> Result<Option<bool>, String> {
+fn act(state: &mut State, action: Action) -> Result<Option<bool>, BootError> {
     match action {
         Action::Retry => Ok(Some(true)),
         Action::Boot(i) => boot(state, i, None).map(|never| match never {}),
         Action::Rescan => {
-            state.discovery = scan_devices(Duration::ZERO, &state.clock);
+            state.machine.unmount_all();
+            state.discovery = scan_devices(Duration::ZERO, &state.clock, &state.machine);
             Ok(None)
         }
         Action::Reboot | Action::Poweroff => {
@@ -627,10 +641,10 @@ fn act(state: &mut State, action: Action) -> Result<Option<bool>, String> {
             };
             match nix::sys::reboot::reboot(mode) {
                 Ok(never) => match never {},
-                Err(e) => Err(format!("reboot: {e}")),
+                Err(e) => Err(BootError::Reboot(e)),
             }
         }
-        Action::Shell => prompt::shell().map(|()| None),
+        Action::Shell => prompt::shell().map(|()| None).map_err(BootError::from),
         Action::Wait => {
             // Nobody at the console: look again for disks now and then.
             std::thread::sleep(Duration::from_secs(5));

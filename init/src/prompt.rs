@@ -1,7 +1,7 @@
 //! The rescue prompt on the console: list entries, boot one, retry, rescan,
 //! shell, reboot or power off. Line-based, so it works on any serial terminal.
 
-use crate::pid1::State;
+use hopboot_loader::model::BootEntry;
 use std::io::{BufRead, Write};
 
 /// What the user asked for.
@@ -28,17 +28,15 @@ pub enum Action {
 const HELP: &str =
     "commands: NUMBER boot that entry | l list | r retry | s rescan | sh shell | reboot | poweroff | h help";
 
-/// Prints the entries as a numbered list.
-pub fn print_entries(state: &State) {
+/// Prints the entries as a numbered list, with why those in `failed` failed.
+pub fn print_entries(entries: &[BootEntry], failed: &[(usize, String)]) {
     let mut out = std::io::stdout().lock();
-    let d = &state.discovery;
-    if d.entries.is_empty() {
+    if entries.is_empty() {
         let _ = writeln!(out, "  (no boot entries)");
     }
-    for (i, e) in d.entries.iter().enumerate() {
+    for (i, e) in entries.iter().enumerate() {
         let mark = if e.default { '*' } else { ' ' };
-        let failed = state
-            .failed
+        let failed = failed
             .iter()
             .rev()
             .find(|(n, _)| *n == i)
@@ -48,7 +46,7 @@ pub fn print_entries(state: &State) {
             "{mark}{:>2}. {}  ({}, {}){}",
             i + 1,
             e.title,
-            e.source,
+            e.format,
             e.device,
             failed.unwrap_or_default()
         );
@@ -56,13 +54,13 @@ pub fn print_entries(state: &State) {
     let _ = out.flush();
 }
 
-/// Shows the prompt and reads one command.
-pub fn ask(state: &State) -> Action {
+/// Shows the prompt with the entries and reads one command.
+pub fn ask(entries: &[BootEntry], failed: &[(usize, String)]) -> Action {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "\nhopboot rescue prompt. {HELP}");
     }
-    print_entries(state);
+    print_entries(entries, failed);
     {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "hopboot> ");
@@ -73,7 +71,7 @@ pub fn ask(state: &State) -> Action {
         Ok(0) | Err(_) => return Action::Wait,
         Ok(_) => {}
     }
-    parse(line.trim(), state.discovery.entries.len())
+    parse(line.trim(), entries.len())
 }
 
 /// Parses one prompt command.
@@ -99,11 +97,22 @@ pub fn parse(cmd: &str, entries: usize) -> Action {
     }
 }
 
+/// Why the rescue shell did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The image has none.
+    #[error("no shell in this image (/bin/sh)")]
+    Missing,
+    /// It could not be started.
+    #[error("/bin/sh: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
 /// Runs /bin/sh on the console when the image carries one; returns when it exits.
-pub fn shell() -> Result<(), String> {
+pub fn shell() -> Result<(), ShellError> {
     let sh = std::path::Path::new("/bin/sh");
     if !sh.exists() {
-        return Err("no shell in this image (/bin/sh)".into());
+        return Err(ShellError::Missing);
     }
     // The shell stays in PID 1's process group, which owns the console.
     let mut cmd = std::process::Command::new(sh);
@@ -113,7 +122,7 @@ pub fn shell() -> Result<(), String> {
     hopboot_loader::sys::default_job_signals();
     let status = cmd.status();
     hopboot_loader::sys::ignore_job_signals();
-    let status = status.map_err(|e| format!("/bin/sh: {e}"))?;
+    let status = status.map_err(ShellError::Spawn)?;
     log::info!("shell exited ({status}); back to the prompt");
     Ok(())
 }

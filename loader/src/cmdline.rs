@@ -1,8 +1,6 @@
 //! The kernel command line: splitting `/proc/cmdline` into parameters (with the
-//! kernel's double-quote rule), reading hopboot's own `hopboot.*` options, and
-//! checking a command line before it is handed to kexec.
-
-use std::time::Duration;
+//! kernel's double-quote rule), and checking a command line before it is
+//! handed to kexec. hopboot's own `hopboot.*` options are PID 1's (init).
 
 /// One parsed command line, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,46 +36,6 @@ impl Cmdline {
     pub fn has(&self, key: &str) -> bool {
         self.params.iter().any(|(k, _)| k == key)
     }
-
-    /// hopboot's own options, with defaults for what is missing or invalid.
-    pub fn options(&self) -> Options {
-        let secs = |k: &str| -> Option<Duration> {
-            let v = self.get(k)?;
-            v.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
-                .map(Duration::from_secs_f64)
-        };
-        Options {
-            wait: secs("hopboot.wait").unwrap_or(Duration::from_secs(5)),
-            timeout: secs("hopboot.timeout"),
-            entry: self.get("hopboot.entry").map(str::to_string),
-            append: self.get("hopboot.append").map(str::to_string),
-            debug: self.has("hopboot.debug"),
-            kexec: match self.get("hopboot.kexec") {
-                Some("file") => crate::kexec::Method::File,
-                Some("test-bad-digest") => crate::kexec::Method::TestBadDigest,
-                _ => crate::kexec::Method::Auto,
-            },
-        }
-    }
-}
-
-/// hopboot's `hopboot.*` kernel command-line options.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    /// How long to wait for block devices (`hopboot.wait=SECONDS`, default 5).
-    pub wait: Duration,
-    /// Menu countdown (`hopboot.timeout=SECONDS`); `None` = the default.
-    pub timeout: Option<Duration>,
-    /// Entry to boot without a menu (`hopboot.entry=` id, title or index).
-    pub entry: Option<String>,
-    /// Text appended to the chosen entry's command line (`hopboot.append=`).
-    pub append: Option<String>,
-    /// Verbose logging (`hopboot.debug`).
-    pub debug: bool,
-    /// How the kernel is loaded (`hopboot.kexec=file` forces kexec_file_load).
-    pub kexec: crate::kexec::Method,
 }
 
 fn split_words(s: &str) -> Vec<String> {
@@ -152,16 +110,7 @@ mod tests {
         assert_eq!(c.get("hopboot.append"), Some("a b"));
         assert_eq!(c.get("root"), Some("/dev/vda1"));
         assert!(c.has("quiet"));
-        assert_eq!(c.options().wait, Duration::from_millis(500));
-    }
-
-    #[test]
-    fn bad_numbers_fall_back() {
-        let c = Cmdline::parse("hopboot.wait=-1 hopboot.timeout=NaN hopboot.debug");
-        let o = c.options();
-        assert_eq!(o.wait, Duration::from_secs(5));
-        assert_eq!(o.timeout, None);
-        assert!(o.debug);
+        assert_eq!(c.get("hopboot.wait"), Some("0.5"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn discovery(d: &Discovery) -> String {
             "{}\n  {{\"title\": {}, \"source\": {}, \"kernel\": {}, \"initrds\": [{}], \"cmdline\": {}, \"default\": {}, \"device\": {}, \"id\": {}}}",
             if i == 0 { "" } else { "," },
             string(&e.title),
-            string(e.source.as_str()),
+            string(e.format.as_str()),
             string(&e.kernel),
             initrds.join(", "),
             string(&e.cmdline),
@@ -55,7 +55,7 @@ pub fn discovery(d: &Discovery) -> String {
             "{}\n  {{\"path\": {}, \"message\": {}}}",
             if i == 0 { "" } else { "," },
             string(&e.path),
-            string(&e.message)
+            string(&e.message())
         );
     }
     o.push_str(if d.errors.is_empty() { "]}\n" } else { "\n ]}\n" });

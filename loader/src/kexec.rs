@@ -1,9 +1,12 @@
-//! Loading an entry for kexec: kernel and initrds are streamed from the
-//! filesystem into memfds (several initrds concatenated into one, as the
-//! boot protocol allows), then handed to kexec_file_load(2).
+//! Loading an entry for kexec: the kernel and initrds are read from the
+//! entry's files (any [`FsView`]) into memory, several initrds concatenated
+//! into one as the boot protocol allows. On a BIOS x86-64 machine that is not
+//! locked down, hopboot sets the kernel up itself ([`crate::bzimage`]) and
+//! loads it with kexec_load(2), behind a verifier that checks the images
+//! before the jump; otherwise (UEFI, lockdown, `hopboot.kexec=file`, or a
+//! kernel hopboot cannot set up) they go to memfds for kexec_file_load(2).
 
-use crate::discover::Volume;
-use crate::fs::{FsError, MAX_IMAGE_BYTES};
+use crate::fs::{FsError, FsView, MAX_IMAGE_BYTES};
 use crate::model::BootEntry;
 use std::fs::File;
 use std::io::Write;
@@ -32,9 +35,6 @@ pub enum KexecError {
     /// Writing to the in-memory file failed (out of memory).
     #[error("cannot buffer the kernel: {0}")]
     Write(std::io::Error),
-    /// The entry points at a volume that is gone.
-    #[error("the disk holding this entry is gone")]
-    NoVolume,
     /// kexec_file_load refused (after hopboot's own setup was not possible or refused too).
     #[error("the kernel refused to load it: {}{}", explain(.0), if .1.is_empty() { String::new() } else { format!("; before that, {}", .1) })]
     Load(std::io::Error, String),
@@ -84,10 +84,10 @@ pub enum Method {
     TestBadDigest,
 }
 
-/// Reads the entry's files and loads them as the next kernel. After this
-/// returns `Ok`, [`reboot_into`] starts it.
-pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method: Method) -> Result<(), KexecError> {
-    let vol = volumes.get(entry.volume).ok_or(KexecError::NoVolume)?;
+/// Reads the entry's files from `files` (the filesystem its kernel is on)
+/// and loads them as the next kernel. After this returns `Ok`,
+/// [`reboot_into`] starts it.
+pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method: Method) -> Result<(), KexecError> {
     let cmdline = crate::cmdline::to_kexec(&entry.boot_cmdline(append))?;
     let started = std::time::Instant::now();
     let read_err = |what: &str, path: &str| {
@@ -102,15 +102,14 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
         // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
         // come first in the initrd. Only the headers and these sections are
         // read, each straight from its range of the file.
-        use crate::config::uki;
-        let u = uki::read_layout(vol.fs.as_ref(), &entry.kernel).map_err(|e| match e {
+        use crate::format::sdboot::uki;
+        let u = uki::read_layout(files, &entry.kernel).map_err(|e| match e {
             uki::ReadError::Read(source) => read_err("UKI", &entry.kernel)(source),
             uki::ReadError::Uki(e) => KexecError::Uki(e.to_string()),
         })?;
         let section = |name: &str, (offset, len): (u64, u64)| -> Result<Vec<u8>, KexecError> {
             let len = usize::try_from(len).map_err(|_| KexecError::Uki(format!("{name}: {len} bytes")))?;
-            let bytes = vol
-                .fs
+            let bytes = files
                 .read_range(&entry.kernel, offset, len)
                 .map_err(read_err("UKI", &entry.kernel))?;
             if bytes.len() != len {
@@ -138,12 +137,12 @@ pub fn load(entry: &BootEntry, volumes: &[Volume], append: Option<&str>, method:
         }
     } else {
         kernel = Vec::new();
-        vol.fs
+        files
             .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
             .map_err(read_err("kernel", &entry.kernel))?;
     }
     for i in &entry.initrds {
-        vol.fs
+        files
             .copy_to(i, MAX_IMAGE_BYTES, &mut initrd)
             .map_err(read_err("initrd", i))?;
     }

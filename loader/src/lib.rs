@@ -12,12 +12,13 @@ pub mod bzimage;
 pub mod cmdline;
 pub mod config;
 pub mod discover;
+pub mod format;
 pub mod fs;
 pub mod json;
 pub mod kexec;
 pub mod kmod;
 pub mod model;
-pub mod mount;
+pub mod source;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod version;

@@ -1,10 +1,13 @@
-//! The boot-entry model every config format produces.
+//! The model every part of discovery shares: the [`Volume`]s that sources
+//! produce, the [`BootEntry`]s that formats read from them, and the
+//! [`DiscoveryError`]s that either may report.
 
+use crate::fs::{FsError, FsView};
 use std::fmt;
 
-/// Which config format an entry came from.
+/// Which boot format an entry came from (`source` in `hopboot probe --json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
+pub enum Format {
     /// GRUB 2 grub.cfg.
     Grub,
     /// Boot Loader Specification type 1 entry.
@@ -17,20 +20,20 @@ pub enum Source {
     Scan,
 }
 
-impl Source {
+impl Format {
     /// Lower-case name used in JSON and on the menu.
     pub fn as_str(self) -> &'static str {
         match self {
-            Source::Grub => "grub",
-            Source::Bls => "bls",
-            Source::Uki => "uki",
-            Source::Extlinux => "extlinux",
-            Source::Scan => "scan",
+            Format::Grub => "grub",
+            Format::Bls => "bls",
+            Format::Uki => "uki",
+            Format::Extlinux => "extlinux",
+            Format::Scan => "scan",
         }
     }
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -42,7 +45,7 @@ pub struct BootEntry {
     /// Title as the loader shows it.
     pub title: String,
     /// Format it came from.
-    pub source: Source,
+    pub format: Format,
     /// Absolute kernel path inside the filesystem of `volume`.
     pub kernel: String,
     /// Initrd paths inside the same filesystem, in load order.
@@ -81,11 +84,134 @@ impl BootEntry {
     }
 }
 
+/// One readable filesystem, as a source found it: a partition read in
+/// userspace or mounted by the kernel, a directory, a live system's mount.
+pub struct Volume {
+    /// For the user: "vda1", "disk.img:2", a directory path.
+    pub name: String,
+    /// GRUB-style device name this volume answers to (`hd0,gpt1`).
+    pub grub_name: String,
+    /// The filesystem.
+    pub fs: Box<dyn FsView>,
+    /// GPT partition GUID / MBR id (`PARTUUID=`).
+    pub part_uuid: Option<String>,
+    /// GPT partition name (`PARTLABEL=`).
+    pub part_label: Option<String>,
+}
+
+impl Volume {
+    /// How the volume is known, as `root=`, GRUB's `search` and fstab name it:
+    /// `ext4 UUID=… LABEL=… PARTUUID=… PARTLABEL=…` (what it has of these).
+    pub fn identity(&self) -> String {
+        let mut parts = vec![self.fs.fs_type().to_string()];
+        let ids = [
+            ("UUID", self.fs.uuid()),
+            ("LABEL", self.fs.label()),
+            ("PARTUUID", self.part_uuid.clone()),
+            ("PARTLABEL", self.part_label.clone()),
+        ];
+        for (k, v) in ids {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+impl fmt::Debug for Volume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Volume")
+            .field("name", &self.name)
+            .field("grub_name", &self.grub_name)
+            .field("fs", &self.fs.fs_type())
+            .field("uuid", &self.fs.uuid())
+            .field("part_uuid", &self.part_uuid)
+            .finish()
+    }
+}
+
 /// A problem found during discovery; it never stops the other entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DiscoveryError {
     /// The file (or device) concerned, e.g. "vda1:/boot/grub/grub.cfg".
     pub path: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl DiscoveryError {
+    /// An error about `path`.
+    pub fn new(path: impl Into<String>, problem: impl Into<Problem>) -> Self {
+        DiscoveryError {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
     /// What is wrong, in words.
-    pub message: String,
+    pub fn message(&self) -> String {
+        self.problem.to_string()
+    }
+}
+
+/// What went wrong where, kept typed so that PID 1 can say why nothing boots.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// A device could not be opened.
+    #[error(transparent)]
+    Open(std::io::Error),
+    /// A device's partition table could not be read.
+    #[error(transparent)]
+    Table(#[from] crate::block::BlockError),
+    /// A filesystem (or a file in it) could not be read.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// A filesystem hopboot cannot read and could not have the kernel mount.
+    #[error(transparent)]
+    Volume(#[from] crate::source::VolumeError),
+    /// A Unified Kernel Image could not be read.
+    #[error(transparent)]
+    Uki(#[from] crate::format::sdboot::uki::ReadError<FsError>),
+    /// A device did not answer its first read in time.
+    #[error("no answer within {0} s; skipped (press r to rescan)")]
+    NoAnswer(u64),
+    /// What a config's own reader reported (a syntax error, a bad line…).
+    #[error("{0}")]
+    Config(String),
+    /// An entry whose kernel is not there.
+    #[error("{}kernel {kernel} not found on {volume}", entry_prefix(.entry))]
+    KernelMissing {
+        /// The entry's title, where the message names it.
+        entry: Option<String>,
+        /// The kernel path.
+        kernel: String,
+        /// The volume it was looked for on.
+        volume: String,
+    },
+    /// An entry whose kernel is on a device that is not there.
+    #[error("entry '{entry}': kernel device ({device}) not found")]
+    DeviceMissing {
+        /// The entry's title.
+        entry: String,
+        /// The GRUB device name.
+        device: String,
+    },
+    /// An entry that names no kernel at all.
+    #[error("entry has neither `linux` nor `efi`")]
+    NoKernel,
+}
+
+fn entry_prefix(entry: &Option<String>) -> String {
+    entry.as_ref().map(|t| format!("entry '{t}': ")).unwrap_or_default()
+}
+
+impl Problem {
+    /// Whether the problem is an entry that names a kernel hopboot cannot find.
+    pub fn is_missing_kernel(&self) -> bool {
+        matches!(
+            self,
+            Problem::KernelMissing { .. } | Problem::DeviceMissing { .. } | Problem::NoKernel
+        )
+    }
 }

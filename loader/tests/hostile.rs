@@ -17,7 +17,11 @@
 
 use hopboot_loader::block::{self, gpt, mbr, BlockError, Disk, TableKind};
 use hopboot_loader::config::grub::{self, GrubHost, SearchBy};
-use hopboot_loader::config::{bls, extlinux, grub_script, uki};
+use hopboot_loader::config::grub_script;
+use hopboot_loader::format::{
+    extlinux,
+    sdboot::{bls, uki},
+};
 use hopboot_loader::fs::{dir::DirFs, ext4::Ext4Fs, fat::FatFs, FsError, FsView, Kind};
 use hopboot_loader::{cmdline, discover, json, kmod};
 use std::collections::BTreeMap;
@@ -477,7 +481,8 @@ fn small_text_formats_mutated() {
             let src = text(&input);
             c.check(&format!("text mutation {i}"), &input, move || {
                 let cl = cmdline::Cmdline::parse(&src);
-                let _ = cl.options();
+                // hopboot's own options are PID 1's (init/src/options.rs tests them).
+                let _ = (cl.get("hopboot.wait"), cl.has("hopboot.debug"));
                 let _ = cmdline::to_kexec(&cmdline::strip_loader_items(&src));
                 let _ = kmod::load_order(&kmod::parse_dep(&src));
                 let _ = uki::parse_os_release(&src);
@@ -887,7 +892,7 @@ fn build_disk(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 fn discover_image(path: &Path, bytes: &[u8]) -> discover::Discovery {
     std::fs::write(path, bytes).unwrap();
     let mut errors = Vec::new();
-    let vols = discover::open_path(path, 0, &mut errors);
+    let vols = hopboot_loader::source::disk::open_path(path, 0, &hopboot_loader::source::NoMachine, &mut errors);
     let d = discover::discover(vols, errors);
     let _ = json::discovery(&d);
     d
@@ -1339,7 +1344,11 @@ fn ext4_superblocks_that_crashed_the_reader() {
         let found = c.check(&format!("{what}: discovery"), &img, move || {
             let d = discover_image(&path, &copy);
             let titles: Vec<String> = d.entries.iter().map(|e| e.title.clone()).collect();
-            let errors: Vec<String> = d.errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect();
+            let errors: Vec<String> = d
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message()))
+                .collect();
             (titles, errors)
         });
         if let Some((titles, errors)) = found {

@@ -4,8 +4,9 @@
 //! an 8 MiB `.initrd`, on a directory and on a FAT image, behind an `FsView`
 //! that counts every byte handed out.
 
-use hopboot_loader::discover::{self, Volume};
+use hopboot_loader::discover;
 use hopboot_loader::fs::{dir::DirFs, fat::FatFs, FsError, FsView, Kind};
+use hopboot_loader::model::Volume;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -116,7 +117,6 @@ fn check(what: &str, fs: Box<dyn FsView>, log: &Log) -> discover::Discovery {
         fs,
         part_uuid: None,
         part_label: None,
-        esp: true,
     };
     let d = discover::discover(vec![vol], Vec::new());
     assert!(d.errors.is_empty(), "{what}: {:?}", d.errors);
@@ -165,7 +165,7 @@ fn discovery_reads_a_few_kib_of_each_uki() {
     // The loader's side: .linux, read by range, is the kernel byte for byte.
     let e = &disc.entries[0];
     let fs = disc.volumes[0].fs.as_ref();
-    let u = hopboot_loader::config::uki::read_layout(fs, &e.kernel).unwrap();
+    let u = hopboot_loader::format::sdboot::uki::read_layout(fs, &e.kernel).unwrap();
     assert_eq!(u.linux.1, LINUX_BYTES as u64);
     let got = fs.read_range(&e.kernel, u.linux.0, u.linux.1 as usize).unwrap();
     assert!(got == linux, ".linux differs");

@@ -10,6 +10,7 @@
 use hopboot_loader::discover::{self, Discovery};
 use hopboot_loader::fs::{ext4::Ext4Fs, FsError, FsView};
 use hopboot_loader::model::BootEntry;
+use hopboot_loader::source::kernel_fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -101,7 +102,12 @@ fn discover_disks(disks: &[&Path]) -> Discovery {
     let mut errors = Vec::new();
     let mut vols = Vec::new();
     for (i, d) in disks.iter().enumerate() {
-        vols.extend(discover::open_path(d, i, &mut errors));
+        vols.extend(hopboot_loader::source::disk::open_path(
+            d,
+            i,
+            &hopboot_loader::source::NoMachine,
+            &mut errors,
+        ));
     }
     discover::discover(vols, errors)
 }
@@ -442,9 +448,9 @@ fn ext4_that_only_the_kernel_reads_is_reported_as_such() {
             Ok(_) => panic!("{features}: ext4-view 0.9 read it; this test no longer covers the fallback"),
         }
         let mut errors = Vec::new();
-        let vols = discover::open_path(&img, 0, &mut errors);
+        let vols = hopboot_loader::source::disk::open_path(&img, 0, &hopboot_loader::source::NoMachine, &mut errors);
         assert!(vols.is_empty());
-        let msg = &errors.first().expect("an error").message;
+        let msg = &errors.first().expect("an error").message();
         assert!(
             msg.contains(why) && msg.contains("needs a kernel mount"),
             "{features}: {msg}"
@@ -458,8 +464,10 @@ fn ext4_that_only_the_kernel_reads_is_reported_as_such() {
         .args(["-w", "-R", "ssv last_orphan 12"])
         .arg(&img));
     let mut errors = Vec::new();
-    assert!(discover::open_path(&img, 0, &mut errors).is_empty());
-    let msg = &errors.first().expect("an error").message;
+    assert!(
+        hopboot_loader::source::disk::open_path(&img, 0, &hopboot_loader::source::NoMachine, &mut errors).is_empty()
+    );
+    let msg = &errors.first().expect("an error").message();
     assert!(
         msg.contains("orphan inodes") && !msg.contains("needs a kernel mount"),
         "{msg}"
@@ -512,7 +520,6 @@ fn ext4_that_only_the_kernel_reads_is_reported_as_such() {
 /// recognised too, for the fallback).
 #[test]
 fn kernel_mount_identities_from_real_superblocks() {
-    use hopboot_loader::mount;
     let d = tempfile::tempdir().unwrap();
     let uuid = "1d000000-0000-4000-8000-0000000000a1";
     let cases: [(&str, Vec<String>, u64); 3] = [
@@ -558,8 +565,8 @@ fn kernel_mount_identities_from_real_superblocks() {
         std::fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
         run(Command::new(format!("mkfs.{fstype}")).args(&args).arg(&img));
         let window = hopboot_loader::block::Disk::open(&img).unwrap().whole();
-        assert_eq!(mount::probe(&window), Some(fstype), "{fstype}");
-        let (u, l) = mount::identity(&window, fstype);
+        assert_eq!(kernel_fs::probe(&window), Some(fstype), "{fstype}");
+        let (u, l) = kernel_fs::identity(&window, fstype);
         assert_eq!(u.as_deref(), Some(uuid), "{fstype}");
         assert_eq!(l, Some(format!("hb-{fstype}")), "{fstype}");
         std::fs::remove_file(&img).unwrap();

@@ -1,10 +1,5 @@
-//! Boot-config formats: one module each, text in, entries out, no I/O of
-//! their own (file access goes through a host trait).
+//! GRUB's interpreter (moving to `format::grub`).
 
-pub mod bls;
 pub mod blscfg;
-pub mod extlinux;
 pub mod grub;
 pub mod grub_script;
-pub mod scan;
-pub mod uki;

@@ -540,7 +540,7 @@ mod tests {
                 assert!(matches!(fs.read_range("/loader", 0, 1), Err(FsError::NotFound(_))));
                 assert!(matches!(fs.read_range("/nope", 0, 1), Err(FsError::NotFound(_))));
                 // BLS on top of FAT, through FsView only.
-                let (entries, errs) = crate::config::bls::read_dir(&fs, "/loader/entries");
+                let (entries, errs) = crate::format::sdboot::bls::read_dir(&fs, "/loader/entries");
                 assert!(errs.is_empty());
                 assert_eq!(entries.len(), 2);
             }

@@ -2,7 +2,9 @@
 //! their usual names, each with the initrd its distribution would pair it
 //! with, newest version first.
 
+use crate::format::{BootFormat, Config, Found};
 use crate::fs::FsView;
+use crate::model::{BootEntry, Format, Volume};
 use crate::version;
 
 /// A kernel found by the scan.
@@ -99,6 +101,55 @@ fn default_cmdline(fs: &dyn FsView) -> String {
     match fs.uuid() {
         Some(u) if fs.is_dir("/etc") => format!("root=UUID={u} ro"),
         _ => String::new(),
+    }
+}
+
+/// The scan as a [`BootFormat`]: the fallback, for a volume no config
+/// claimed and no entry boots from; newest version first, and the first
+/// entry is the default.
+pub struct Scan;
+
+impl BootFormat for Scan {
+    fn name(&self) -> &'static str {
+        "scan"
+    }
+
+    fn fallback(&self) -> bool {
+        true
+    }
+
+    fn configs(&self, volumes: &[Volume], vi: usize) -> Vec<Config> {
+        if volumes.get(vi).is_none() {
+            return Vec::new();
+        }
+        vec![Config {
+            key: format!("scan {vi}"),
+            volume: vi,
+            path: String::new(),
+        }]
+    }
+
+    fn read(&self, volumes: &[Volume], config: &Config) -> Found {
+        let mut found = Found::default();
+        let Some(vol) = volumes.get(config.volume) else {
+            return found;
+        };
+        found.entries = scan(vol.fs.as_ref(), &["/boot", "/"])
+            .into_iter()
+            .map(|s| BootEntry {
+                title: s.title,
+                format: Format::Scan,
+                id: s.kernel.rsplit('/').next().unwrap_or_default().to_string(),
+                kernel: s.kernel,
+                initrds: s.initrds,
+                cmdline: s.cmdline,
+                default: false,
+                device: vol.name.clone(),
+                volume: config.volume,
+                boot_image: None,
+            })
+            .collect();
+        found
     }
 }
 

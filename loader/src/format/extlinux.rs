@@ -26,7 +26,9 @@
 //! first word), else the first entry. A DEFAULT naming no label but an
 //! existing kernel file is a command line, as at the `boot:` prompt.
 
+use crate::format::{BootFormat, Config, Found};
 use crate::fs::{join, FsView};
+use crate::model::{BootEntry, DiscoveryError, Format, Problem, Volume};
 
 /// Where syslinux-family configs are looked for, in this order.
 pub const CONFIG_PATHS: &[&str] = &[
@@ -523,6 +525,68 @@ fn command_line_default(fs: &dyn FsView, st: &State) -> Option<ExtEntry> {
         initrds: initrds(&st.cwd, None, &append),
         append,
     })
+}
+
+/// syslinux as a [`BootFormat`]: the first config of [`CONFIG_PATHS`] a volume has.
+pub struct Extlinux;
+
+impl BootFormat for Extlinux {
+    fn name(&self) -> &'static str {
+        "extlinux"
+    }
+
+    fn configs(&self, volumes: &[Volume], vi: usize) -> Vec<Config> {
+        let Some(vol) = volumes.get(vi) else { return Vec::new() };
+        CONFIG_PATHS
+            .iter()
+            .find(|p| vol.fs.is_file(p))
+            .map(|path| Config {
+                key: format!("extlinux {vi}:{path}"),
+                volume: vi,
+                path: path.to_string(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn read(&self, volumes: &[Volume], config: &Config) -> Found {
+        let mut found = Found::default();
+        let Some(vol) = volumes.get(config.volume) else {
+            return found;
+        };
+        let menu = parse(vol.fs.as_ref(), &config.path);
+        let where_ = format!("{}:{}", vol.name, config.path);
+        let error = |p: Problem| DiscoveryError::new(where_.clone(), p);
+        found
+            .errors
+            .extend(menu.errors.iter().map(|m| error(Problem::Config(m.clone()))));
+        for (i, e) in menu.entries.iter().enumerate() {
+            if !vol.fs.is_file(&e.kernel) {
+                found.errors.push(error(Problem::KernelMissing {
+                    entry: Some(e.title.clone()),
+                    kernel: e.kernel.clone(),
+                    volume: vol.name.clone(),
+                }));
+                continue;
+            }
+            if menu.default == Some(i) {
+                found.default.get_or_insert(found.entries.len());
+            }
+            found.entries.push(BootEntry {
+                title: e.title.clone(),
+                format: Format::Extlinux,
+                kernel: e.kernel.clone(),
+                initrds: e.initrds.clone(),
+                cmdline: e.append.clone(),
+                default: false,
+                device: vol.name.clone(),
+                id: e.label.clone(),
+                volume: config.volume,
+                boot_image: Some(e.kernel_arg.clone()),
+            });
+        }
+        found
+    }
 }
 
 #[cfg(test)]

@@ -1,30 +1,9 @@
-//! The kernel-mount fallback, for filesystems the userspace readers cannot
-//! read (btrfs, xfs, f2fs, ISO 9660, and ext4 with a feature or journal
-//! ext4-view refuses): mounted read-only at
-//! `/run/hopboot/mnt/<partition>`, with log replay off where the filesystem has
-//! a journal (so a dirty journal is never written back), and unmounted
-//! before kexec. Only PID 1 turns this on; elsewhere such a partition is
-//! reported, not mounted.
-
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static MOUNTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-/// Where fallback mounts go.
-pub const MOUNT_DIR: &str = "/run/hopboot/mnt";
-
-/// Allows kernel mounts (PID 1 only).
-pub fn enable() {
-    ENABLED.store(true, Ordering::SeqCst);
-}
-
-/// Whether kernel mounts are allowed.
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::SeqCst)
-}
+//! What the kernel-mount fallback needs to know of the filesystems
+//! hopboot has no userspace reader for (btrfs, xfs, f2fs, ISO 9660, and ext4
+//! with a feature or journal ext4-view refuses): their superblock magic,
+//! where their UUID and label are, and the mount options that keep a
+//! journal or log from being replayed. The mounting itself is a machine
+//! action ([`super::Machine::mount_ro`]), PID 1's alone.
 
 /// A filesystem type known by its superblock magic, with the mount options
 /// that keep the device untouched. Bytes: (offset, magic).
@@ -86,9 +65,15 @@ const KNOWN: &[Known] = &[
     },
 ];
 
+/// The data options that keep `fstype`'s journal or log untouched
+/// (`noload`, `norecovery`…), empty when it needs none.
+pub fn data_options(fstype: &str) -> &'static str {
+    KNOWN.iter().find(|k| k.fstype == fstype).map(|k| k.data).unwrap_or("")
+}
+
 /// The mount options used for `fstype`, for the log: `ro` and the data options.
 pub fn options(fstype: &str) -> String {
-    let data = KNOWN.iter().find(|k| k.fstype == fstype).map(|k| k.data).unwrap_or("");
+    let data = data_options(fstype);
     if data.is_empty() {
         "ro".to_string()
     } else {
@@ -132,50 +117,6 @@ pub fn identity(window: &crate::block::Window, fstype: &str) -> (Option<String>,
         (!s.is_empty()).then_some(s)
     });
     (uuid, label)
-}
-
-/// Marks the block device `dev` read-only in the kernel (see
-/// [`crate::sys::block_set_readonly`]): a filesystem mounted from it then
-/// cannot write even where a read-only mount would (ext4's orphan cleanup).
-pub fn lock_readonly(dev: &Path) -> Result<(), String> {
-    let f = std::fs::File::open(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
-    crate::sys::block_set_readonly(&f).map_err(|e| format!("{}: cannot set it read-only: {e}", dev.display()))
-}
-
-/// Mounts `dev` read-only at MOUNT_DIR/`name` and returns the mount point.
-/// The device itself is marked read-only first, where the kernel allows.
-pub fn mount_ro(dev: &Path, name: &str, fstype: &str) -> Result<PathBuf, String> {
-    use nix::mount::{mount, MsFlags};
-    if let Err(e) = lock_readonly(dev) {
-        log::warn!("{e}; relying on the read-only mount alone");
-    }
-    let data = KNOWN.iter().find(|k| k.fstype == fstype).map(|k| k.data).unwrap_or("");
-    let target = Path::new(MOUNT_DIR).join(name.replace('/', "_"));
-    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let data_opt = (!data.is_empty()).then_some(data);
-    mount(Some(dev), &target, Some(fstype), flags, data_opt).map_err(|e| {
-        format!(
-            "mount {} on {} (type {fstype}, flags {flags:?}, data {data:?}): {}",
-            dev.display(),
-            target.display(),
-            e.desc()
-        )
-    })?;
-    if let Ok(mut m) = MOUNTED.lock() {
-        m.push(target.clone());
-    }
-    Ok(target)
-}
-
-/// Unmounts everything [`mount_ro`] mounted (before kexec, or a rescan).
-pub fn unmount_all() {
-    let list = MOUNTED.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
-    for t in list.iter().rev() {
-        if let Err(e) = nix::mount::umount2(t, nix::mount::MntFlags::MNT_DETACH) {
-            log::warn!("umount {}: {}", t.display(), e.desc());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,182 @@
+//! systemd-boot as a [`BootFormat`]: the Boot Loader Specification entries
+//! ([`bls`], type #1, in `/loader/entries`) and the Unified Kernel Images
+//! ([`uki`], type #2, in `/EFI/Linux`) of every volume of the system, sorted
+//! together into one menu as systemd-boot does, with `loader.conf`'s default.
+//! A volume with a GRUB config is GRUB's: its `/boot/loader/entries` are
+//! read by GRUB's `blscfg`, not here.
+
+pub mod bls;
+pub mod uki;
+
+use crate::format::{grub, BootFormat, Config, Found};
+use crate::fs::FsView;
+use crate::model::{BootEntry, DiscoveryError, Format, Problem, Volume};
+
+/// The systemd-boot format: one menu for the whole system.
+pub struct SystemdBoot;
+
+/// The one key of systemd-boot's menu: every volume that has entries leads to it.
+const KEY: &str = "systemd-boot";
+
+impl BootFormat for SystemdBoot {
+    fn name(&self) -> &'static str {
+        KEY
+    }
+
+    fn configs(&self, volumes: &[Volume], vi: usize) -> Vec<Config> {
+        let Some(vol) = volumes.get(vi) else { return Vec::new() };
+        let fs = vol.fs.as_ref();
+        let has_grub = grub::configs(fs).is_some();
+        if bls_dirs(fs, has_grub).is_empty() && ukis(fs).is_empty() {
+            return Vec::new();
+        }
+        vec![Config {
+            key: KEY.into(),
+            volume: vi,
+            path: String::new(),
+        }]
+    }
+
+    /// All systemd-boot entries of the system (every ESP/XBOOTLDR-like
+    /// volume), sorted together, with loader.conf's default.
+    fn read(&self, volumes: &[Volume], _config: &Config) -> Found {
+        let mut found = Found::default();
+        let mut list: Vec<(bls::BlsEntry, usize)> = Vec::new();
+        let mut conf = None;
+        for (vi, vol) in volumes.iter().enumerate() {
+            let fs = vol.fs.as_ref();
+            let has_grub = grub::configs(fs).is_some();
+            if conf.is_none() {
+                conf = fs
+                    .read_text("/loader/loader.conf")
+                    .ok()
+                    .map(|t| bls::parse_loader_conf(&t));
+            }
+            for dir in bls_dirs(fs, has_grub) {
+                let (entries, errs) = bls::read_dir(fs, dir);
+                for (p, m) in errs {
+                    found
+                        .errors
+                        .push(DiscoveryError::new(format!("{}:{p}", vol.name), Problem::Config(m)));
+                }
+                list.extend(entries.into_iter().map(|e| (e, vi)));
+            }
+            for path in ukis(fs) {
+                match uki::read(fs, &path) {
+                    Ok(u) => list.push((type2_entry(&u, &path), vi)),
+                    Err(e) => found
+                        .errors
+                        .push(DiscoveryError::new(format!("{}:{path}", vol.name), e)),
+                }
+            }
+        }
+        let conf = conf.unwrap_or_default();
+        let mut sorted: Vec<bls::BlsEntry> = list.iter().map(|(e, _)| e.clone()).collect();
+        bls::sort(&mut sorted);
+        // Map sorted entries back to their volumes (by file path, unique per volume).
+        let mut order: Vec<(bls::BlsEntry, usize)> = Vec::new();
+        for e in sorted {
+            if let Some(pos) = list.iter().position(|(o, _)| o.file == e.file && o.id == e.id) {
+                order.push(list.remove(pos));
+            }
+        }
+        let entries: Vec<bls::BlsEntry> = order.iter().map(|(e, _)| e.clone()).collect();
+        let titles = bls::display_titles(&entries);
+        let default = bls::default_index(&entries, &conf);
+        for (i, (e, vi)) in order.iter().enumerate() {
+            let Some(vol) = volumes.get(*vi) else { continue };
+            let fs = vol.fs.as_ref();
+            let error = |p: Problem| DiscoveryError::new(format!("{}:{}", vol.name, e.file), p);
+            let title = titles.get(i).cloned().unwrap_or_else(|| bls::display_title(e));
+            let (kernel, initrds, cmdline, format) = match (&e.efi, &e.linux) {
+                (Some(efi), _) => {
+                    // A UKI (type #2, or a type #1 `efi` line): options override its .cmdline.
+                    // A type #2 entry's options are its .cmdline already (read above).
+                    let cmdline = if e.options.is_empty() && e.file != *efi {
+                        uki::read(fs, efi).ok().and_then(|u| u.cmdline).unwrap_or_default()
+                    } else {
+                        e.options.clone()
+                    };
+                    let format = if e.file.starts_with(UKI_DIR) {
+                        Format::Uki
+                    } else {
+                        Format::Bls
+                    };
+                    (efi.clone(), Vec::new(), cmdline, format)
+                }
+                (None, Some(linux)) => (linux.clone(), e.initrds.clone(), e.options.clone(), Format::Bls),
+                (None, None) => {
+                    found.errors.push(error(Problem::NoKernel));
+                    continue;
+                }
+            };
+            if !fs.is_file(&kernel) {
+                found.errors.push(error(Problem::KernelMissing {
+                    entry: None,
+                    kernel,
+                    volume: vol.name.clone(),
+                }));
+                continue;
+            }
+            if default == Some(i) {
+                found.default.get_or_insert(found.entries.len());
+            }
+            found.entries.push(BootEntry {
+                title,
+                format,
+                kernel,
+                initrds,
+                cmdline,
+                default: false,
+                device: vol.name.clone(),
+                id: e.id.clone(),
+                volume: *vi,
+                boot_image: None,
+            });
+        }
+        found
+    }
+}
+
+/// BLS entry directories systemd-boot reads on a volume: `/loader/entries` (ESP,
+/// XBOOTLDR); `/boot/loader/entries` only where no GRUB config reads them (blscfg).
+fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
+    // A volume with a GRUB config is GRUB's: its snippets are read by `blscfg`.
+    if has_grub {
+        return Vec::new();
+    }
+    ["/loader/entries", "/boot/loader/entries"]
+        .into_iter()
+        .filter(|d| fs.is_dir(d))
+        .collect()
+}
+
+/// Where type #2 entries live.
+const UKI_DIR: &str = "/EFI/Linux/";
+
+/// Type #2 entries: `/EFI/Linux/*.efi`.
+fn ukis(fs: &dyn FsView) -> Vec<String> {
+    fs.list("/EFI/Linux")
+        .into_iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".efi") && !n.starts_with('.'))
+        .map(|n| format!("{UKI_DIR}{n}"))
+        .collect()
+}
+
+/// A type #2 entry as systemd-boot lists it: its file name as id, its
+/// os-release for title, version and sort key, its .cmdline as options.
+fn type2_entry(u: &uki::Uki, path: &str) -> bls::BlsEntry {
+    bls::BlsEntry {
+        id: path.rsplit('/').next().unwrap_or_default().to_string(),
+        file: path.to_string(),
+        title: Some(u.title()),
+        version: u.version(),
+        sort_key: u
+            .os_release_get("IMAGE_ID")
+            .or(u.os_release_get("ID"))
+            .map(str::to_string),
+        efi: Some(path.to_string()),
+        options: u.cmdline.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}

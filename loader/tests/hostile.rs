@@ -16,8 +16,8 @@
 //! parsers with coverage guidance (nightly); this file is their stable floor.
 
 use hopboot_loader::block::{self, gpt, mbr, BlockError, Disk, TableKind};
-use hopboot_loader::config::grub::{self, GrubHost, SearchBy};
-use hopboot_loader::config::{bls, extlinux, grub_script, uki};
+use hopboot_loader::config::grub::{self, script as grub_script, GrubHost, SearchBy};
+use hopboot_loader::config::{bls, extlinux, uki};
 use hopboot_loader::fs::{dir::DirFs, ext4::Ext4Fs, fat::FatFs, FsError, FsView, Kind};
 use hopboot_loader::{cmdline, discover, json, kmod};
 use std::collections::BTreeMap;

@@ -2,9 +2,7 @@
 //! their own (file access goes through a host trait).
 
 pub mod bls;
-pub mod blscfg;
 pub mod extlinux;
 pub mod grub;
-pub mod grub_script;
 pub mod scan;
 pub mod uki;

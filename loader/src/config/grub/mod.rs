@@ -11,8 +11,11 @@
 //! - `default` is an index, a title, an id, or a `>`-separated path of those;
 //!   an unknown value falls back to entry 0.
 
-use super::grub_script::{parse_recovering, Cmd, Part, Word};
+mod blscfg;
+pub mod script;
+
 use crate::fs::Kind;
+use script::{parse_recovering, Cmd, Part, Word};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
@@ -1027,10 +1030,9 @@ impl Interp<'_> {
     /// `blscfg` (Red Hat's GRUB): every BLS snippet in `$blsdir` (default
     /// `/loader/entries`; `/boot/loader/entries` when that cannot be read) on
     /// `$root` becomes a menu entry, read, sorted and expanded as the module
-    /// does it (see [`super::blscfg`]). The entry's body is script text
+    /// does it (see [`blscfg`]). The entry's body is script text
     /// (`linux ($root)PATH OPTIONS`, `initrd ($root)PATH …`) run when it boots.
     fn blscfg(&mut self) -> i32 {
-        use super::blscfg;
         let root = self.env.get("root").to_string();
         let first = match self.env.get("blsdir") {
             "" => "/loader/entries".to_string(),
@@ -1101,7 +1103,7 @@ impl Interp<'_> {
                 src.push('\n');
             }
             self.charge(src.len());
-            let body = match super::grub_script::parse(&src) {
+            let body = match script::parse(&src) {
                 Ok(b) => b,
                 Err(err) => {
                     self.errors.push(format!("{dir}/{}.conf: {err}", s.id));

@@ -1,6 +1,6 @@
 //! BLS snippets as Red Hat's GRUB module `blscfg` reads them (Fedora, RHEL,
 //! CentOS Stream). That is not how systemd-boot reads the same files
-//! ([`super::bls`]); the differences decide real menus:
+//! ([`crate::config::bls`]); the differences decide real menus:
 //! - a snippet is read up to its first line without a value (a blank line
 //!   included): later lines are ignored;
 //! - `title`, `linux` and `options` take their **first** line; `initrd` lines

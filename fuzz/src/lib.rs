@@ -3,7 +3,7 @@
 //! Each target stays a few lines (STYLE.md section 4).
 
 use hopboot_loader::block::Disk;
-use hopboot_loader::config::grub::{GrubHost, SearchBy};
+use hopboot_loader::format::grub::{GrubHost, SearchBy};
 use hopboot_loader::fs::{FsError, FsView, Kind};
 use std::fs::File;
 use std::io::Write;

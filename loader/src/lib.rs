@@ -10,7 +10,6 @@
 pub mod block;
 pub mod bzimage;
 pub mod cmdline;
-pub mod config;
 pub mod discover;
 pub mod format;
 pub mod fs;

@@ -13,7 +13,7 @@
 //! - when every segment matched, the string with something left is newer.
 //!
 //! systemd-boot's own order is different (it compares the separators too): see
-//! [`crate::config::bls::compare_versions`].
+//! [`crate::format::sdboot::bls::compare_versions`].
 
 use std::cmp::Ordering;
 

@@ -16,8 +16,7 @@
 //! parsers with coverage guidance (nightly); this file is their stable floor.
 
 use hopboot_loader::block::{self, gpt, mbr, BlockError, Disk, TableKind};
-use hopboot_loader::config::grub::{self, GrubHost, SearchBy};
-use hopboot_loader::config::grub_script;
+use hopboot_loader::format::grub::{self, script as grub_script, GrubHost, SearchBy};
 use hopboot_loader::format::{
     extlinux,
     sdboot::{bls, uki},

@@ -1,6 +1,6 @@
 //! BLS snippets as Red Hat's GRUB module `blscfg` reads them (Fedora, RHEL,
 //! CentOS Stream). That is not how systemd-boot reads the same files
-//! ([`super::bls`]); the differences decide real menus:
+//! ([`crate::format::sdboot::bls`]); the differences decide real menus:
 //! - a snippet is read up to its first line without a value (a blank line
 //!   included): later lines are ignored;
 //! - `title`, `linux` and `options` take their **first** line; `initrd` lines
@@ -18,32 +18,39 @@
 //! Facts from rhboot/grub2's `grub-core/commands/blscfg.c` (the linked-list
 //! version Fedora has shipped since 30; `read_entry`, `split_cmp`,
 //! `bls_add_entry`, `expand_val`, `create_entry`).
+//!
+//! The command itself, `Interp::blscfg` at the end, reads the snippets
+//! through the host and makes each a menu entry with these rules.
 
+use super::menu::Item;
+use super::script;
+use super::{Interp, MIN_CHARGE};
+use crate::fs::Kind;
 use std::cmp::Ordering;
 
 /// One snippet: its id (file name without `.conf`) and its key/value lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snippet {
+struct Snippet {
     /// File name without `.conf` (the menu entry's id).
-    pub id: String,
+    id: String,
     /// Key/value lines in file order.
-    pub keys: Vec<(String, String)>,
+    keys: Vec<(String, String)>,
 }
 
 impl Snippet {
     /// The first value of `key`.
-    pub fn first(&self, key: &str) -> Option<&str> {
+    fn first(&self, key: &str) -> Option<&str> {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key`, in file order.
-    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.keys.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
 /// Reads a snippet the way `read_entry` does.
-pub fn parse(id: &str, text: &str) -> Snippet {
+fn parse(id: &str, text: &str) -> Snippet {
     let mut keys = Vec::new();
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -79,7 +86,7 @@ fn split_nvr(id: &str) -> (&str, &str, &str) {
 }
 
 /// `split_cmp`: name, then version, then release, each in rpm's order.
-pub fn compare_ids(a: &str, b: &str) -> Ordering {
+fn compare_ids(a: &str, b: &str) -> Ordering {
     let (na, va, ra) = split_nvr(a);
     let (nb, vb, rb) = split_nvr(b);
     crate::version::compare(na, nb)
@@ -90,7 +97,7 @@ pub fn compare_ids(a: &str, b: &str) -> Ordering {
 /// Snippets in menu order, as `bls_add_entry` inserts them in directory order:
 /// each goes before the first one it is newer than; one that compares equal
 /// to a snippet already placed is dropped (returned second).
-pub fn order(snippets: Vec<Snippet>) -> (Vec<Snippet>, Vec<Snippet>) {
+fn order(snippets: Vec<Snippet>) -> (Vec<Snippet>, Vec<Snippet>) {
     let mut menu: Vec<Snippet> = Vec::new();
     let mut dropped = Vec::new();
     'next: for s in snippets {
@@ -118,7 +125,7 @@ pub fn order(snippets: Vec<Snippet>) -> (Vec<Snippet>, Vec<Snippet>) {
 /// to `$default_kernelopts`). One space right after a variable is dropped.
 /// Like the C code, a one-byte piece between two marks is lost (`$a` with a
 /// one-letter name, or `$x y` losing `y`): real snippets do not hit this.
-pub fn expand(value: &str, get: impl Fn(&str) -> Option<String>) -> Option<String> {
+fn expand(value: &str, get: impl Fn(&str) -> Option<String>) -> Option<String> {
     let v = value.as_bytes();
     let mut out: Option<String> = None;
     // The C code's `start` and `end` pointers as indices; a piece is
@@ -168,10 +175,106 @@ pub fn expand(value: &str, get: impl Fn(&str) -> Option<String>) -> Option<Strin
 
 /// `$early_initrd` entries with the directory they are loaded from: the
 /// first initrd's, else the kernel's (up to and including the last `/`).
-pub fn early_initrds(early: &str, first_initrd: Option<&str>, linux: &str) -> Vec<String> {
+fn early_initrds(early: &str, first_initrd: Option<&str>, linux: &str) -> Vec<String> {
     let base = first_initrd.unwrap_or(linux);
     let dir = base.rfind('/').map_or("", |i| &base[..=i]);
     early.split(' ').map(|name| format!("{dir}{name}")).collect()
+}
+
+impl Interp<'_> {
+    /// `blscfg` (Red Hat's GRUB): every BLS snippet in `$blsdir` (default
+    /// `/loader/entries`; `/boot/loader/entries` when that cannot be read) on
+    /// `$root` becomes a menu entry, read, sorted and expanded as the module
+    /// does it (see the rules above). The entry's body is script text
+    /// (`linux ($root)PATH OPTIONS`, `initrd ($root)PATH …`) run when it boots.
+    pub(super) fn blscfg(&mut self) -> i32 {
+        let root = self.env.get("root").to_string();
+        let first = match self.env.get("blsdir") {
+            "" => "/loader/entries".to_string(),
+            d => d.trim_end_matches('/').to_string(),
+        };
+        self.charge(MIN_CHARGE);
+        let dir = if self.host.kind(&root, &first) == Some(Kind::Dir) {
+            first
+        } else {
+            "/boot/loader/entries".to_string()
+        };
+        let names: Vec<String> = self
+            .host
+            .list(&root, &dir)
+            .into_iter()
+            .filter(|n| n.len() > 5 && n.ends_with(".conf") && !n.starts_with('.'))
+            .take(1024)
+            .collect();
+        let mut snippets = Vec::new();
+        for n in names {
+            self.charge(MIN_CHARGE);
+            if self.stopped() {
+                break;
+            }
+            let path = format!("{dir}/{n}");
+            match self.host.read_text(&root, &path) {
+                Ok(text) => {
+                    self.charge(text.len());
+                    snippets.push(parse(&n[..n.len() - 5], &text));
+                }
+                Err(m) => self.errors.push(format!("{path}: {m}")),
+            }
+        }
+        let (menu, dropped) = order(snippets);
+        for d in dropped {
+            log::debug!(
+                "{dir}/{}.conf: same rpm version as another snippet; blscfg drops it",
+                d.id
+            );
+        }
+        for s in menu {
+            let Some(linux) = s.first("linux") else {
+                if s.first("efi").is_none() {
+                    self.errors.push(format!("{dir}/{}.conf: no `linux` line", s.id));
+                }
+                continue;
+            };
+            let vars = &self.env.vars;
+            let get = |k: &str| vars.get(k).cloned();
+            let options = s
+                .first("options")
+                .and_then(|o| expand(o, get))
+                .or_else(|| vars.get("default_kernelopts").and_then(|d| expand(d, get)));
+            let mut src = match options {
+                Some(o) => format!("linux ($root){linux} {o}\n"),
+                None => format!("linux ($root){linux}\n"),
+            };
+            let mut initrds: Vec<String> = match vars.get("early_initrd") {
+                Some(early) => early_initrds(early, s.all("initrd").next(), linux),
+                None => Vec::new(),
+            };
+            initrds.extend(s.all("initrd").map(str::to_string));
+            if !initrds.is_empty() {
+                src.push_str("initrd");
+                for i in &initrds {
+                    src.push_str(&format!(" ($root){i}"));
+                }
+                src.push('\n');
+            }
+            self.charge(src.len());
+            let body = match script::parse(&src) {
+                Ok(b) => b,
+                Err(err) => {
+                    self.errors.push(format!("{dir}/{}.conf: {err}", s.id));
+                    continue;
+                }
+            };
+            self.menu.push(Item::Entry {
+                title: s.first("title").unwrap_or(linux).to_string(),
+                id: Some(s.id.clone()),
+                params: Vec::new(),
+                body,
+                bls: true,
+            });
+        }
+        0
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The bzImage setup header (boot.rst offsets) and the zero page built from it.
 
-use super::{put, u16_at, u32_at, u64_at, BzError, Platform, MIB, PAGE};
+use super::{BzError, Platform, MIB, PAGE};
+use crate::le::{le_u16, le_u32, le_u64, put};
 use std::ops::Range;
 
 /// The fields of the setup header hopboot needs (boot.rst offsets).
@@ -38,11 +39,11 @@ pub fn parse_header(image: &[u8]) -> Result<Header, BzError> {
     if image.len() < 0x300 {
         return Err(BzError::NotBzImage("shorter than its setup header"));
     }
-    if u16_at(image, 0x1fe) != 0xAA55 || image.get(0x202..0x206) != Some(b"HdrS") {
+    if le_u16(image, 0x1fe) != 0xAA55 || image.get(0x202..0x206) != Some(b"HdrS") {
         return Err(BzError::NotBzImage("no HdrS boot header"));
     }
-    let version = u16_at(image, 0x206);
-    let xloadflags = u16_at(image, 0x236);
+    let version = le_u16(image, 0x206);
+    let xloadflags = le_u16(image, 0x236);
     if version < 0x020c || xloadflags & XLF_KERNEL_64 == 0 {
         return Err(BzError::No64BitEntry(version));
     }
@@ -62,11 +63,11 @@ pub fn parse_header(image: &[u8]) -> Result<Header, BzError> {
         setup_sects,
         xloadflags,
         relocatable: image[0x234] != 0,
-        kernel_alignment: u32_at(image, 0x230).max(PAGE as u32),
-        pref_address: u64_at(image, 0x258),
-        init_size: u32_at(image, 0x260),
-        initrd_addr_max: u32_at(image, 0x22c),
-        cmdline_size: u32_at(image, 0x238),
+        kernel_alignment: le_u32(image, 0x230).max(PAGE as u32),
+        pref_address: le_u64(image, 0x258),
+        init_size: le_u32(image, 0x260),
+        initrd_addr_max: le_u32(image, 0x22c),
+        cmdline_size: le_u32(image, 0x238),
         header_end,
     })
 }
@@ -93,7 +94,7 @@ pub(super) fn zero_page(bp: &mut [u8], image: &[u8], h: &Header, platform: &Plat
     // The image's own setup header (0x1f1 up to the end its jump names).
     put(bp, 0x1f1, &image[0x1f1..h.header_end]);
     if let Some(cur) = &platform.boot_params {
-        put(bp, 0x23c, &u32_at(cur, 0x23c).to_le_bytes()); // hardware_subarch
+        put(bp, 0x23c, &le_u32(cur, 0x23c).to_le_bytes()); // hardware_subarch
     }
     bp[0x210] = LOADER_KEXEC;
     bp[0x211] = 0; // loadflags: no 16-bit setup ran

@@ -44,6 +44,8 @@ use code::{TRAMPOLINE, T_BOOT_PARAMS, T_ENTRY, T_GDT, T_GDTR_BASE, VERIFIER, V_M
 use header::{zero_page, XLF_5LEVEL, XLF_CAN_BE_LOADED_ABOVE_4G};
 use memory::Free;
 
+use crate::le::put;
+
 /// The loaded segment set for `kexec_load`, ready to hand to the kernel.
 #[derive(Debug)]
 pub struct Plan<'a> {
@@ -135,25 +137,6 @@ const PAGE: u64 = 4096;
 const MIB: u64 = 1 << 20;
 const GIB4: u64 = 1 << 32;
 
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    b.get(o..o + 2).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    b.get(o..o + 8).map_or(0, |s| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        u64::from_le_bytes(a)
-    })
-}
-fn put(b: &mut [u8], o: usize, v: &[u8]) {
-    if let Some(d) = b.get_mut(o..o + v.len()) {
-        d.copy_from_slice(v);
-    }
-}
 fn page_up(n: u64) -> u64 {
     n.div_ceil(PAGE) * PAGE
 }
@@ -291,6 +274,7 @@ pub fn plan<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::le::{le_u32, le_u64};
 
     use std::ops::Range;
 
@@ -393,18 +377,18 @@ mod tests {
         let bp = &p.boot_page;
         assert_eq!(&bp[0x202..0x206], b"HdrS");
         assert_eq!(bp[0x210], 0xd0);
-        assert_eq!(u32_at(bp, 0x218) as u64, initrd_at);
-        assert_eq!(u32_at(bp, 0x21c), initrd.len() as u32);
-        let cmd = u32_at(bp, 0x228) as u64 - p.boot_addr;
+        assert_eq!(le_u32(bp, 0x218) as u64, initrd_at);
+        assert_eq!(le_u32(bp, 0x21c), initrd.len() as u32);
+        let cmd = le_u32(bp, 0x228) as u64 - p.boot_addr;
         assert_eq!(&bp[cmd as usize..cmd as usize + 18], b"root=/dev/vda1 ro\0");
         assert_eq!(bp[0x1e8], 8, "e820 entries");
-        assert_eq!(u64_at(bp, 0x2d0 + 3 * 20), 0x100000);
-        assert_eq!(u32_at(bp, 0x2d0 + 3 * 20 + 16), 1);
-        assert_eq!(u32_at(bp, 0x1e0), (0x1ffe_0000 - 1 - 0x100000) >> 10, "alt_mem_k");
+        assert_eq!(le_u64(bp, 0x2d0 + 3 * 20), 0x100000);
+        assert_eq!(le_u32(bp, 0x2d0 + 3 * 20 + 16), 1);
+        assert_eq!(le_u32(bp, 0x1e0), (0x1ffe_0000 - 1 - 0x100000) >> 10, "alt_mem_k");
         // setup_data chain: one RNG seed.
-        let sd = (u64_at(bp, 0x250) - p.boot_addr) as usize;
-        assert_eq!(u64_at(bp, sd), 0);
-        assert_eq!(u32_at(bp, sd + 8), SETUP_RNG_SEED);
+        let sd = (le_u64(bp, 0x250) - p.boot_addr) as usize;
+        assert_eq!(le_u64(bp, sd), 0);
+        assert_eq!(le_u32(bp, sd + 8), SETUP_RNG_SEED);
         assert_eq!(&bp[sd + 16..sd + 48], &[9u8; 32]);
         // The entry is the verifier; its table names the kernel and the initrd
         // with their digests, then ends.
@@ -412,7 +396,7 @@ mod tests {
         assert_eq!(bp[v..v + VERIFIER.len()], VERIFIER);
         let row = |i: usize| {
             (0..3)
-                .map(|k| u64_at(bp, v + V_TABLE + i * 24 + k * 8))
+                .map(|k| le_u64(bp, v + V_TABLE + i * 24 + k * 8))
                 .collect::<Vec<_>>()
         };
         let words = |b: &[u8]| b.len().div_ceil(8) as u64;
@@ -431,11 +415,11 @@ mod tests {
         assert_eq!(t, TRAMPOLINE_OFF);
         // The trampoline knows the zero page, the 64-bit entry and its GDT.
         assert_eq!(bp[t], 0xfa);
-        assert_eq!(u64_at(bp, t + T_BOOT_PARAMS), p.boot_addr);
-        assert_eq!(u64_at(bp, t + T_ENTRY), p.kernel_addr + 0x200);
-        assert_eq!(u64_at(bp, t + T_GDTR_BASE), p.boot_addr + (t + T_GDT) as u64);
-        assert_eq!(u64_at(bp, t + T_GDT + 0x10), 0x00af_9a00_0000_ffff);
-        assert_eq!(u64_at(bp, t + T_GDT + 0x18), 0x00cf_9200_0000_ffff);
+        assert_eq!(le_u64(bp, t + T_BOOT_PARAMS), p.boot_addr);
+        assert_eq!(le_u64(bp, t + T_ENTRY), p.kernel_addr + 0x200);
+        assert_eq!(le_u64(bp, t + T_GDTR_BASE), p.boot_addr + (t + T_GDT) as u64);
+        assert_eq!(le_u64(bp, t + T_GDT + 0x10), 0x00af_9a00_0000_ffff);
+        assert_eq!(le_u64(bp, t + T_GDT + 0x18), 0x00cf_9200_0000_ffff);
     }
 
     #[test]
@@ -448,7 +432,7 @@ mod tests {
         let total: u64 = plan.segments().iter().map(|s| s.memsz).sum();
         assert!(total < 40 << 20, "{total}");
         // No seed: no setup_data at all.
-        assert_eq!(u64_at(&plan.boot_page, 0x250), 0);
+        assert_eq!(le_u64(&plan.boot_page, 0x250), 0);
     }
 
     #[test]

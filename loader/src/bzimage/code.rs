@@ -3,27 +3,10 @@
 //! fields and table offsets, and the verifier's [`digest`].
 
 /// The entry trampoline, position independent except for three absolute
-/// fields patched below. Assembled from (GNU as, `.code64`):
-/// ```text
-/// 00: fa                    cli
-/// 01: fc                    cld
-/// 02: 0f 01 15 6f 00 00 00  lgdt   gdtr(%rip)            # 0x78
-/// 09: b8 18 00 00 00        mov    $0x18,%eax            # __BOOT_DS
-/// 0e: 8e d8 / 8e c0 / 8e d0 / 8e e0 / 8e e8   mov %eax,%ds/%es/%ss/%fs/%gs
-/// 18: 48 8d 25 b1 00 00 00  lea    stack_top(%rip),%rsp  # 0xd0
-/// 1f: 6a 10                 push   $0x10                 # __BOOT_CS
-/// 21: 48 8d 05 03 00 00 00  lea    1f(%rip),%rax         # 0x2b
-/// 28: 50                    push   %rax
-/// 29: 48 cb                 lretq                        # reload %cs
-/// 2b: 48 8b 35 16 00 00 00  1: mov boot_params(%rip),%rsi  # 0x48
-/// 32: 48 8b 05 17 00 00 00  mov    entry(%rip),%rax      # 0x50
-/// 39: 31 db 31 ed 31 ff     xor %ebx,%ebx; xor %ebp,%ebp; xor %edi,%edi
-/// 3f: ff e0                 jmp    *%rax
-/// 48: .quad boot_params     50: .quad entry
-/// 58: gdt: null, null, 0x10 = 0x00af9a000000ffff (64-bit code),
-///          0x18 = 0x00cf92000000ffff (flat data)
-/// 78: gdtr: .word 31, .quad gdt      d0: stack_top
-/// ```
+/// fields patched by `plan` ([`T_BOOT_PARAMS`], [`T_ENTRY`], [`T_GDTR_BASE`]).
+/// Assembled from `trampoline.S` next to this file (GNU as, `.code64`; the
+/// listing with offsets and bytes is there), which the test
+/// `trampoline_is_trampoline_s` assembles and compares with these bytes.
 pub(super) const TRAMPOLINE: [u8; 0x80] = {
     let mut t = [0u8; 0x80];
     let code: [u8; 0x41] = [
@@ -59,36 +42,10 @@ pub(super) const TRAMPOLINE: [u8; 0x80] = {
 /// DIMM), it prints [`VERIFY_MESSAGE`] on COM1 and resets the machine with a
 /// triple fault, so the firmware starts over (kexec-tools' purgatory checks a
 /// SHA-256 and then hangs). Paging is on with kexec's identity map, so the
-/// physical addresses can be read as they are. Assembled from (GNU as, `.code64`):
-/// ```text
-/// 00: fa fc                 cli; cld
-/// 02: 48 8d 35 77 00 00 00  lea    table(%rip),%rsi      # 0x80
-/// 09: 48 8b 4e 08           next: mov 8(%rsi),%rcx       # qwords; 0 ends the table
-/// 0d: 48 85 c9 / 74 21      test %rcx,%rcx; jz good
-/// 12: 48 8b 3e              mov    (%rsi),%rdi           # address
-/// 15: 31 c0                 xor    %eax,%eax
-/// 17: 48 c1 c0 05           1: rol $5,%rax
-/// 1b: 48 03 07              add    (%rdi),%rax
-/// 1e: 48 83 c7 08           add    $8,%rdi
-/// 22: 48 ff c9 / 75 f0      dec %rcx; jnz 1b
-/// 27: 48 3b 46 10 / 75 0b   cmp 16(%rsi),%rax; jne bad
-/// 2d: 48 83 c6 18 / eb d6   add $24,%rsi; jmp next
-/// 33: e9 c8 fd ff ff        good: jmp trampoline         # -0x200
-/// 38: 48 8d 35 c1 00 00 00  bad: lea msg(%rip),%rsi      # 0x100
-/// 3f: 0f b6 1e / 85 db / 74 20   2: movzbl (%rsi),%ebx; test; jz reset
-/// 46: ba fd 03 00 00        mov    $0x3fd,%edx           # COM1 line status
-/// 4b: b9 00 00 10 00        mov    $0x100000,%ecx        # bounded wait
-/// 50: ec / a8 20 / 75 04    3: in (%dx),%al; test $0x20,%al; jnz 4f
-/// 55: ff c9 / 75 f7         dec %ecx; jnz 3b
-/// 59: ba f8 03 00 00        4: mov $0x3f8,%edx
-/// 5e: 88 d8 / ee            mov %bl,%al; out %al,(%dx)
-/// 61: 48 ff c6 / eb d9      inc %rsi; jmp 2b
-/// 66: 0f 01 1d 09 00 00 00  reset: lidt idtr(%rip)       # 0x76: limit 0
-/// 6d: cc / f4 / eb f5       int3; hlt; jmp reset
-/// 76: idtr: .word 0, .quad 0
-/// 80: table: 4 x { .quad address, qwords, digest }, then qwords = 0
-/// 100: msg: NUL-terminated
-/// ```
+/// physical addresses can be read as they are. Assembled from `verifier.S`
+/// next to this file (GNU as, `.code64`; the listing with offsets and bytes is
+/// there), which the test `verifier_is_verifier_s` assembles and compares with
+/// these bytes.
 pub(super) const VERIFIER: [u8; 0x71] = [
     0xfa, 0xfc, 0x48, 0x8d, 0x35, 0x77, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x4e, 0x08, 0x48, 0x85, 0xc9, 0x74, 0x21, 0x48,
     0x8b, 0x3e, 0x31, 0xc0, 0x48, 0xc1, 0xc0, 0x05, 0x48, 0x03, 0x07, 0x48, 0x83, 0xc7, 0x08, 0x48, 0xff, 0xc9, 0x75,
@@ -97,7 +54,9 @@ pub(super) const VERIFIER: [u8; 0x71] = [
     0x00, 0x00, 0x10, 0x00, 0xec, 0xa8, 0x20, 0x75, 0x04, 0xff, 0xc9, 0x75, 0xf7, 0xba, 0xf8, 0x03, 0x00, 0x00, 0x88,
     0xd8, 0xee, 0x48, 0xff, 0xc6, 0xeb, 0xd9, 0x0f, 0x01, 0x1d, 0x09, 0x00, 0x00, 0x00, 0xcc, 0xf4, 0xeb, 0xf5,
 ];
+/// The verifier's table of rows (label `table` in verifier.S).
 pub(super) const V_TABLE: usize = 0x80;
+/// The verifier's message (label `msg` in verifier.S).
 pub(super) const V_MSG: usize = 0x100;
 /// What the verifier prints on COM1 before it resets the machine.
 pub const VERIFY_MESSAGE: &str =
@@ -122,13 +81,19 @@ pub fn digest(buf: &[u8]) -> u64 {
     h
 }
 
+// The trampoline's fields plan() patches (labels in trampoline.S).
+/// The zero page's address.
 pub(super) const T_BOOT_PARAMS: usize = 0x48;
+/// The kernel's 64-bit entry point.
 pub(super) const T_ENTRY: usize = 0x50;
+/// The GDT (not patched; its address goes into the gdtr).
 pub(super) const T_GDT: usize = 0x58;
+/// The GDT's address in the gdtr `lgdt` loads.
 pub(super) const T_GDTR_BASE: usize = 0x7a;
 
 #[cfg(test)]
 mod tests {
+    use super::super::{SEED_OFF, TRAMPOLINE_OFF, VERIFY_OFF};
     use super::*;
 
     /// The digest as the verifier's loop computes it, word by word.
@@ -146,5 +111,107 @@ mod tests {
         let mut b = a.clone();
         b[1234] ^= 1;
         assert_ne!(digest(&a), digest(&b));
+    }
+
+    /// Runs a binutils tool; a missing tool fails the test (it must not pass
+    /// by skipping the comparison).
+    fn run(tool: &str, args: &[&std::ffi::OsStr]) -> String {
+        let out = std::process::Command::new(tool)
+            .args(args)
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `{tool}` ({e}): this test assembles the .S files next to code.rs \
+                     with GNU binutils (as, objcopy, nm, objdump); install binutils \
+                     (scripts/install-deps.sh does)"
+                )
+            });
+        assert!(
+            out.status.success(),
+            "`{tool}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Assembles `name` (next to this file) with `as --64`: the `.text` bytes
+    /// (`objcopy -O binary`) and the labels' offsets (`nm`).
+    fn assemble(name: &str) -> (Vec<u8>, std::collections::HashMap<String, u64>) {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/bzimage")
+            .join(name);
+        let dir = std::env::temp_dir().join(format!("hopboot-asm-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (obj, bin) = (dir.join("out.o"), dir.join("out.bin"));
+        run(
+            "as",
+            &["--64".as_ref(), "-o".as_ref(), obj.as_os_str(), src.as_os_str()],
+        );
+        // Every address resolved by as itself: the bytes objcopy copies out
+        // of an unlinked object are final only without relocations.
+        let relocs = run("objdump", &["-r".as_ref(), obj.as_os_str()]);
+        assert!(
+            !relocs.contains("RELOCATION RECORDS"),
+            "{name} needs relocations:\n{relocs}"
+        );
+        run(
+            "objcopy",
+            &[
+                "-O".as_ref(),
+                "binary".as_ref(),
+                "-j".as_ref(),
+                ".text".as_ref(),
+                obj.as_os_str(),
+                bin.as_os_str(),
+            ],
+        );
+        let bytes = std::fs::read(&bin).unwrap();
+        let labels = run("nm", &[obj.as_os_str()])
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let value = u64::from_str_radix(f.next()?, 16).ok()?;
+                Some((f.nth(1)?.to_string(), value))
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (bytes, labels)
+    }
+
+    /// TRAMPOLINE is trampoline.S assembled. The three fields plan() patches
+    /// are assembled as `.quad 0`, the value the array holds there, so the
+    /// bytes compare whole with nothing masked; the labels then pin the
+    /// offsets plan() writes the fields at.
+    #[test]
+    fn trampoline_is_trampoline_s() {
+        let (bin, label) = assemble("trampoline.S");
+        assert_eq!(bin[..TRAMPOLINE.len()], TRAMPOLINE);
+        // The array stops 2 bytes into gdtr's base; the rest of it is 0 too.
+        assert_eq!(bin.len(), T_GDTR_BASE + 8);
+        assert!(bin[TRAMPOLINE.len()..].iter().all(|&b| b == 0));
+        assert_eq!(label["boot_params"], T_BOOT_PARAMS as u64);
+        assert_eq!(label["entry"], T_ENTRY as u64);
+        assert_eq!(label["gdt"], T_GDT as u64);
+        assert_eq!(label["gdtr_base"], T_GDTR_BASE as u64);
+        // Its stack (two pushes below stack_top) is past the code and data
+        // and below the RNG seed.
+        let stack = label["stack_top"] as usize;
+        assert!(stack - 16 >= bin.len() && TRAMPOLINE_OFF + stack <= SEED_OFF);
+    }
+
+    /// VERIFIER is verifier.S assembled. Past the code, the idtr (all 0: an
+    /// empty IDT) and the table (filled by plan()) are assembled as zeros,
+    /// which is what the boot page holds there before plan() writes rows.
+    #[test]
+    fn verifier_is_verifier_s() {
+        let (bin, label) = assemble("verifier.S");
+        assert_eq!(bin[..VERIFIER.len()], VERIFIER);
+        assert_eq!(bin.len(), V_MSG);
+        assert!(bin[VERIFIER.len()..].iter().all(|&b| b == 0));
+        assert_eq!(label["table"], V_TABLE as u64);
+        assert_eq!(label["msg"], V_MSG as u64);
+        // Its `jmp trampoline` goes where mod.rs puts the trampoline.
+        assert_eq!(label["trampoline"], TRAMPOLINE_OFF.wrapping_sub(VERIFY_OFF) as u64);
     }
 }

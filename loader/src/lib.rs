@@ -16,6 +16,7 @@ pub mod fs;
 pub mod json;
 pub mod kexec;
 pub mod kmod;
+mod le;
 pub mod model;
 pub mod source;
 #[allow(unsafe_code)]

@@ -284,28 +284,9 @@ pub fn partitions(disk: &Disk) -> Result<(TableKind, Vec<Partition>), BlockError
     ))
 }
 
-/// Little-endian field readers that return 0 instead of panicking on short input;
-/// callers check lengths first, this is the second line of defence.
-pub(crate) fn le_u16(b: &[u8], off: usize) -> u16 {
-    b.get(off..off.saturating_add(2))
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_le_bytes)
-        .unwrap_or(0)
-}
-
-pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_le_bytes)
-        .unwrap_or(0)
-}
-
-pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off.saturating_add(8))
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_le_bytes)
-        .unwrap_or(0)
-}
+/// Little-endian field readers that return 0 instead of panicking on short input
+/// (one set for the whole crate, in [`crate::le`]); gpt, mbr, ext4 and fat read through here.
+pub(crate) use crate::le::{le_u16, le_u32, le_u64};
 
 /// CRC-32 (IEEE 802.3, reflected), as the GPT header and entry array use.
 pub fn crc32(data: &[u8]) -> u32 {

@@ -226,13 +226,6 @@ pub struct Partition {
     pub window: Window,
 }
 
-impl Partition {
-    /// Whether this is an EFI System Partition (GPT type or MBR 0xef).
-    pub fn is_esp(&self) -> bool {
-        self.type_id == gpt::TYPE_ESP || self.type_id == "0xef"
-    }
-}
-
 /// Which kind of partition table a disk has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {

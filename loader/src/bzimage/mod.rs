@@ -21,7 +21,7 @@
 //!   image's setup header, e820 map, screen/EDD info of the running kernel,
 //!   initrd and command-line pointers), a `SETUP_RNG_SEED` setup_data, the
 //!   command line, the verifier (the entry point) with its table of
-//!   digests, and a 70-byte trampoline that loads a GDT with the
+//!   digests, and a 65-byte trampoline (0x82 with its data) that loads a GDT with the
 //!   flat `__BOOT_CS` (0x10) / `__BOOT_DS` (0x18) segments the protocol
 //!   asks for, points `%rsi` at the zero page and jumps to the kernel's 64-bit
 //!   entry (load address + 0x200). `kexec_load` starts it with paging on and
@@ -49,7 +49,7 @@ use crate::le::put;
 /// The loaded segment set for `kexec_load`, ready to hand to the kernel.
 #[derive(Debug)]
 pub struct Plan<'a> {
-    /// Physical address the kernel starts executing (the trampoline).
+    /// Physical address kexec jumps to: the verifier, which jumps on to the trampoline.
     pub entry: u64,
     /// Protected-mode kernel: the bzImage after its setup sectors.
     pub kernel: &'a [u8],

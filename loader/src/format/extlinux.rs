@@ -78,8 +78,6 @@ pub struct ExtMenu {
     pub entries: Vec<ExtEntry>,
     /// Index of the default entry (`None` only when there are no entries).
     pub default: Option<usize>,
-    /// TIMEOUT in tenths of a second; `None` = wait for the user (absent or 0).
-    pub timeout_ds: Option<u32>,
     /// Problems found (unreadable config, runaway includes, non-Linux default…).
     pub errors: Vec<String>,
 }
@@ -120,7 +118,6 @@ struct State {
     global_append: Option<String>,
     default_cmd: Option<String>,
     ontimeout: Option<String>,
-    timeout: Option<u32>,
     in_text: bool,
     lines: usize,
     /// Bytes read so far, this pass and earlier ones (see [`MAX_READ_BYTES`]).
@@ -277,9 +274,8 @@ impl State {
             }
             "default" => self.default_cmd = Some(rest.to_string()),
             "ontimeout" => self.ontimeout = Some(rest.to_string()),
-            "timeout" => self.timeout = word(rest).0.parse().ok(),
             "include" => self.include(fs, rest, depth, errors),
-            // UI, PROMPT, SAY, PATH, DISPLAY, F1…F12, TOTALTIMEOUT, IPAPPEND,
+            // TIMEOUT (hopboot's own countdown rules its menu), UI, PROMPT, SAY, PATH, DISPLAY, F1…F12, TOTALTIMEOUT, IPAPPEND,
             // SYSAPPEND, SERIAL, FONT, KBDMAP, IMPLICIT… change nothing we show.
             _ => {}
         }
@@ -496,7 +492,6 @@ fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
     ExtMenu {
         default: default.or((!entries.is_empty()).then_some(0)),
         entries,
-        timeout_ds: st.timeout.filter(|t| *t > 0),
         errors,
     }
 }
@@ -635,7 +630,6 @@ MENU SEPARATOR
         );
         assert!(e.append.starts_with("root=UUID=5a1ab7a2") && e.append.ends_with("rootfstype=ext4"));
         assert_eq!(m.default, Some(0));
-        assert_eq!(m.timeout_ds, Some(10));
     }
 
     /// Arch wiki's /boot/syslinux/syslinux.cfg: `../` paths, COM32 tools skipped.
@@ -678,7 +672,6 @@ LABEL reboot
             ["/boot/intel-ucode.img", "/boot/initramfs-linux-fallback.img"]
         );
         assert_eq!(m.default, Some(0));
-        assert_eq!(m.timeout_ds, Some(50));
         assert!(m.errors.is_empty());
     }
 
@@ -732,7 +725,6 @@ label eight
         assert_eq!(m.entries[3].initrds, ["/i.img"]);
         assert_eq!(m.entries[3].append, "initrd=/ignored.gz quiet");
         assert_eq!(m.default, Some(0));
-        assert_eq!(m.timeout_ds, None);
     }
 
     #[test]
@@ -815,7 +807,6 @@ label d
         assert_eq!(m.default, Some(0));
         assert_eq!(m.entries[0].append, "console=tty0 root=/dev/sda1 initrd=initrd.gz");
         assert_eq!(m.entries[0].initrds, ["/initrd.gz"]);
-        assert_eq!(m.timeout_ds, None);
     }
 
     #[test]
@@ -919,7 +910,6 @@ label d
         let Some(c) = corpus("debian_10_install") else { return };
         let m = parse(&DirFs::new(&c), "/isolinux/isolinux.cfg");
         assert!(m.errors.is_empty(), "{:?}", m.errors);
-        assert_eq!(m.timeout_ds, None);
         // File order, submenus (advanced, adspk, dark, dark/advanced) in place.
         assert_eq!(
             titles(&m),
@@ -989,7 +979,6 @@ label d
             ]
         );
         assert_eq!(m.default, Some(1));
-        assert_eq!(m.timeout_ds, Some(600));
         assert_eq!(m.entries[0].kernel, "/isolinux/vmlinuz");
         assert_eq!(m.entries[0].initrds, ["/isolinux/initrd.img"]);
         assert_eq!(m.entries[3].kernel, "/isolinux/memtest");

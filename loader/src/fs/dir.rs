@@ -1,6 +1,9 @@
 //! A host directory standing for the root of one filesystem (tests, `hopboot
-//! probe DIR`). Paths never leave the directory: `..` is normalised away and
-//! symlinks are resolved inside it.
+//! probe DIR`, a running system's mounts, kernel-mount fallbacks). A path
+//! given to it never leaves the directory: `..` is normalised away. Symlinks
+//! are followed by the host kernel, not inside the tree: an absolute link
+//! (`/boot/vmlinuz -> /boot/vmlinuz-6.1`) resolves against the host's `/`,
+//! which on a live system is the same file, but in a copied tree is not.
 
 use super::{FsError, FsView, Kind};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -122,7 +122,6 @@ impl Interp<'_> {
     pub(super) fn finish(mut self) -> GrubMenu {
         let menu = std::mem::take(&mut self.menu);
         let default_spec = self.env.get("default").to_string();
-        let timeout = self.env.get("timeout").trim().parse().ok();
         let mut entries = Vec::new();
         let mut starts = Vec::new();
         self.flatten(&menu, &mut entries, &mut starts, "", 0);
@@ -131,7 +130,6 @@ impl Interp<'_> {
         GrubMenu {
             default: default.or((!entries.is_empty()).then_some(0)),
             entries,
-            timeout,
             errors: self.errors,
         }
     }

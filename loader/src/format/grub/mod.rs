@@ -132,8 +132,6 @@ pub struct GrubMenu {
     pub entries: Vec<GrubEntry>,
     /// Index in `entries` of GRUB's default.
     pub default: Option<usize>,
-    /// The `timeout` variable, in seconds.
-    pub timeout: Option<u32>,
     /// Problems: syntax errors, unreadable files, entries without a kernel.
     pub errors: Vec<String>,
 }

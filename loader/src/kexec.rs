@@ -31,13 +31,38 @@ pub enum KexecError {
     Cmdline(#[from] crate::cmdline::CmdlineError),
     /// The UKI cannot be taken apart.
     #[error("not a usable Unified Kernel Image: {0}")]
-    Uki(String),
+    Uki(#[source] crate::format::sdboot::uki::UkiError),
     /// Writing to the in-memory file failed (out of memory).
     #[error("cannot buffer the kernel: {0}")]
     Write(std::io::Error),
-    /// kexec_file_load refused (after hopboot's own setup was not possible or refused too).
-    #[error("the kernel refused to load it: {}{}", explain(.0), if .1.is_empty() { String::new() } else { format!("; before that, {}", .1) })]
-    Load(std::io::Error, String),
+    /// kexec_file_load refused (after hopboot's own setup was not possible
+    /// or refused too: why, unless `hopboot.kexec=file` asked for it).
+    #[error("the kernel refused to load it: {}{}", explain(.0), .1.as_ref().map(|w| format!("; before that, {w}")).unwrap_or_default())]
+    Load(#[source] std::io::Error, Option<NotClassic>),
+}
+
+/// Why hopboot did not set the kernel up itself for `kexec_load` (it then
+/// hands it to the kernel's own loader, `kexec_file_load`).
+#[derive(Debug, thiserror::Error)]
+pub enum NotClassic {
+    /// `hopboot.kexec=file`.
+    #[error("hopboot.kexec=file")]
+    Asked,
+    /// hopboot's own setup is x86-64 only.
+    #[error("not x86-64")]
+    NotX86,
+    /// The new kernel needs the EFI runtime map only the kernel's loader passes.
+    #[error("UEFI machine: the new kernel needs the EFI runtime map")]
+    Uefi,
+    /// Neither /sys/firmware/memmap nor /proc/iomem gave a memory map.
+    #[error("no readable firmware memory map")]
+    NoMemoryMap,
+    /// The image cannot be set up this way.
+    #[error(transparent)]
+    Image(#[from] crate::bzimage::BzError),
+    /// kexec_load itself refused.
+    #[error("kexec_load refused: {}", explain(.0))]
+    Refused(#[source] std::io::Error),
 }
 
 /// Says what a kexec_file_load errno means for the user.
@@ -105,10 +130,16 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
         use crate::format::sdboot::uki;
         let u = uki::read_layout(files, &entry.kernel).map_err(|e| match e {
             uki::ReadError::Read(source) => read_err("UKI", &entry.kernel)(source),
-            uki::ReadError::Uki(e) => KexecError::Uki(e.to_string()),
+            uki::ReadError::Uki(e) => KexecError::Uki(e),
         })?;
         let section = |name: &str, (offset, len): (u64, u64)| -> Result<Vec<u8>, KexecError> {
-            let len = usize::try_from(len).map_err(|_| KexecError::Uki(format!("{name}: {len} bytes")))?;
+            let len = usize::try_from(len).map_err(|_| {
+                read_err("UKI", &entry.kernel)(FsError::TooLarge {
+                    path: format!("{}: {name}", entry.kernel),
+                    size: len,
+                    limit: usize::MAX as u64,
+                })
+            })?;
             let bytes = files
                 .read_range(&entry.kernel, offset, len)
                 .map_err(read_err("UKI", &entry.kernel))?;
@@ -120,7 +151,7 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
                     want: len,
                     got,
                 };
-                return Err(KexecError::Uki(e.to_string()));
+                return Err(KexecError::Uki(e));
             }
             Ok(bytes)
         };
@@ -150,7 +181,7 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
     let read = started.elapsed();
 
     let classic = match method {
-        Method::File => Err("hopboot.kexec=file".to_string()),
+        Method::File => Err(NotClassic::Asked),
         Method::Auto | Method::TestBadDigest => classic_load(
             &kernel,
             has_initrd.then_some(&initrd[..]),
@@ -162,6 +193,7 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
         Ok(()) => "kexec_load".to_string(),
         Err(why) => {
             log::debug!("kexec_file_load: {why}");
+            let how = format!("kexec_file_load ({why})");
             let kfd = memfd(c"hopboot-kernel")?;
             (&kfd).write_all(&kernel).map_err(KexecError::Write)?;
             drop(std::mem::take(&mut kernel));
@@ -175,16 +207,9 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
             drop(std::mem::take(&mut initrd));
             // A previous load (an earlier attempt) is replaced by the kernel itself.
             crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(|e| {
-                KexecError::Load(
-                    e,
-                    if method == Method::File {
-                        String::new()
-                    } else {
-                        why.clone()
-                    },
-                )
+                KexecError::Load(e, (method != Method::File).then_some(why))
             })?;
-            format!("kexec_file_load ({why})")
+            how
         }
     };
     log::info!(
@@ -202,20 +227,20 @@ fn classic_load(
     initrd: Option<&[u8]>,
     cmdline: &std::ffi::CStr,
     bad_digest: bool,
-) -> Result<(), String> {
+) -> Result<(), NotClassic> {
     if !cfg!(target_arch = "x86_64") {
-        return Err("not x86-64".into());
+        return Err(NotClassic::NotX86);
     }
     if std::path::Path::new("/sys/firmware/efi").exists() {
-        return Err("UEFI machine: the new kernel needs the EFI runtime map".into());
+        return Err(NotClassic::Uefi);
     }
-    let platform = crate::bzimage::Platform::read().ok_or("no readable firmware memory map")?;
+    let platform = crate::bzimage::Platform::read().ok_or(NotClassic::NoMemoryMap)?;
     // A seed for the new kernel's random pool, as the kernel's own loader
     // passes, only when ours is initialised (the new kernel may credit it).
     let mut seed = [0u8; 32];
     let seed = crate::sys::random_if_ready(&mut seed).then_some(seed);
     let mut plan =
-        crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed).map_err(|e| e.to_string())?;
+        crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed)?;
     if bad_digest {
         log::warn!("hopboot.kexec=test-bad-digest: the verifier will find the kernel changed and reset");
         plan.spoil_kernel_digest();
@@ -233,7 +258,7 @@ fn classic_load(
             );
             Ok(())
         }
-        Err(e) => Err(format!("kexec_load refused: {}", explain(&e))),
+        Err(e) => Err(NotClassic::Refused(e)),
     }
 }
 

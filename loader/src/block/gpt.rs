@@ -158,19 +158,13 @@ fn entries(disk: &Disk, h: &Header, array: &[u8], ss: u64, total: u64) -> Vec<Pa
         let label = String::from_utf16_lossy(&name);
         let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let (start, len) = (first * ss, (last - first + 1) * ss);
-        let mut window = disk.whole();
-        window.start = start;
-        window.len = len;
-        out.push(Partition {
-            name: disk.part_name(number),
+        out.push(disk.partition(
             number,
-            start,
-            len,
-            part_uuid: Some(guid(e.get(16..32).unwrap_or(&[]))),
-            part_label: (!label.is_empty()).then_some(label),
+            (start, len),
+            guid(e.get(16..32).unwrap_or(&[])),
+            (!label.is_empty()).then_some(label),
             type_id,
-            window,
-        });
+        ));
     }
     out
 }

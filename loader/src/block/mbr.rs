@@ -88,19 +88,13 @@ pub fn read(disk: &Disk, bs: &BootSector) -> Result<Vec<Partition>, BlockError> 
             );
             return;
         }
-        let mut window = disk.whole();
-        window.start = start;
-        window.len = len;
-        out.push(Partition {
-            name: disk.part_name(number),
+        out.push(disk.partition(
             number,
-            start,
-            len,
-            part_uuid: Some(format!("{:08x}-{number:02x}", bs.signature)),
-            part_label: None,
-            type_id: format!("{kind:#04x}"),
-            window,
-        });
+            (start, len),
+            format!("{:08x}-{number:02x}", bs.signature),
+            None,
+            format!("{kind:#04x}"),
+        ));
     };
     for e in &bs.entries {
         if !is_extended(e.kind) {

@@ -124,6 +124,32 @@ impl Disk {
         }
     }
 
+    /// Partition `number` of this disk: `len` bytes from byte `start`, named
+    /// as the kernel names it, with the table's identity for it.
+    pub fn partition(
+        &self,
+        number: u32,
+        (start, len): (u64, u64),
+        part_uuid: String,
+        part_label: Option<String>,
+        type_id: String,
+    ) -> Partition {
+        Partition {
+            name: self.part_name(number),
+            number,
+            start,
+            len,
+            part_uuid: Some(part_uuid),
+            part_label,
+            type_id,
+            window: Window {
+                start,
+                len,
+                ..self.whole()
+            },
+        }
+    }
+
     /// The name of partition `n` as the kernel would call it: `vda1`, `nvme0n1p1`.
     pub fn part_name(&self, n: u32) -> String {
         if self.path.starts_with("/dev") {

@@ -531,15 +531,11 @@ impl BootFormat for Extlinux {
     }
 
     fn configs(&self, volumes: &[Volume], vi: usize) -> Vec<Config> {
-        let Some(vol) = volumes.get(vi) else { return Vec::new() };
-        CONFIG_PATHS
-            .iter()
-            .find(|p| vol.fs.is_file(p))
-            .map(|path| Config {
-                key: format!("extlinux {vi}:{path}"),
-                volume: vi,
-                path: path.to_string(),
-            })
+        let found = volumes
+            .get(vi)
+            .and_then(|v| CONFIG_PATHS.iter().find(|p| v.fs.is_file(p)));
+        found
+            .map(|path| Config::file("extlinux", vi, path.to_string()))
             .into_iter()
             .collect()
     }

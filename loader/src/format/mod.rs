@@ -36,6 +36,17 @@ pub struct Config {
     pub path: String,
 }
 
+impl Config {
+    /// The config file `path` of format `name` on volume `vi`.
+    pub fn file(name: &str, vi: usize, path: String) -> Config {
+        Config {
+            key: format!("{name} {vi}:{path}"),
+            volume: vi,
+            path,
+        }
+    }
+}
+
 /// What reading one config gave.
 #[derive(Debug, Default)]
 pub struct Found {

@@ -36,15 +36,8 @@ impl BootFormat for Grub {
     }
 
     fn configs(&self, volumes: &[Volume], vi: usize) -> Vec<Config> {
-        let Some(vol) = volumes.get(vi) else { return Vec::new() };
-        configs(vol.fs.as_ref())
-            .map(|path| Config {
-                key: format!("grub {vi}:{path}"),
-                volume: vi,
-                path,
-            })
-            .into_iter()
-            .collect()
+        let found = volumes.get(vi).and_then(|v| configs(v.fs.as_ref()));
+        found.map(|path| Config::file("grub", vi, path)).into_iter().collect()
     }
 
     fn read(&self, volumes: &[Volume], config: &Config) -> Found {

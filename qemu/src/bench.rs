@@ -2109,6 +2109,117 @@ mod tests {
         assert!(svg.contains("minimal entry → minimal kexec_loaded"), "{svg}");
     }
 
+    /// A small hand-built result with every part of `summary.json` present: two hopboot rounds
+    /// (one more that failed), the minimal reference, a direct boot, sizes, the memory search
+    /// and Enter runs.
+    fn small_summary() -> Summary {
+        const BOOT: &str = "\
+1.0 [    0.000000] Linux version 6.1.0
+4.0 [    3.000000] Run /init as init process
+4.1 [    3.100000] hopboot: started (stage=start t=40ms)
+4.5 [    3.500000] hopboot: booting 'x' (stage=chosen t=440ms)
+5.25 [    4.250000] hopboot: kernel loaded (stage=kexec_loaded t=1190ms)
+5.5 [    4.500000] kexec_core: Starting new kernel
+12.0 [    3.000000] Run /init as init process
+12.5 HOPBOOT-TARGET-MARKER cmdline=x
+";
+        const MINIMAL: &str = "\
+1.0 [    0.000000] Linux version 6.1.0
+4.0 [    3.000000] Run /init as init process
+4.2 [    3.200000] minimal-kexec: started as PID 1 (stage=start t=5ms)
+4.8 [    3.800000] minimal-kexec: entry read (stage=entry t=605ms)
+7.0 [    6.000000] minimal-kexec: kernel loaded (stage=kexec_loaded t=2805ms)
+7.125 [    6.125000] kexec_core: Starting new kernel
+14.0 HOPBOOT-TARGET-MARKER cmdline=x
+";
+        const DIRECT: &str = "1.0 [    0.000000] Linux version\n4.0 [    3.000000] Run /init as init process\n6.0 HOPBOOT-TARGET-MARKER x\n";
+        let shifted = |text: &str, shift: f64| -> Vec<Line> {
+            lines(text)
+                .into_iter()
+                .map(|l| Line {
+                    t: l.t + Duration::from_secs_f64(shift),
+                    text: l.text,
+                })
+                .collect()
+        };
+        let run = |index, kind, error: Option<&str>, lines: Vec<Line>| Run {
+            index,
+            kind,
+            memory_mib: 512,
+            error: error.map(str::to_owned),
+            timeline: Timeline::from_lines_of(&lines, kind),
+        };
+        let runs = vec![
+            run(1, Kind::Bootloader, None, shifted(BOOT, 0.0)),
+            run(1, Kind::Minimal, None, shifted(MINIMAL, 0.0)),
+            run(1, Kind::Direct, None, shifted(DIRECT, 0.0)),
+            run(2, Kind::Bootloader, None, shifted(BOOT, 0.5)),
+            run(2, Kind::Minimal, None, shifted(MINIMAL, 0.25)),
+            run(
+                3,
+                Kind::Bootloader,
+                Some("at 2.0s: Kernel panic - not syncing: \u{1b}[0m\"x\"\\y"),
+                shifted(BOOT, 0.0)[..2].to_vec(),
+            ),
+        ];
+        Summary {
+            label: "hop\"boot \u{e9}\u{1}".into(),
+            date: iso8601(Duration::from_secs(1_700_000_000)),
+            accel: "tcg".into(),
+            cpus: 2,
+            memory_mib: 512,
+            append: DEFAULT_APPEND.into(),
+            standard_build: true,
+            runs,
+            sizes: Some(Sizes {
+                binary_bytes: 1_127_168,
+                images: vec![
+                    ImageSize {
+                        compression: Compression::Gzip,
+                        with_modules: 627_747,
+                        without_modules: 554_570,
+                    },
+                    ImageSize {
+                        compression: Compression::Xz,
+                        with_modules: 505_920,
+                        without_modules: 455_848,
+                    },
+                ],
+            }),
+            memory: Some(MemorySearch {
+                min_ok_mib: Some(96),
+                max_fail_mib: 88,
+                probes: vec![
+                    Probe {
+                        mib: 280,
+                        ok: true,
+                        reason: None,
+                    },
+                    Probe {
+                        mib: 88,
+                        ok: false,
+                        reason: Some("Kernel panic".into()),
+                    },
+                ],
+            }),
+            minimal: Some(minimal::Image {
+                initramfs: "minimal-initramfs.cpio.gz".into(),
+                initramfs_bytes: 976_068,
+                binary_bytes: 686_984,
+                modules: vec!["virtio".into(), "ext4".into()],
+            }),
+            enter: vec![Ok(0.024), Err("timed out".into()), Ok(0.0215)],
+        }
+    }
+
+    /// The whole `summary.json` of [`small_summary`], byte for byte: its keys, their order and
+    /// nesting are what a consumer reads.
+    #[test]
+    fn summary_json_is_pinned() {
+        let text = small_summary().json().render();
+        assert_eq!(text, include_str!("bench/testdata/summary.json"));
+    }
+
     #[test]
     fn iso8601_dates() {
         assert_eq!(iso8601(Duration::ZERO), "1970-01-01T00:00:00Z");

@@ -2217,7 +2217,7 @@ mod tests {
     #[test]
     fn summary_json_is_pinned() {
         let text = small_summary().json().render();
-        assert_eq!(text, include_str!("bench/testdata/summary.json"));
+        assert_eq!(text, include_str!("testdata/summary.json"));
     }
 
     #[test]

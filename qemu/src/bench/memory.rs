@@ -1,7 +1,9 @@
 //! The smallest guest memory that still boots: a bisection over boots.
 
-/// One boot of the memory search.
-#[derive(Debug, Clone, PartialEq)]
+use serde::Serialize;
+
+/// One boot of the memory search (`{mib, ok, reason}` in `summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Probe {
     /// `-m`.
     pub mib: u32,

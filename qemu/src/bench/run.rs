@@ -13,6 +13,7 @@ use hopboot_qemu::paths;
 use hopboot_qemu::target::{self, MARKER};
 use hopboot_qemu::vm::{self, DiskAttach, Line, Vm, VmConfig};
 
+use super::json;
 use super::memory::search_memory;
 use super::summary::{ImageSize, Run, Sizes, Summary};
 use super::timeline::{Kind, Timeline};
@@ -408,7 +409,11 @@ pub fn run(opts: &Options) -> Result<Summary> {
     }
 
     let json_path = out.join("summary.json");
-    std::fs::write(&json_path, summary.json().render()).with_context(|| format!("writing {}", json_path.display()))?;
+    std::fs::write(
+        &json_path,
+        json::render(&summary.json()).context("serializing the summary")?,
+    )
+    .with_context(|| format!("writing {}", json_path.display()))?;
     let svg_path = out.join("timeline.svg");
     std::fs::write(&svg_path, svg::render(&summary.chart()))
         .with_context(|| format!("writing {}", svg_path.display()))?;

@@ -1,17 +1,24 @@
 //! Minimum, median and maximum, and the figures of a [`Summary`] computed from its runs:
 //! windows, totals, stage medians, intervals and the ratios to the minimal reference.
 
+use serde::Serialize;
+
+use super::json;
 use super::summary::{Run, Summary};
 use super::timeline::{Kind, Timeline};
 
-/// Minimum, median and maximum of some measurements.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Minimum, median and maximum of some measurements. Serialized as seconds
+/// (`{min, median, max, n}` in `summary.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Stats {
     /// Smallest.
+    #[serde(serialize_with = "json::milli")]
     pub min: f64,
     /// Middle value (mean of the two middle ones for an even count).
+    #[serde(serialize_with = "json::milli")]
     pub median: f64,
     /// Largest.
+    #[serde(serialize_with = "json::milli")]
     pub max: f64,
     /// How many values.
     pub n: usize,

@@ -4,6 +4,9 @@
 
 use hopboot_qemu::target::MARKER;
 use hopboot_qemu::vm::{self, Line};
+use serde::Serialize;
+
+use super::json;
 
 use crate::minimal;
 
@@ -14,21 +17,23 @@ const KEXEC: &str = "kexec_core: Starting new kernel";
 /// Prefix of hopboot's kmsg lines.
 const HOPBOOT: &str = "hopboot:";
 
-/// One milestone line of a boot.
-#[derive(Debug, Clone, PartialEq)]
+/// One milestone line of a boot. Serialized as in `summary.json`, keys in field order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Milestone {
     /// `first_kernel_line`, `run_init`, `hopboot_first_line`, `hopboot.<stage>`,
     /// `starting_new_kernel` or `target_marker` (for the minimal tool, `minimal_first_line` and
     /// `minimal.<stage>` instead of hopboot's).
     pub name: String,
-    /// Index of the serial line.
-    pub line: usize,
     /// Host seconds since QEMU was spawned.
+    #[serde(serialize_with = "json::milli")]
     pub t_s: f64,
     /// The kernel's own `[   1.234567]` timestamp, when the line has one.
+    #[serde(serialize_with = "json::opt_micro")]
     pub kernel_s: Option<f64>,
     /// hopboot's own `t=Nms` on a stage line.
     pub hopboot_ms: Option<u64>,
+    /// Index of the serial line.
+    pub line: usize,
 }
 
 /// The milestones of one boot, in serial-line order.

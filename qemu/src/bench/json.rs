@@ -222,10 +222,10 @@ impl Summary {
     /// `summary.json`, ready for [`render`].
     pub fn json(&self) -> SummaryJson<'_> {
         let figures = |kind: Kind| {
-            let window = self.stat(kind, Timeline::decision_window);
-            let total = self.stat(kind, Timeline::total);
+            let window = self.decision_window(kind);
+            let total = self.total(kind);
             KindFigures {
-                runs_total: self.runs.iter().filter(|r| r.kind == kind).count(),
+                runs_total: self.runs_of(kind).count(),
                 runs_ok: self.ok_runs(kind).count(),
                 decision_window_s: window.map(|s| Milli(s.median)),
                 decision_window: window,
@@ -243,19 +243,17 @@ impl Summary {
         let stage_ms = |kind| Ordered(self.stage_ms(kind).into_iter().map(|(n, ms)| (n, ms.round())).collect());
         let sizes = self.sizes.as_ref();
         let gzip = sizes.and_then(|s| s.image(Compression::Gzip));
-        let baseline = self.direct_total().map(|direct| {
-            let total = self.total();
-            Baseline {
-                total_s: Milli(direct.median),
-                total: direct,
-                ratio_total: total.map(|t| Milli(t.median / direct.median)),
-                overhead_s: total.map(|t| Milli(t.median - direct.median)),
-                intervals: intervals(Kind::Direct),
-            }
+        let total = self.total(Kind::Bootloader);
+        let baseline = self.total(Kind::Direct).map(|direct| Baseline {
+            total_s: Milli(direct.median),
+            total: direct,
+            ratio_total: total.map(|t| Milli(t.median / direct.median)),
+            overhead_s: total.map(|t| Milli(t.median - direct.median)),
+            intervals: intervals(Kind::Direct),
         });
-        let reference = (self.minimal.is_some() || self.runs.iter().any(|r| r.kind == Kind::Minimal)).then(|| {
+        let reference = (self.minimal.is_some() || self.runs_of(Kind::Minimal).next().is_some()).then(|| {
             let m = self.minimal.as_ref();
-            let total_ratio = self.total().zip(self.minimal_total()).map(|(t, m)| t.median / m.median);
+            let total_ratio = total.zip(self.total(Kind::Minimal)).map(|(t, m)| t.median / m.median);
             Reference {
                 tool: minimal::SOURCE,
                 figures: figures(Kind::Minimal),

@@ -45,7 +45,7 @@ impl Summary {
             });
         }
         let title = format!("{}: boot timeline, host seconds from QEMU start", self.label);
-        let count = |kind| self.runs.iter().filter(|r| r.kind == kind).count();
+        let count = |kind| self.runs_of(kind).count();
         let direct = match count(Kind::Direct) {
             0 => String::new(),
             n => format!(" + {n} direct (no bootloader)"),
@@ -74,7 +74,16 @@ impl Summary {
     /// The short table printed at the end.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let fmt = |st: &Stats| format!("{:>8.3} {:>8.3} {:>8.3}", st.min, st.median, st.max);
+        let row = |s: &mut String, name: &str, st: &Stats| {
+            let _ = writeln!(s, "{name:<52} {:>8.3} {:>8.3} {:>8.3}", st.min, st.median, st.max);
+        };
+        let own_ms = |s: &mut String, who: &str, kind: Kind| {
+            let stages = self.stage_ms(kind);
+            if !stages.is_empty() {
+                let list: Vec<String> = stages.iter().map(|(n, ms)| format!("{n} {ms:.0}")).collect();
+                let _ = writeln!(s, "{who}'s own t= (median ms): {}", list.join(", "));
+            }
+        };
         let _ = writeln!(
             s,
             "{} ({}, {} host CPUs, {} MiB): {} of {} runs reached the marker",
@@ -83,32 +92,22 @@ impl Summary {
             self.cpus,
             self.memory_mib,
             self.ok_runs(Kind::Bootloader).count(),
-            self.runs.iter().filter(|r| r.kind == Kind::Bootloader).count()
+            self.runs_of(Kind::Bootloader).count()
         );
         let _ = writeln!(s, "{:<52} {:>8} {:>8} {:>8}", "interval (s)", "min", "median", "max");
         for (from, to, st) in self.intervals(Kind::Bootloader) {
-            let name = format!("{} → {}", display(&from), display(&to));
-            let _ = writeln!(s, "{name:<52} {}", fmt(&st));
+            row(&mut s, &format!("{} → {}", display(&from), display(&to)), &st);
         }
-        if let Some(w) = self.decision_window() {
-            let _ = writeln!(
-                s,
-                "{:<52} {}",
-                "DECISION WINDOW (Run /init → Starting new kernel)",
-                fmt(&w)
-            );
+        let total = self.total(Kind::Bootloader);
+        if let Some(w) = self.decision_window(Kind::Bootloader) {
+            row(&mut s, "DECISION WINDOW (Run /init → Starting new kernel)", &w);
         }
-        if let Some(t) = self.total() {
-            let _ = writeln!(s, "{:<52} {}", "TOTAL (QEMU start → target marker)", fmt(&t));
+        if let Some(t) = total {
+            row(&mut s, "TOTAL (QEMU start → target marker)", &t);
         }
-        if let Some(d) = self.direct_total() {
-            let _ = writeln!(
-                s,
-                "{:<52} {}",
-                "direct boot, no bootloader (QEMU start → marker)",
-                fmt(&d)
-            );
-            if let Some(t) = self.total() {
+        if let Some(d) = self.total(Kind::Direct) {
+            row(&mut s, "direct boot, no bootloader (QEMU start → marker)", &d);
+            if let Some(t) = total {
                 let _ = writeln!(
                     s,
                     "  bootloader total / direct: {:.2}x ({:+.2} s)",
@@ -118,19 +117,10 @@ impl Summary {
             }
         }
         if let Some(e) = self.enter_stats() {
-            let _ = writeln!(
-                s,
-                "{:<52} {}",
-                "Enter at the menu (preloaded) → Starting new kernel",
-                fmt(&e)
-            );
+            row(&mut s, "Enter at the menu (preloaded) → Starting new kernel", &e);
         }
-        let stages = self.hopboot_stage_ms();
-        if !stages.is_empty() {
-            let list: Vec<String> = stages.iter().map(|(n, ms)| format!("{n} {ms:.0}")).collect();
-            let _ = writeln!(s, "hopboot's own t= (median ms): {}", list.join(", "));
-        }
-        let minimal_runs = self.runs.iter().filter(|r| r.kind == Kind::Minimal).count();
+        own_ms(&mut s, "hopboot", Kind::Bootloader);
+        let minimal_runs = self.runs_of(Kind::Minimal).count();
         if minimal_runs > 0 {
             let _ = writeln!(
                 s,
@@ -142,14 +132,13 @@ impl Summary {
                 if from == "qemu_start" || to == "target_marker" || from == "first_kernel_line" {
                     continue; // the same kernel work as in every run
                 }
-                let name = format!("  {} → {}", display(&from), display(&to));
-                let _ = writeln!(s, "{name:<52} {}", fmt(&st));
+                row(&mut s, &format!("  {} → {}", display(&from), display(&to)), &st);
             }
-            if let Some(w) = self.minimal_decision_window() {
-                let _ = writeln!(s, "{:<52} {}", "MINIMAL DECISION WINDOW", fmt(&w));
+            if let Some(w) = self.decision_window(Kind::Minimal) {
+                row(&mut s, "MINIMAL DECISION WINDOW", &w);
             }
-            if let Some(t) = self.minimal_total() {
-                let _ = writeln!(s, "{:<52} {}", "MINIMAL TOTAL", fmt(&t));
+            if let Some(t) = self.total(Kind::Minimal) {
+                row(&mut s, "MINIMAL TOTAL", &t);
             }
             let x = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}x"));
             if let Some(r) = self.minimal_ratio() {
@@ -172,11 +161,7 @@ impl Summary {
                     x(r.and_then(|r| r.median_of_rounds))
                 );
             }
-            let stages = self.stage_ms(Kind::Minimal);
-            if !stages.is_empty() {
-                let list: Vec<String> = stages.iter().map(|(n, ms)| format!("{n} {ms:.0}")).collect();
-                let _ = writeln!(s, "minimal's own t= (median ms): {}", list.join(", "));
-            }
+            own_ms(&mut s, "minimal", Kind::Minimal);
         }
         if let Some(sizes) = &self.sizes {
             let _ = writeln!(s, "hopboot binary: {} bytes", sizes.binary_bytes);

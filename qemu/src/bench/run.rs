@@ -284,13 +284,14 @@ pub fn run(opts: &Options) -> Result<Summary> {
         (None, None) => bail!("no kernel for the demo disk"),
     };
 
+    // Every kind boots the same kernel and disk (read-only) with the same memory.
     let attach = DiskAttach::new(&disk).read_only();
-    let mut cfg = VmConfig::new(&kernel_path, &initramfs, &opts.append).with_disk(attach.clone());
-    cfg.memory_mib = opts.memory_mib;
-    let bootloader = Setup {
-        kind: Kind::Bootloader,
-        cfg,
+    let setup = |kind, initramfs: &Path, append: &str| {
+        let mut cfg = VmConfig::new(&kernel_path, initramfs, append).with_disk(attach.clone());
+        cfg.memory_mib = opts.memory_mib;
+        Setup { kind, cfg }
     };
+    let bootloader = setup(Kind::Bootloader, &initramfs, &opts.append);
     let mut minimal_image = None;
     let reference = match (opts.reference_minimal, &debian) {
         (true, Some(d)) => {
@@ -303,13 +304,9 @@ pub fn run(opts: &Options) -> Result<Summary> {
                 image.modules.join(" ")
             );
             // The same kernel, command line, disk and memory as the bootloader under test.
-            let mut cfg = VmConfig::new(&kernel_path, &image.initramfs, &opts.append).with_disk(attach.clone());
-            cfg.memory_mib = opts.memory_mib;
+            let minimal = setup(Kind::Minimal, &image.initramfs, &opts.append);
             minimal_image = Some(image);
-            Some(Setup {
-                kind: Kind::Minimal,
-                cfg,
-            })
+            Some(minimal)
         }
         (true, None) => bail!("--reference-minimal needs the Debian kernel's modules"),
         (false, _) => None,
@@ -317,12 +314,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     let direct = if opts.baseline_direct {
         let target = out.join("target-initramfs.cpio.gz");
         target::target_initramfs(&target)?;
-        let mut cfg = VmConfig::new(&kernel_path, &target, direct_append).with_disk(attach);
-        cfg.memory_mib = opts.memory_mib;
-        Some(Setup {
-            kind: Kind::Direct,
-            cfg,
-        })
+        Some(setup(Kind::Direct, &target, &direct_append))
     } else {
         None
     };
@@ -384,7 +376,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
     }
 
     if opts.memory_search {
-        match summary.total() {
+        match summary.total(Kind::Bootloader) {
             Some(total) => {
                 // A probe gets twice the slowest timed boot (at least a minute) before it counts as failed.
                 let timeout = Duration::from_secs_f64((total.max * 2.0).max(60.0)).min(opts.timeout);

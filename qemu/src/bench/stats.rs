@@ -59,8 +59,14 @@ pub struct WindowRatio {
 pub type Intervals = Vec<(String, String, Stats)>;
 
 impl Summary {
+    /// The runs of `kind`, in the order they ran.
+    pub(super) fn runs_of(&self, kind: Kind) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.kind == kind)
+    }
+
+    /// The runs of `kind` that reached the marker.
     pub(super) fn ok_runs(&self, kind: Kind) -> impl Iterator<Item = &Run> {
-        self.runs.iter().filter(move |r| r.kind == kind && r.ok())
+        self.runs_of(kind).filter(|r| r.ok())
     }
 
     pub(super) fn stat(&self, kind: Kind, f: impl Fn(&Timeline) -> Option<f64>) -> Option<Stats> {
@@ -74,54 +80,30 @@ impl Summary {
         Stats::of(&v)
     }
 
-    /// Decision window over the successful bootloader runs.
-    pub fn decision_window(&self) -> Option<Stats> {
-        self.stat(Kind::Bootloader, Timeline::decision_window)
+    /// Decision window over the successful runs of `kind`.
+    pub fn decision_window(&self, kind: Kind) -> Option<Stats> {
+        self.stat(kind, Timeline::decision_window)
     }
 
-    /// QEMU start → marker over the successful bootloader runs.
-    pub fn total(&self) -> Option<Stats> {
-        self.stat(Kind::Bootloader, Timeline::total)
+    /// QEMU start → marker over the successful runs of `kind`.
+    pub fn total(&self, kind: Kind) -> Option<Stats> {
+        self.stat(kind, Timeline::total)
     }
 
-    /// QEMU start → marker over the successful direct runs.
-    pub fn direct_total(&self) -> Option<Stats> {
-        self.stat(Kind::Direct, Timeline::total)
-    }
-
-    /// Median host seconds from QEMU start of every milestone, sorted by that median.
+    /// Median host seconds from QEMU start of every milestone of the bootloader runs, sorted by
+    /// that median.
     pub fn stage_medians(&self) -> Vec<(String, f64)> {
-        // First-seen order, so that a tie on the median keeps boot order.
-        let mut by_name: Vec<(String, Vec<f64>)> = Vec::new();
-        for r in self.ok_runs(Kind::Bootloader) {
-            for m in &r.timeline.milestones {
-                match by_name.iter_mut().find(|(n, _)| *n == m.name) {
-                    Some((_, v)) => v.push(m.t_s),
-                    None => by_name.push((m.name.clone(), vec![m.t_s])),
-                }
-            }
-        }
-        let mut v: Vec<(String, f64)> = by_name
+        let times = self
+            .ok_runs(Kind::Bootloader)
+            .flat_map(|r| &r.timeline.milestones)
+            .map(|m| (m.name.as_str(), m.t_s));
+        let mut v: Vec<(String, f64)> = by_key(times)
             .into_iter()
-            .filter_map(|(name, ts)| Some((name, Stats::of(&ts)?.median)))
+            .map(|(name, s)| (name.to_owned(), s.median))
             .collect();
+        // Stable on a first-seen order, so that a tie on the median keeps boot order.
         v.sort_by(|a, b| a.1.total_cmp(&b.1));
         v
-    }
-
-    /// Median of hopboot's own `t=` per stage.
-    pub fn hopboot_stage_ms(&self) -> Vec<(String, f64)> {
-        self.stage_ms(Kind::Bootloader)
-    }
-
-    /// Decision window over the successful minimal-tool runs.
-    pub fn minimal_decision_window(&self) -> Option<Stats> {
-        self.stat(Kind::Minimal, Timeline::decision_window)
-    }
-
-    /// QEMU start → marker over the successful minimal-tool runs.
-    pub fn minimal_total(&self) -> Option<Stats> {
-        self.stat(Kind::Minimal, Timeline::total)
     }
 
     /// The bootloader's decision window over the minimal tool's, per round and of the medians;
@@ -166,42 +148,44 @@ impl Summary {
     }
 
     /// Median of the bootloader's own `t=` per stage, for runs of `kind`.
-    pub(super) fn stage_ms(&self, kind: Kind) -> Vec<(String, f64)> {
+    pub fn stage_ms(&self, kind: Kind) -> Vec<(String, f64)> {
         let tag = format!("{}.", kind.log().1);
-        let mut by_name: Vec<(String, Vec<f64>)> = Vec::new();
-        for r in self.ok_runs(kind) {
-            for m in &r.timeline.milestones {
-                let (Some(stage), Some(ms)) = (m.name.strip_prefix(&tag), m.hopboot_ms) else {
-                    continue;
-                };
-                match by_name.iter_mut().find(|(n, _)| n == stage) {
-                    Some((_, v)) => v.push(ms as f64),
-                    None => by_name.push((stage.to_owned(), vec![ms as f64])),
-                }
-            }
-        }
-        by_name
+        let ms = self
+            .ok_runs(kind)
+            .flat_map(|r| &r.timeline.milestones)
+            .filter_map(|m| Some((m.name.strip_prefix(&tag)?, m.hopboot_ms? as f64)));
+        by_key(ms)
             .into_iter()
-            .filter_map(|(n, v)| Some((n, Stats::of(&v)?.median)))
+            .map(|(stage, s)| (stage.to_owned(), s.median))
             .collect()
     }
 
     /// Statistics of each interval between consecutive milestones, for runs of `kind`.
     pub fn intervals(&self, kind: Kind) -> Intervals {
-        let mut acc: Vec<(String, String, Vec<f64>)> = Vec::new();
-        for r in self.ok_runs(kind) {
-            for s in r.timeline.segments() {
-                let d = s.end - s.start;
-                match acc.iter_mut().find(|(f, t, _)| *f == s.from && *t == s.to) {
-                    Some((_, _, v)) => v.push(d),
-                    None => acc.push((s.from, s.to, vec![d])),
-                }
-            }
-        }
-        acc.into_iter()
-            .filter_map(|(f, t, v)| Some((f, t, Stats::of(&v)?)))
+        let durations = self
+            .ok_runs(kind)
+            .flat_map(|r| r.timeline.segments())
+            .map(|s| ((s.from, s.to), s.end - s.start));
+        by_key(durations)
+            .into_iter()
+            .map(|((from, to), s)| (from, to, s))
             .collect()
     }
+}
+
+/// [`Stats`] of the values of each key, keys in the order they first come.
+fn by_key<K: PartialEq>(pairs: impl IntoIterator<Item = (K, f64)>) -> Vec<(K, Stats)> {
+    let mut groups: Vec<(K, Vec<f64>)> = Vec::new();
+    for (key, x) in pairs {
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(x),
+            None => groups.push((key, vec![x])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(key, v)| Some((key, Stats::of(&v)?)))
+        .collect()
 }
 
 #[cfg(test)]

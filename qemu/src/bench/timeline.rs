@@ -190,19 +190,21 @@ fn is_run_init(text: &str) -> bool {
     body.starts_with(RUN_INIT.0) && body.ends_with(RUN_INIT.1)
 }
 
+/// The kernel's `[    1.234567]` at the start of `text`, and what follows it.
+fn split_kernel_timestamp(text: &str) -> Option<(f64, &str)> {
+    let (ts, rest) = text.trim_start().strip_prefix('[')?.split_once(']')?;
+    Some((ts.trim().parse().ok()?, rest))
+}
+
 /// `text` without a leading `[    1.234567] `.
 fn strip_kernel_timestamp(text: &str) -> &str {
     let t = text.trim();
-    match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((ts, rest)) if ts.trim().parse::<f64>().is_ok() => rest.trim_start(),
-        _ => t,
-    }
+    split_kernel_timestamp(t).map_or(t, |(_, rest)| rest.trim_start())
 }
 
 /// The kernel's `[    1.234567]` at the start of `text`.
 fn kernel_timestamp(text: &str) -> Option<f64> {
-    let (ts, _) = text.trim_start().strip_prefix('[')?.split_once(']')?;
-    ts.trim().parse().ok()
+    split_kernel_timestamp(text).map(|(ts, _)| ts)
 }
 
 /// `(stage=NAME t=Nms)` at the end of a hopboot log line: the name and hopboot's milliseconds.

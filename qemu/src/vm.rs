@@ -6,9 +6,11 @@
 //! last line, e.g. a prompt) contains a string. Dropping a [`Vm`] kills its QEMU by
 //! the pid it spawned.
 //!
-//! KVM is used only when `/dev/kvm` exists and a probe VM starts with it (on nested
-//! sandboxes `/dev/kvm` can exist yet fail on the first vCPU); otherwise TCG.
-//! `HOPBOOT_QEMU_ACCEL=kvm|tcg` overrides the probe.
+//! QEMU runs under TCG unless `HOPBOOT_QEMU_ACCEL=kvm` asks for KVM (`auto` probes
+//! it). KVM is not trusted by default: on these sandboxes `/dev/kvm` can fail on the
+//! first vCPU, or (seen 2026-12-03) start a VM that runs SeaBIOS and then hangs the
+//! Linux kernel when it leaves real mode, with no error anywhere: every QEMU test
+//! timed out with an empty serial console.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -27,7 +29,7 @@ use anyhow::{bail, ensure, Context, Result};
 pub const QEMU: &str = "qemu-system-x86_64";
 /// Env var: `1` tees every serial line to stderr as `[  12.345] text`.
 pub const VERBOSE_ENV: &str = "HOPBOOT_QEMU_VERBOSE";
-/// Env var: `kvm` or `tcg` forces the accelerator instead of probing.
+/// Env var: `kvm` forces KVM, `auto` uses it when a probe VM starts with it; TCG otherwise.
 pub const ACCEL_ENV: &str = "HOPBOOT_QEMU_ACCEL";
 /// How many serial lines error messages quote.
 pub const TAIL_LINES: usize = 40;
@@ -363,19 +365,20 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
     Ok(args)
 }
 
-/// The accelerator QEMU runs with: `kvm` if usable, else `tcg`; probed once per process.
+/// The accelerator QEMU runs with: `tcg`, unless [`ACCEL_ENV`] asks for `kvm` (or
+/// `auto` and the probe passes); decided once per process.
 pub fn accel() -> &'static str {
     static ACCEL: OnceLock<&'static str> = OnceLock::new();
     ACCEL.get_or_init(|| match std::env::var(ACCEL_ENV).as_deref() {
         Ok("kvm") => "kvm",
-        Ok("tcg") => "tcg",
-        _ if kvm_works() => "kvm",
+        Ok("auto") if kvm_works() => "kvm",
         _ => "tcg",
     })
 }
 
 /// Starts a paused KVM machine and quits it through the monitor: where KVM is
 /// unusable QEMU fails while creating the vCPU, long before running guest code.
+/// It does not catch a KVM that runs real-mode code and hangs later, hence opt-in.
 fn kvm_works() -> bool {
     if !Path::new("/dev/kvm").exists() {
         return false;

@@ -4,12 +4,13 @@
 //!
 //! Coldplug: [`Coldplug`] reads the `modalias` of every device in
 //! `/sys/devices` and loads the modules whose alias patterns match it
-//! ([`glob_match`], the rules modprobe applies with fnmatch(3)). Loading a bus
+//! ([`glob::MODALIAS`], the rules modprobe applies with fnmatch(3)). Loading a bus
 //! driver (virtio_pci, xhci_pci, a SCSI host) creates new devices, some
 //! synchronously (re-walking finds them) and some later (a USB port reset, a
 //! SCSI scan): those arrive as kernel uevents on [`UeventSocket`]. Images
 //! without `modules.alias` (older image-build) get [`load_all`] instead.
 
+use crate::glob;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -169,131 +170,11 @@ pub fn module_name(path: &str) -> String {
     canonical(stem)
 }
 
-/// One element of a glob pattern.
-enum Token<'a> {
-    /// `*`: any run of characters, possibly empty.
-    Star,
-    /// `?`: any one character.
-    Any,
-    /// A literal byte (a plain one, or escaped with `\`).
-    Lit(u8),
-    /// `[...]`: the members between the brackets; `negate` for `[!...]`/`[^...]`.
-    Set { negate: bool, members: &'a [u8] },
-}
-
-impl Token<'_> {
-    fn matches(&self, c: u8) -> bool {
-        match self {
-            Token::Star | Token::Any => true,
-            Token::Lit(l) => *l == c,
-            Token::Set { negate, members } => set_contains(members, c) != *negate,
-        }
-    }
-}
-
-/// Whether `c` is in a bracket expression's members (`a-z` ranges, literal
-/// characters; a `-` first or last is literal).
-fn set_contains(members: &[u8], c: u8) -> bool {
-    let mut i = 0;
-    while let Some(&first) = members.get(i) {
-        match (members.get(i + 1), members.get(i + 2)) {
-            (Some(b'-'), Some(&last)) => {
-                if first <= c && c <= last {
-                    return true;
-                }
-                i += 3;
-            }
-            _ => {
-                if first == c {
-                    return true;
-                }
-                i += 1;
-            }
-        }
-    }
-    false
-}
-
-/// The token starting at `p[i]` and the index after it, `None` at the end.
-fn token(p: &[u8], i: usize) -> Option<(Token<'_>, usize)> {
-    let c = *p.get(i)?;
-    Some(match c {
-        b'*' => (Token::Star, i + 1),
-        b'?' => (Token::Any, i + 1),
-        // A trailing backslash matches itself.
-        b'\\' => match p.get(i + 1) {
-            Some(&e) => (Token::Lit(e), i + 2),
-            None => (Token::Lit(b'\\'), i + 1),
-        },
-        b'[' => {
-            let mut j = i + 1;
-            let negate = matches!(p.get(j), Some(b'!' | b'^'));
-            if negate {
-                j += 1;
-            }
-            // A `]` right after `[` or `[!` is a member, not the end.
-            let start = j;
-            if p.get(j) == Some(&b']') {
-                j += 1;
-            }
-            match p.get(j..).and_then(|rest| rest.iter().position(|&x| x == b']')) {
-                Some(len) => {
-                    let end = j + len;
-                    let members = p.get(start..end).unwrap_or_default();
-                    (Token::Set { negate, members }, end + 1)
-                }
-                // No closing bracket: the `[` is an ordinary character.
-                None => (Token::Lit(b'['), i + 1),
-            }
-        }
-        c => (Token::Lit(c), i + 1),
-    })
-}
-
-/// Matches `text` against a shell glob as fnmatch(3) does with no flags, which
-/// is how modprobe matches modaliases: `*` any run (also across `/` and `.`),
-/// `?` one character, `[abc]`, `[a-z]`, `[!a-z]` (or `[^a-z]`) one character
-/// of a set, `\x` a literal `x`. Character classes (`[[:digit:]]`) are not
-/// supported; no kernel alias uses them. Bytes are compared, not characters:
-/// modaliases are ASCII (a `?` matches one byte of a multi-byte character).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, s) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut si) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, text index it is matched up to).
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        let tok = token(p, pi);
-        match (tok, s.get(si)) {
-            (Some((Token::Star, next)), _) => {
-                star = Some((next, si));
-                pi = next;
-                continue;
-            }
-            (Some((t, next)), Some(&c)) if t.matches(c) => {
-                pi = next;
-                si += 1;
-                continue;
-            }
-            (None, None) => return true,
-            _ => {}
-        }
-        // Mismatch: let the last `*` swallow one more character, if any is left.
-        match star {
-            Some((after, upto)) if upto < s.len() => {
-                star = Some((after, upto + 1));
-                pi = after;
-                si = upto + 1;
-            }
-            _ => return false,
-        }
-    }
-}
-
 /// The modules whose patterns match `modalias`, in `aliases` order, each once.
 pub fn matching_modules<'a>(aliases: &'a [Alias], modalias: &str) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
     for a in aliases {
-        if !out.contains(&a.module.as_str()) && glob_match(&a.pattern, modalias) {
+        if !out.contains(&a.module.as_str()) && glob::matches(&a.pattern, modalias, glob::MODALIAS) {
             out.push(&a.module);
         }
     }
@@ -658,48 +539,6 @@ alias too many words here
         assert_eq!(modules("mmc:block"), ["mmc_block"]);
         assert!(modules(ICH9_LPC).is_empty());
         assert!(modules("").is_empty());
-    }
-
-    #[test]
-    fn glob_rules() {
-        for (p, s, want) in [
-            ("abc", "abc", true),
-            ("abc", "abcd", false),
-            ("abc*", "abc", true),
-            ("*", "", true),
-            ("", "", true),
-            ("", "a", false),
-            ("a*c", "a/b.c", true),
-            ("a*b*c", "axxbyyc", true),
-            ("a*b*c", "axxbyy", false),
-            ("*a", "bbba", true),
-            ("a?c", "abc", true),
-            ("a?c", "ac", false),
-            ("[abc]x", "bx", true),
-            ("[abc]x", "dx", false),
-            ("[a-f]1", "e1", true),
-            ("[a-f]1", "g1", false),
-            ("[!a-f]1", "g1", true),
-            ("[^a-f]1", "a1", false),
-            ("[]]", "]", true),
-            ("[!]]", "a", true),
-            ("[a-]", "-", true),
-            ("[ab", "[ab", true),
-            ("a\\*", "a*", true),
-            ("a\\*", "ab", false),
-            (
-                "pci:v*d*sv*sd*bc01sc06i01*",
-                "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
-                true,
-            ),
-            (
-                "pci:v*d*sv*sd*bc01sc06i01*",
-                "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i02",
-                false,
-            ),
-        ] {
-            assert_eq!(glob_match(p, s), want, "{p:?} vs {s:?}");
-        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod cmdline;
 pub mod config;
 pub mod discover;
 pub mod fs;
+pub mod glob;
 pub mod json;
 pub mod kexec;
 pub mod kmod;

@@ -95,8 +95,59 @@ pub struct LoadReport {
     pub loaded: Vec<String>,
     /// Already present (built in or loaded before).
     pub present: Vec<String>,
-    /// Modules that failed, with why.
+    /// Modules that failed, with why (a [`ModuleError`]'s text).
     pub failed: Vec<(String, String)>,
+}
+
+/// Why one module could not be loaded. The module's name goes with it: in
+/// [`LoadReport::failed`], or in [`KmodError::Module`].
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// Opening the module file failed.
+    #[error("{}: {source}", path.display())]
+    Open {
+        /// The module file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// finit_module(2) refused the module file.
+    #[error("{}: finit_module: {}", path.display(), errno.desc())]
+    FinitModule {
+        /// The module file.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        errno: nix::errno::Errno,
+    },
+    /// An alias or [`ALWAYS_FILE`] names a module that `modules.dep` does not list.
+    #[error("not in modules.dep")]
+    NotInDep,
+}
+
+/// Why [`load_for_filesystem`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KmodError {
+    /// Reading the module directory's `modules.dep`, `modules.alias` or
+    /// [`ALWAYS_FILE`] failed.
+    #[error("{}: {source}", dir.display())]
+    ReadIndex {
+        /// The module directory (`/lib/modules/<release>`).
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A module the filesystem needs (or one of its dependencies) did not load.
+    #[error("module {module}: {source}")]
+    Module {
+        /// The module's name (`ext4`, `crc32c_generic`).
+        module: String,
+        /// Why.
+        #[source]
+        source: ModuleError,
+    },
 }
 
 /// Loads every module listed in `dir/modules.dep`, dependencies first.
@@ -112,19 +163,25 @@ pub fn load_all(dir: &Path) -> Result<LoadReport, std::io::Error> {
         match load_one(&dir.join(&m)) {
             Ok(true) => report.loaded.push(name),
             Ok(false) => report.present.push(name),
-            Err(e) => report.failed.push((name, e)),
+            Err(e) => report.failed.push((name, e.to_string())),
         }
     }
     Ok(report)
 }
 
 /// Loads one module file; `Ok(false)` when it was already loaded.
-fn load_one(path: &Path) -> Result<bool, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load_one(path: &Path) -> Result<bool, ModuleError> {
+    let f = std::fs::File::open(path).map_err(|source| ModuleError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
         Ok(()) => Ok(true),
         Err(nix::errno::Errno::EEXIST) => Ok(false),
-        Err(e) => Err(format!("{}: finit_module: {}", path.display(), e.desc())),
+        Err(errno) => Err(ModuleError::FinitModule {
+            path: path.to_path_buf(),
+            errno,
+        }),
     }
 }
 
@@ -271,16 +328,18 @@ pub fn sysfs_modaliases(sys: &Path) -> Vec<String> {
 /// a crc32c implementation (`crypto-crc32c`), which ext4, xfs and btrfs
 /// request through a modprobe helper the image does not have. Returns the
 /// modules newly loaded; nothing when the image has no alias index.
-pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, String> {
+pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, KmodError> {
     let Some(dir) = module_dir(Path::new("/")) else {
         return Ok(Vec::new());
     };
-    let Some(mut cold) = Coldplug::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))? else {
-        return Ok(Vec::new());
+    let mut cold = match Coldplug::open(&dir) {
+        Ok(Some(cold)) => cold,
+        Ok(None) => return Ok(Vec::new()),
+        Err(source) => return Err(KmodError::ReadIndex { dir, source }),
     };
     let loaded = cold.add_devices(&["crypto-crc32c".to_string(), format!("fs-{fstype}")]);
-    match cold.report.failed.first() {
-        Some((m, e)) => Err(format!("module {m}: {e}")),
+    match cold.first_failure.take() {
+        Some((module, source)) => Err(KmodError::Module { module, source }),
         None => Ok(loaded),
     }
 }
@@ -298,6 +357,8 @@ pub struct Coldplug {
     tried: HashSet<String>,
     /// Everything loaded so far.
     pub report: LoadReport,
+    /// The first failure in [`Coldplug::report`], with its typed error.
+    first_failure: Option<(String, ModuleError)>,
 }
 
 impl Coldplug {
@@ -323,6 +384,7 @@ impl Coldplug {
             seen: HashSet::new(),
             tried: HashSet::new(),
             report: LoadReport::default(),
+            first_failure: None,
         }))
     }
 
@@ -362,9 +424,7 @@ impl Coldplug {
     /// Loads module `name` and its dependencies; returns those newly loaded.
     fn load(&mut self, name: &str) -> Vec<String> {
         let Some(plan) = load_plan(&self.dep, name) else {
-            self.report
-                .failed
-                .push((name.to_string(), "not in modules.dep".to_string()));
+            self.fail(name.to_string(), ModuleError::NotInDep);
             return Vec::new();
         };
         let plan: Vec<String> = plan.into_iter().map(str::to_string).collect();
@@ -380,10 +440,18 @@ impl Coldplug {
                     loaded.push(m);
                 }
                 Ok(false) => self.report.present.push(m),
-                Err(e) => self.report.failed.push((m, e)),
+                Err(e) => self.fail(m, e),
             }
         }
         loaded
+    }
+
+    /// Records that `module` failed to load.
+    fn fail(&mut self, module: String, e: ModuleError) {
+        self.report.failed.push((module.clone(), e.to_string()));
+        if self.first_failure.is_none() {
+            self.first_failure = Some((module, e));
+        }
     }
 }
 
@@ -641,6 +709,48 @@ alias too many words here
             c.report.failed[1],
             ("b_c".to_string(), "not in modules.dep".to_string())
         );
+    }
+
+    /// The typed errors read as the strings they replace, and keep their cause.
+    #[test]
+    fn errors_name_the_step_and_keep_the_cause() {
+        use std::error::Error;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("modules.dep"), "kernel/a.ko:\n").unwrap();
+        std::fs::write(t.path().join("modules.alias"), "alias fs-x a\nalias fs-y b\n").unwrap();
+        let mut c = Coldplug::open(t.path()).unwrap().unwrap();
+        assert!(c.add_devices(&["fs-x", "fs-y"]).is_empty());
+        let path = t.path().join("kernel/a.ko");
+        let (module, first) = c.first_failure.take().unwrap();
+        assert_eq!(module, "a");
+        assert!(
+            matches!(&first, ModuleError::Open { path: p, source } if *p == path && source.kind() == std::io::ErrorKind::NotFound)
+        );
+        assert_eq!(c.report.failed[0], ("a".to_string(), first.to_string()));
+        assert_eq!(
+            first.to_string(),
+            format!("{}: No such file or directory (os error 2)", path.display())
+        );
+        assert_eq!(c.report.failed[1], ("b".to_string(), "not in modules.dep".to_string()));
+        let e = KmodError::Module {
+            module: "ext4".into(),
+            source: ModuleError::FinitModule {
+                path: "/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko".into(),
+                errno: nix::errno::Errno::ENOEXEC,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "module ext4: /lib/modules/6.1.0/kernel/fs/ext4/ext4.ko: finit_module: Exec format error"
+        );
+        let cause = e.source().and_then(Error::source).unwrap();
+        assert_eq!(cause.downcast_ref(), Some(&nix::errno::Errno::ENOEXEC));
+        let e = KmodError::ReadIndex {
+            dir: "/lib/modules/6.1.0".into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::EACCES),
+        };
+        assert_eq!(e.to_string(), "/lib/modules/6.1.0: Permission denied (os error 13)");
+        assert!(e.source().is_some());
     }
 
     #[test]

@@ -125,13 +125,12 @@ pub fn uapi(a: &str, b: &str) -> Ordering {
     let valid = |c: &u8| c.is_ascii_alphanumeric() || b"-.~^".contains(c);
     let digit = |c: &u8| c.is_ascii_digit();
     let alpha = |c: &u8| c.is_ascii_alphabetic();
-    let run = |s: &[u8], f: &dyn Fn(&u8) -> bool| s.iter().take_while(|c| f(c)).count();
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     // Each round consumes at least one byte or returns: the bound is a backstop.
     for _ in 0..=a.len().saturating_add(b.len()).saturating_add(1) {
         // Characters outside the version alphabet only separate segments.
-        a = a.get(run(a, &|c| !valid(c))..).unwrap_or(&[]);
-        b = b.get(run(b, &|c| !valid(c))..).unwrap_or(&[]);
+        a = a.get(run(a, |c| !valid(c)).len()..).unwrap_or(&[]);
+        b = b.get(run(b, |c| !valid(c)).len()..).unwrap_or(&[]);
         // Separator prefixes: the side that has one is older; both have it: skip.
         // `~` comes before the end-of-string check (pre-releases are oldest).
         for sep in [b'~', 0, b'-', b'^', b'.'] {
@@ -155,9 +154,9 @@ pub fn uapi(a: &str, b: &str) -> Ordering {
         if a.first().is_some_and(digit) || b.first().is_some_and(digit) {
             // Numeric segments: present beats absent, then the value (leading
             // zeros skipped, longer is larger, then byte-wise).
-            (la, lb) = (run(a, &digit), run(b, &digit));
-            let (za, zb) = (run(a, &|c| *c == b'0').min(la), run(b, &|c| *c == b'0').min(lb));
-            let (da, db) = (a.get(za..la).unwrap_or(&[]), b.get(zb..lb).unwrap_or(&[]));
+            let (sa, sb) = (run(a, digit), run(b, digit));
+            (la, lb) = (sa.len(), sb.len());
+            let (da, db) = (strip_zeros(sa), strip_zeros(sb));
             let ord = (la > 0)
                 .cmp(&(lb > 0))
                 .then_with(|| da.len().cmp(&db.len()))
@@ -167,7 +166,7 @@ pub fn uapi(a: &str, b: &str) -> Ordering {
             }
         } else {
             // Alphabetic segments, byte-wise (`A` < `a`); a longer one is newer.
-            (la, lb) = (run(a, &alpha), run(b, &alpha));
+            (la, lb) = (run(a, alpha).len(), run(b, alpha).len());
             let ord = a.get(..la).cmp(&b.get(..lb));
             if ord != Ordering::Equal {
                 return ord;

@@ -10,7 +10,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
     let Ok(e) = bls::parse_entry(first, rest) else { return };
     let mut v = vec![e.clone(), bls::BlsEntry { id: first.into(), ..e }];
-    let _ = bls::compare_versions(first, rest);
+    let _ = hopboot_loader::version::uapi(first, rest);
     bls::sort(&mut v);
     let _ = bls::display_titles(&v);
     let conf = bls::LoaderConf {

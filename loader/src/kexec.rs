@@ -206,9 +206,8 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
             };
             drop(std::mem::take(&mut initrd));
             // A previous load (an earlier attempt) is replaced by the kernel itself.
-            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(|e| {
-                KexecError::Load(e, (method != Method::File).then_some(why))
-            })?;
+            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline)
+                .map_err(|e| KexecError::Load(e, (method != Method::File).then_some(why)))?;
             how
         }
     };
@@ -239,8 +238,7 @@ fn classic_load(
     // passes, only when ours is initialised (the new kernel may credit it).
     let mut seed = [0u8; 32];
     let seed = crate::sys::random_if_ready(&mut seed).then_some(seed);
-    let mut plan =
-        crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed)?;
+    let mut plan = crate::bzimage::plan(kernel, initrd, cmdline.to_bytes(), &platform, seed)?;
     if bad_digest {
         log::warn!("hopboot.kexec=test-bad-digest: the verifier will find the kernel changed and reset");
         plan.spoil_kernel_digest();

@@ -4,12 +4,13 @@
 //!
 //! Coldplug: [`Coldplug`] reads the `modalias` of every device in
 //! `/sys/devices` and loads the modules whose alias patterns match it
-//! ([`glob_match`], the rules modprobe applies with fnmatch(3)). Loading a bus
+//! ([`glob::MODALIAS`], the rules modprobe applies with fnmatch(3)). Loading a bus
 //! driver (virtio_pci, xhci_pci, a SCSI host) creates new devices, some
 //! synchronously (re-walking finds them) and some later (a USB port reset, a
 //! SCSI scan): those arrive as kernel uevents on [`UeventSocket`]. Images
 //! without `modules.alias` (older image-build) get [`load_all`] instead.
 
+use crate::glob;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -94,8 +95,59 @@ pub struct LoadReport {
     pub loaded: Vec<String>,
     /// Already present (built in or loaded before).
     pub present: Vec<String>,
-    /// Modules that failed, with why.
+    /// Modules that failed, with why (a [`ModuleError`]'s text).
     pub failed: Vec<(String, String)>,
+}
+
+/// Why one module could not be loaded. The module's name goes with it: in
+/// [`LoadReport::failed`], or in [`KmodError::Module`].
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// Opening the module file failed.
+    #[error("{}: {source}", path.display())]
+    Open {
+        /// The module file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// finit_module(2) refused the module file.
+    #[error("{}: finit_module: {}", path.display(), errno.desc())]
+    FinitModule {
+        /// The module file.
+        path: PathBuf,
+        /// The kernel's answer.
+        #[source]
+        errno: nix::errno::Errno,
+    },
+    /// An alias or [`ALWAYS_FILE`] names a module that `modules.dep` does not list.
+    #[error("not in modules.dep")]
+    NotInDep,
+}
+
+/// Why [`load_for_filesystem`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KmodError {
+    /// Reading the module directory's `modules.dep`, `modules.alias` or
+    /// [`ALWAYS_FILE`] failed.
+    #[error("{}: {source}", dir.display())]
+    ReadIndex {
+        /// The module directory (`/lib/modules/<release>`).
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A module the filesystem needs (or one of its dependencies) did not load.
+    #[error("module {module}: {source}")]
+    Module {
+        /// The module's name (`ext4`, `crc32c_generic`).
+        module: String,
+        /// Why.
+        #[source]
+        source: ModuleError,
+    },
 }
 
 /// Loads every module listed in `dir/modules.dep`, dependencies first.
@@ -111,19 +163,25 @@ pub fn load_all(dir: &Path) -> Result<LoadReport, std::io::Error> {
         match load_one(&dir.join(&m)) {
             Ok(true) => report.loaded.push(name),
             Ok(false) => report.present.push(name),
-            Err(e) => report.failed.push((name, e)),
+            Err(e) => report.failed.push((name, e.to_string())),
         }
     }
     Ok(report)
 }
 
 /// Loads one module file; `Ok(false)` when it was already loaded.
-fn load_one(path: &Path) -> Result<bool, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load_one(path: &Path) -> Result<bool, ModuleError> {
+    let f = std::fs::File::open(path).map_err(|source| ModuleError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
         Ok(()) => Ok(true),
         Err(nix::errno::Errno::EEXIST) => Ok(false),
-        Err(e) => Err(format!("{}: finit_module: {}", path.display(), e.desc())),
+        Err(errno) => Err(ModuleError::FinitModule {
+            path: path.to_path_buf(),
+            errno,
+        }),
     }
 }
 
@@ -169,131 +227,11 @@ pub fn module_name(path: &str) -> String {
     canonical(stem)
 }
 
-/// One element of a glob pattern.
-enum Token<'a> {
-    /// `*`: any run of characters, possibly empty.
-    Star,
-    /// `?`: any one character.
-    Any,
-    /// A literal byte (a plain one, or escaped with `\`).
-    Lit(u8),
-    /// `[...]`: the members between the brackets; `negate` for `[!...]`/`[^...]`.
-    Set { negate: bool, members: &'a [u8] },
-}
-
-impl Token<'_> {
-    fn matches(&self, c: u8) -> bool {
-        match self {
-            Token::Star | Token::Any => true,
-            Token::Lit(l) => *l == c,
-            Token::Set { negate, members } => set_contains(members, c) != *negate,
-        }
-    }
-}
-
-/// Whether `c` is in a bracket expression's members (`a-z` ranges, literal
-/// characters; a `-` first or last is literal).
-fn set_contains(members: &[u8], c: u8) -> bool {
-    let mut i = 0;
-    while let Some(&first) = members.get(i) {
-        match (members.get(i + 1), members.get(i + 2)) {
-            (Some(b'-'), Some(&last)) => {
-                if first <= c && c <= last {
-                    return true;
-                }
-                i += 3;
-            }
-            _ => {
-                if first == c {
-                    return true;
-                }
-                i += 1;
-            }
-        }
-    }
-    false
-}
-
-/// The token starting at `p[i]` and the index after it, `None` at the end.
-fn token(p: &[u8], i: usize) -> Option<(Token<'_>, usize)> {
-    let c = *p.get(i)?;
-    Some(match c {
-        b'*' => (Token::Star, i + 1),
-        b'?' => (Token::Any, i + 1),
-        // A trailing backslash matches itself.
-        b'\\' => match p.get(i + 1) {
-            Some(&e) => (Token::Lit(e), i + 2),
-            None => (Token::Lit(b'\\'), i + 1),
-        },
-        b'[' => {
-            let mut j = i + 1;
-            let negate = matches!(p.get(j), Some(b'!' | b'^'));
-            if negate {
-                j += 1;
-            }
-            // A `]` right after `[` or `[!` is a member, not the end.
-            let start = j;
-            if p.get(j) == Some(&b']') {
-                j += 1;
-            }
-            match p.get(j..).and_then(|rest| rest.iter().position(|&x| x == b']')) {
-                Some(len) => {
-                    let end = j + len;
-                    let members = p.get(start..end).unwrap_or_default();
-                    (Token::Set { negate, members }, end + 1)
-                }
-                // No closing bracket: the `[` is an ordinary character.
-                None => (Token::Lit(b'['), i + 1),
-            }
-        }
-        c => (Token::Lit(c), i + 1),
-    })
-}
-
-/// Matches `text` against a shell glob as fnmatch(3) does with no flags, which
-/// is how modprobe matches modaliases: `*` any run (also across `/` and `.`),
-/// `?` one character, `[abc]`, `[a-z]`, `[!a-z]` (or `[^a-z]`) one character
-/// of a set, `\x` a literal `x`. Character classes (`[[:digit:]]`) are not
-/// supported; no kernel alias uses them. Bytes are compared, not characters:
-/// modaliases are ASCII (a `?` matches one byte of a multi-byte character).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, s) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut si) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, text index it is matched up to).
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        let tok = token(p, pi);
-        match (tok, s.get(si)) {
-            (Some((Token::Star, next)), _) => {
-                star = Some((next, si));
-                pi = next;
-                continue;
-            }
-            (Some((t, next)), Some(&c)) if t.matches(c) => {
-                pi = next;
-                si += 1;
-                continue;
-            }
-            (None, None) => return true,
-            _ => {}
-        }
-        // Mismatch: let the last `*` swallow one more character, if any is left.
-        match star {
-            Some((after, upto)) if upto < s.len() => {
-                star = Some((after, upto + 1));
-                pi = after;
-                si = upto + 1;
-            }
-            _ => return false,
-        }
-    }
-}
-
 /// The modules whose patterns match `modalias`, in `aliases` order, each once.
 pub fn matching_modules<'a>(aliases: &'a [Alias], modalias: &str) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
     for a in aliases {
-        if !out.contains(&a.module.as_str()) && glob_match(&a.pattern, modalias) {
+        if !out.contains(&a.module.as_str()) && glob::matches(&a.pattern, modalias, glob::MODALIAS) {
             out.push(&a.module);
         }
     }
@@ -390,16 +328,18 @@ pub fn sysfs_modaliases(sys: &Path) -> Vec<String> {
 /// a crc32c implementation (`crypto-crc32c`), which ext4, xfs and btrfs
 /// request through a modprobe helper the image does not have. Returns the
 /// modules newly loaded; nothing when the image has no alias index.
-pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, String> {
+pub fn load_for_filesystem(fstype: &str) -> Result<Vec<String>, KmodError> {
     let Some(dir) = module_dir(Path::new("/")) else {
         return Ok(Vec::new());
     };
-    let Some(mut cold) = Coldplug::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))? else {
-        return Ok(Vec::new());
+    let mut cold = match Coldplug::open(&dir) {
+        Ok(Some(cold)) => cold,
+        Ok(None) => return Ok(Vec::new()),
+        Err(source) => return Err(KmodError::ReadIndex { dir, source }),
     };
     let loaded = cold.add_devices(&["crypto-crc32c".to_string(), format!("fs-{fstype}")]);
-    match cold.report.failed.first() {
-        Some((m, e)) => Err(format!("module {m}: {e}")),
+    match cold.first_failure.take() {
+        Some((module, source)) => Err(KmodError::Module { module, source }),
         None => Ok(loaded),
     }
 }
@@ -417,6 +357,8 @@ pub struct Coldplug {
     tried: HashSet<String>,
     /// Everything loaded so far.
     pub report: LoadReport,
+    /// The first failure in [`Coldplug::report`], with its typed error.
+    first_failure: Option<(String, ModuleError)>,
 }
 
 impl Coldplug {
@@ -442,6 +384,7 @@ impl Coldplug {
             seen: HashSet::new(),
             tried: HashSet::new(),
             report: LoadReport::default(),
+            first_failure: None,
         }))
     }
 
@@ -481,9 +424,7 @@ impl Coldplug {
     /// Loads module `name` and its dependencies; returns those newly loaded.
     fn load(&mut self, name: &str) -> Vec<String> {
         let Some(plan) = load_plan(&self.dep, name) else {
-            self.report
-                .failed
-                .push((name.to_string(), "not in modules.dep".to_string()));
+            self.fail(name.to_string(), ModuleError::NotInDep);
             return Vec::new();
         };
         let plan: Vec<String> = plan.into_iter().map(str::to_string).collect();
@@ -499,10 +440,18 @@ impl Coldplug {
                     loaded.push(m);
                 }
                 Ok(false) => self.report.present.push(m),
-                Err(e) => self.report.failed.push((m, e)),
+                Err(e) => self.fail(m, e),
             }
         }
         loaded
+    }
+
+    /// Records that `module` failed to load.
+    fn fail(&mut self, module: String, e: ModuleError) {
+        self.report.failed.push((module.clone(), e.to_string()));
+        if self.first_failure.is_none() {
+            self.first_failure = Some((module, e));
+        }
     }
 }
 
@@ -661,48 +610,6 @@ alias too many words here
     }
 
     #[test]
-    fn glob_rules() {
-        for (p, s, want) in [
-            ("abc", "abc", true),
-            ("abc", "abcd", false),
-            ("abc*", "abc", true),
-            ("*", "", true),
-            ("", "", true),
-            ("", "a", false),
-            ("a*c", "a/b.c", true),
-            ("a*b*c", "axxbyyc", true),
-            ("a*b*c", "axxbyy", false),
-            ("*a", "bbba", true),
-            ("a?c", "abc", true),
-            ("a?c", "ac", false),
-            ("[abc]x", "bx", true),
-            ("[abc]x", "dx", false),
-            ("[a-f]1", "e1", true),
-            ("[a-f]1", "g1", false),
-            ("[!a-f]1", "g1", true),
-            ("[^a-f]1", "a1", false),
-            ("[]]", "]", true),
-            ("[!]]", "a", true),
-            ("[a-]", "-", true),
-            ("[ab", "[ab", true),
-            ("a\\*", "a*", true),
-            ("a\\*", "ab", false),
-            (
-                "pci:v*d*sv*sd*bc01sc06i01*",
-                "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
-                true,
-            ),
-            (
-                "pci:v*d*sv*sd*bc01sc06i01*",
-                "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i02",
-                false,
-            ),
-        ] {
-            assert_eq!(glob_match(p, s), want, "{p:?} vs {s:?}");
-        }
-    }
-
-    #[test]
     fn plan_loads_dependencies_first() {
         let dep = parse_dep(
             "kernel/drivers/usb/storage/usb-storage.ko: kernel/drivers/usb/core/usbcore.ko kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko kernel/drivers/usb/common/usb-common.ko\n\
@@ -802,6 +709,48 @@ alias too many words here
             c.report.failed[1],
             ("b_c".to_string(), "not in modules.dep".to_string())
         );
+    }
+
+    /// The typed errors read as the strings they replace, and keep their cause.
+    #[test]
+    fn errors_name_the_step_and_keep_the_cause() {
+        use std::error::Error;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("modules.dep"), "kernel/a.ko:\n").unwrap();
+        std::fs::write(t.path().join("modules.alias"), "alias fs-x a\nalias fs-y b\n").unwrap();
+        let mut c = Coldplug::open(t.path()).unwrap().unwrap();
+        assert!(c.add_devices(&["fs-x", "fs-y"]).is_empty());
+        let path = t.path().join("kernel/a.ko");
+        let (module, first) = c.first_failure.take().unwrap();
+        assert_eq!(module, "a");
+        assert!(
+            matches!(&first, ModuleError::Open { path: p, source } if *p == path && source.kind() == std::io::ErrorKind::NotFound)
+        );
+        assert_eq!(c.report.failed[0], ("a".to_string(), first.to_string()));
+        assert_eq!(
+            first.to_string(),
+            format!("{}: No such file or directory (os error 2)", path.display())
+        );
+        assert_eq!(c.report.failed[1], ("b".to_string(), "not in modules.dep".to_string()));
+        let e = KmodError::Module {
+            module: "ext4".into(),
+            source: ModuleError::FinitModule {
+                path: "/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko".into(),
+                errno: nix::errno::Errno::ENOEXEC,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "module ext4: /lib/modules/6.1.0/kernel/fs/ext4/ext4.ko: finit_module: Exec format error"
+        );
+        let cause = e.source().and_then(Error::source).unwrap();
+        assert_eq!(cause.downcast_ref(), Some(&nix::errno::Errno::ENOEXEC));
+        let e = KmodError::ReadIndex {
+            dir: "/lib/modules/6.1.0".into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::EACCES),
+        };
+        assert_eq!(e.to_string(), "/lib/modules/6.1.0: Permission denied (os error 13)");
+        assert!(e.source().is_some());
     }
 
     #[test]

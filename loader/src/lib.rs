@@ -13,6 +13,7 @@ pub mod cmdline;
 pub mod discover;
 pub mod format;
 pub mod fs;
+pub mod glob;
 pub mod json;
 pub mod kexec;
 pub mod kmod;

@@ -1,9 +1,27 @@
-//! rpm's version order (`rpmvercmp`), as Red Hat's GRUB `blscfg` module sorts
-//! BLS snippets with it, and as hopboot's plain /boot scan orders kernels.
+//! Version orders. There are two, because the boot loaders hopboot imitates
+//! disagree:
+//! - [`rpm`]: rpm's `rpmvercmp`, with blscfg's `+` rule. Red Hat's GRUB
+//!   `blscfg` module sorts BLS snippets with it, and hopboot's plain /boot
+//!   scan orders kernels with it.
+//! - [`uapi`]: systemd-boot's order, the UAPI Version Format Specification's,
+//!   for BLS type #1 menus (`version` and file names).
 //!
-//! A string is a series of segments: runs of digits or runs of ASCII letters.
-//! Everything else (`.`, `-`, `_`, …) only separates segments and is never
-//! compared, so `1.0` equals `1_0`. Rules, in the order they apply:
+//! They disagree on `~`, `^`, `-`, `+` and letters next to digits, often in
+//! opposite directions (pinned in the tests):
+//!
+//! | a              | b          | rpm   | uapi  | why                                          |
+//! |----------------|------------|-------|-------|----------------------------------------------|
+//! | `6.1-2`        | `6.1.1`    | a > b | a < b | rpm skips separators; uapi: `-` < `.`        |
+//! | `1.0^20230101` | `1.0.1`    | a > b | a < b | the same with `^` (`^` < `.` for uapi)       |
+//! | `5.14rc1`      | `5.14.1`   | a < b | a > b | rpm: digits beat letters; uapi: `.` is lower |
+//! | `1.0.~rc1`     | `1.0`      | a < b | a > b | uapi: the longer wins at `.`, before `~`     |
+//! | `5.14.0+debug` | `5.14.0-1` | a < b | a > b | `+` is blscfg's; uapi ignores it             |
+//! | `1-2`          | `1.2`      | a = b | a < b | separators                                   |
+//!
+//! rpm's order, in detail: a string is a series of segments, runs of digits or
+//! runs of ASCII letters. Everything else (`.`, `-`, `_`, …) only separates
+//! segments and is never compared, so `1.0` equals `1_0`. Rules, in the order
+//! they apply:
 //! - `~` sorts before anything, even the end of the string (`1.0~rc1` < `1.0`);
 //! - `+` is like `~`, except that a string that ended is older than one that
 //!   goes on with `+` (`5.14.0` < `5.14.0+debug`; blscfg's addition to rpm);
@@ -12,13 +30,14 @@
 //!   letters byte-wise (`A` < `a`);
 //! - when every segment matched, the string with something left is newer.
 //!
-//! systemd-boot's own order is different (it compares the separators too): see
-//! [`crate::format::sdboot::bls::compare_versions`].
+//! systemd's order compares the separators too: see [`uapi`].
 
 use std::cmp::Ordering;
 
-/// Compares two version strings ("6.1.0-13-amd64" < "6.1.0-56-amd64").
-pub fn compare(a: &str, b: &str) -> Ordering {
+/// Compares two version strings in rpm's order, with blscfg's `+` ("6.1.0-13-amd64"
+/// < "6.1.0-56-amd64"): Red Hat's GRUB `blscfg` and hopboot's /boot scan. The
+/// rules are in the [module documentation](self).
+pub fn rpm(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
@@ -88,6 +107,77 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Compares two version strings the way systemd-boot orders `version` and
+/// file names (`systemd-analyze compare-versions`), the UAPI Version Format
+/// Specification's order. Not [`rpm`]'s: systemd compares the separators too
+/// (`-` < `^` < `.`), where rpm skips them.
+///
+/// The UAPI.1 "Version Order" text and systemd's implementation disagree in
+/// two places; we follow the implementation, which decides real menus and
+/// matches the spec's prose ("`~` is a prefix that always compares lower"):
+/// - `~` is checked before end-of-string, so `1.0~rc1` < `1.0` and `~` < `''`
+///   (the spec's example list says `''` < `~` and `0` < `~`);
+/// - a `^` segment is older than a `.`, digit or letter segment but newer than
+///   the end of the string (rpm's caret: `1.2` < `1.2^p1` < `1.2.1`), where
+///   the spec text says `^` "compares higher";
+/// - a numeric segment is newer than an alphabetic one (`1.0` > `1.a`).
+pub fn uapi(a: &str, b: &str) -> Ordering {
+    let valid = |c: &u8| c.is_ascii_alphanumeric() || b"-.~^".contains(c);
+    let digit = |c: &u8| c.is_ascii_digit();
+    let alpha = |c: &u8| c.is_ascii_alphabetic();
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    // Each round consumes at least one byte or returns: the bound is a backstop.
+    for _ in 0..=a.len().saturating_add(b.len()).saturating_add(1) {
+        // Characters outside the version alphabet only separate segments.
+        a = a.get(run(a, |c| !valid(c)).len()..).unwrap_or(&[]);
+        b = b.get(run(b, |c| !valid(c)).len()..).unwrap_or(&[]);
+        // Separator prefixes: the side that has one is older; both have it: skip.
+        // `~` comes before the end-of-string check (pre-releases are oldest).
+        for sep in [b'~', 0, b'-', b'^', b'.'] {
+            if sep == 0 {
+                // End of either string: the longer one is newer.
+                if a.is_empty() || b.is_empty() {
+                    return a.len().min(1).cmp(&b.len().min(1));
+                }
+                continue;
+            }
+            let (sa, sb) = (a.first() == Some(&sep), b.first() == Some(&sep));
+            if sa != sb {
+                return if sa { Ordering::Less } else { Ordering::Greater };
+            }
+            if sa {
+                a = a.get(1..).unwrap_or(&[]);
+                b = b.get(1..).unwrap_or(&[]);
+            }
+        }
+        let (la, lb);
+        if a.first().is_some_and(digit) || b.first().is_some_and(digit) {
+            // Numeric segments: present beats absent, then the value (leading
+            // zeros skipped, longer is larger, then byte-wise).
+            let (sa, sb) = (run(a, digit), run(b, digit));
+            (la, lb) = (sa.len(), sb.len());
+            let (da, db) = (strip_zeros(sa), strip_zeros(sb));
+            let ord = (la > 0)
+                .cmp(&(lb > 0))
+                .then_with(|| da.len().cmp(&db.len()))
+                .then_with(|| da.cmp(db));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            // Alphabetic segments, byte-wise (`A` < `a`); a longer one is newer.
+            (la, lb) = (run(a, alpha).len(), run(b, alpha).len());
+            let ord = a.get(..la).cmp(&b.get(..lb));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        a = a.get(la..).unwrap_or(&[]);
+        b = b.get(lb..).unwrap_or(&[]);
+    }
+    Ordering::Equal
+}
+
 /// The leading run of `s` whose bytes satisfy `f`.
 fn run(s: &[u8], f: impl Fn(&u8) -> bool) -> &[u8] {
     &s[..s.iter().take_while(|c| f(c)).count()]
@@ -97,13 +187,13 @@ fn strip_zeros(s: &[u8]) -> &[u8] {
     &s[s.iter().take_while(|c| **c == b'0').count()..]
 }
 
-/// Sorts `items` newest first by `version`, keeping the given order among equal
+/// Sorts `items` newest first by `version` in [`rpm`] order, keeping the given order among equal
 /// versions. An insertion sort: the inputs are menus (a few dozen entries), and
 /// unlike `sort_by` it cannot panic if an odd input made the order inconsistent.
 pub fn sort_newest_first<T>(items: &mut [T], version: impl Fn(&T) -> &str) {
     for i in 1..items.len() {
         let mut j = i;
-        while j > 0 && compare(version(&items[j]), version(&items[j - 1])) == Ordering::Greater {
+        while j > 0 && rpm(version(&items[j]), version(&items[j - 1])) == Ordering::Greater {
             items.swap(j, j - 1);
             j -= 1;
         }
@@ -116,20 +206,17 @@ mod tests {
 
     #[test]
     fn debian_abi_numbers_sort_numerically() {
-        assert_eq!(compare("6.1.0-9-amd64", "6.1.0-56-amd64"), Ordering::Less);
-        assert_eq!(compare("6.1.0-13-amd64", "6.1.0-13-amd64"), Ordering::Equal);
-        assert_eq!(compare("5.10.0-28-amd64", "6.1.0-1-amd64"), Ordering::Less);
+        assert_eq!(rpm("6.1.0-9-amd64", "6.1.0-56-amd64"), Ordering::Less);
+        assert_eq!(rpm("6.1.0-13-amd64", "6.1.0-13-amd64"), Ordering::Equal);
+        assert_eq!(rpm("5.10.0-28-amd64", "6.1.0-1-amd64"), Ordering::Less);
     }
 
     #[test]
     fn fedora_and_tilde() {
-        assert_eq!(
-            compare("6.5.6-300.fc39.x86_64", "6.5.12-300.fc39.x86_64"),
-            Ordering::Less
-        );
-        assert_eq!(compare("1.0~rc1", "1.0"), Ordering::Less);
-        assert_eq!(compare("1.0~rc1", "1.0~rc2"), Ordering::Less);
-        assert_eq!(compare("007", "7"), Ordering::Equal);
+        assert_eq!(rpm("6.5.6-300.fc39.x86_64", "6.5.12-300.fc39.x86_64"), Ordering::Less);
+        assert_eq!(rpm("1.0~rc1", "1.0"), Ordering::Less);
+        assert_eq!(rpm("1.0~rc1", "1.0~rc2"), Ordering::Less);
+        assert_eq!(rpm("007", "7"), Ordering::Equal);
     }
 
     /// rpm's rules, with blscfg's `+` (worked through by hand from the rules above).
@@ -161,8 +248,8 @@ mod tests {
             ("5.14.0-284.el9+debug", "5.14.0-284.el9", Ordering::Greater),
         ];
         for (a, b, want) in cases {
-            assert_eq!(compare(a, b), want, "{a} vs {b}");
-            assert_eq!(compare(b, a), want.reverse(), "{b} vs {a}");
+            assert_eq!(rpm(a, b), want, "{a} vs {b}");
+            assert_eq!(rpm(b, a), want.reverse(), "{b} vs {a}");
         }
     }
 
@@ -173,5 +260,78 @@ mod tests {
         assert_eq!(v[..3], ["10", "2", "1_0"]);
         assert_eq!(v[3], "1.0");
         assert_eq!(v.last(), Some(&"~"));
+    }
+
+    #[test]
+    fn version_order_spec_examples_and_systemd_behaviour() {
+        use Ordering::*;
+        let cases = [
+            ("11", "11", Equal),
+            ("systemd-123", "systemd-123", Equal),
+            ("bar-123", "foo-123", Less),
+            ("123a", "123", Greater),
+            ("123.a", "123", Greater),
+            ("123.a", "123.b", Less),
+            ("123a", "123.a", Greater),
+            ("11α", "11β", Equal),
+            ("A", "a", Less),
+            ("", "0", Less),
+            ("0.", "0", Greater),
+            ("0.0", "0", Greater),
+            ("~", "0", Less),
+            ("1-2", "1.2", Less),
+            // Where systemd's implementation and the spec text differ (see uapi):
+            ("", "~", Greater),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0~rc1", "1.0~rc2", Less),
+            ("1.2^post1", "1.2", Greater),
+            ("1.2^post1", "1.2.1", Less),
+            ("1.2-1", "1.2^post1", Less),
+            ("1.0", "1.a", Greater),
+            ("6.5.12-300.fc39.x86_64", "6.5.6-300.fc39.x86_64", Greater),
+            ("007", "7", Equal),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(uapi(a, b), want, "{a} vs {b}");
+            assert_eq!(uapi(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn version_order_terminates_on_odd_input() {
+        for s in [
+            "--",
+            "^^^",
+            "..~~",
+            "-~^.",
+            "\u{0}\u{1}",
+            "a-",
+            "~-",
+            "99999999999999999999999999",
+        ] {
+            for t in ["", "-", "~", "^", ".", "1", "a"] {
+                let _ = uapi(s, t);
+            }
+        }
+    }
+
+    /// Pairs where the two orders disagree (the table in the module documentation).
+    #[test]
+    fn rpm_and_uapi_disagree() {
+        use Ordering::*;
+        let cases = [
+            ("6.1-2", "6.1.1", Greater, Less),
+            ("1.0^20230101", "1.0.1", Greater, Less),
+            ("5.14rc1", "5.14.1", Less, Greater),
+            ("1.0.~rc1", "1.0", Less, Greater),
+            ("5.14.0+debug", "5.14.0-1", Less, Greater),
+            ("1-2", "1.2", Equal, Less),
+        ];
+        for (a, b, by_rpm, by_uapi) in cases {
+            assert_eq!(rpm(a, b), by_rpm, "rpm: {a} vs {b}");
+            assert_eq!(rpm(b, a), by_rpm.reverse(), "rpm: {b} vs {a}");
+            assert_eq!(uapi(a, b), by_uapi, "uapi: {a} vs {b}");
+            assert_eq!(uapi(b, a), by_uapi.reverse(), "uapi: {b} vs {a}");
+        }
     }
 }

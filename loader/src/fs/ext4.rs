@@ -4,13 +4,12 @@
 //! ext4-view 0.9 panicked on some hostile superblocks (a zero
 //! `s_blocks_per_group`, a 64-bit `s_desc_size` under 64), which hopboot
 //! checked up front; 1.0 returns errors for both. Every call into ext4-view
-//! still runs under `catch_unwind`, as in [`super::fat`]: one corrupt
+//! still runs under `catch_unwind` (`fs::guard`), as in [`super::fat`]: one corrupt
 //! partition must not take the other disks' entries down with it.
 
-use super::{FsError, FsView, Kind};
+use super::{guard, FsError, FsView, Kind};
 use crate::block::Window;
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Whether `window` starts with an ext2/3/4 superblock (magic 0xEF53 at byte 1080).
 pub fn probe(window: &Window) -> bool {
@@ -123,12 +122,6 @@ impl ext4_view::Ext4Read for Reader {
     }
 }
 
-/// Runs `f`, turning a panic inside ext4-view into an error.
-fn guard<R>(what: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(FsError::Corrupt(format!("ext4 {what}: the ext4 reader crashed (bug)"))))
-}
-
 /// An ext4 filesystem on a partition.
 pub struct Ext4Fs {
     fs: ext4_view::Ext4,
@@ -178,14 +171,14 @@ impl Ext4Fs {
     /// Loads the superblock and group descriptors of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
         check_geometry(&window)?;
-        guard("superblock", || {
+        guard("ext4", "superblock", || {
             let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
             Ok(Ext4Fs { fs })
         })
     }
 
     fn meta(&self, path: &str) -> Option<ext4_view::Metadata> {
-        guard(path, || Ok(self.fs.metadata(path).ok())).ok().flatten()
+        guard("ext4", path, || Ok(self.fs.metadata(path).ok())).ok().flatten()
     }
 }
 
@@ -210,7 +203,7 @@ impl FsView for Ext4Fs {
     }
 
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        guard(path, || {
+        guard("ext4", path, || {
             let mut f = self.fs.open(path).map_err(map_err(path))?;
             let size = f.metadata().len();
             if f.metadata().is_dir() {
@@ -244,7 +237,7 @@ impl FsView for Ext4Fs {
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
-        guard(path, || {
+        guard("ext4", path, || {
             // Not a regular file is "no such file", as in the other views.
             let mut f = self.fs.open(path).map_err(|e| match e {
                 ext4_view::Ext4Error::IsADirectory | ext4_view::Ext4Error::IsASpecialFile => {
@@ -287,7 +280,7 @@ impl FsView for Ext4Fs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        guard(path, || {
+        guard("ext4", path, || {
             let Ok(rd) = self.fs.read_dir(path) else {
                 return Ok(Vec::new());
             };

@@ -6,13 +6,12 @@
 //! `fatfs` tries (it would only ever try to update the FSInfo sector or the
 //! dirty flag on unmount; access dates are off). Lookups are case-insensitive,
 //! as FAT is, on long and on 8.3 names. `fatfs` is not hardened against
-//! hostile images, so every call into it runs under `catch_unwind`, and
-//! directory walks are capped.
+//! hostile images, so every call into it runs under `catch_unwind`
+//! (`fs::guard`), and directory walks are capped.
 
-use super::{FsError, FsView, Kind};
+use super::{guard, FsError, FsView, Kind};
 use crate::block::Window;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Bytes the adapter reads ahead: fatfs reads 32-byte directory entries one
 /// at a time, this turns them into few, larger reads.
@@ -168,12 +167,6 @@ pub struct FatFs {
     fs: Fs,
 }
 
-/// Runs `f`, turning a panic inside fatfs into an error.
-fn guard<R>(what: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(FsError::Corrupt(format!("FAT {what}: the FAT reader crashed (bug)"))))
-}
-
 fn io_err(path: &str, e: io::Error) -> FsError {
     match e.kind() {
         io::ErrorKind::NotFound => FsError::NotFound(path.to_string()),
@@ -195,7 +188,7 @@ fn same_name(a: &str, b: &str) -> bool {
 impl FatFs {
     /// Reads the boot sector (and FSInfo for FAT32) of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
-        guard("open", || {
+        guard("FAT", "open", || {
             let opts = fatfs::FsOptions::new().update_accessed_date(false);
             let fs = fatfs::FileSystem::new(WindowIo::new(window), opts).map_err(|e| io_err("", e))?;
             Ok(FatFs { fs })
@@ -244,7 +237,7 @@ impl FsView for FatFs {
     }
 
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        guard(path, || {
+        guard("FAT", path, || {
             let e = match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => e,
                 _ => return Err(FsError::NotFound(path.to_string())),
@@ -284,7 +277,7 @@ impl FsView for FatFs {
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
-        guard(path, || {
+        guard("FAT", path, || {
             let e = match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => e,
                 _ => return Err(FsError::NotFound(path.to_string())),
@@ -320,7 +313,7 @@ impl FsView for FatFs {
     }
 
     fn kind(&self, path: &str) -> Option<Kind> {
-        guard(path, || {
+        guard("FAT", path, || {
             Ok(self.lookup(path).map(|n| match n {
                 Node::Root => Kind::Dir,
                 Node::Entry(e) if e.is_dir() => Kind::Dir,
@@ -333,7 +326,7 @@ impl FsView for FatFs {
     }
 
     fn size(&self, path: &str) -> Option<u64> {
-        guard(path, || {
+        guard("FAT", path, || {
             Ok(match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => Some(e.len()),
                 _ => None,
@@ -344,7 +337,7 @@ impl FsView for FatFs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        guard(path, || {
+        guard("FAT", path, || {
             let Some(dir) = self.dir(path) else {
                 return Ok(Vec::new());
             };
@@ -373,7 +366,7 @@ impl FsView for FatFs {
     /// The volume label, as blkid reports it: the root directory's volume
     /// entry, else the boot sector's, trimmed; "NO NAME" means none.
     fn label(&self) -> Option<String> {
-        guard("label", || {
+        guard("FAT", "label", || {
             let l = match self.fs.read_volume_label_from_root_dir() {
                 Ok(Some(l)) => l,
                 _ => self.fs.volume_label(),

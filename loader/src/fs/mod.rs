@@ -9,6 +9,7 @@ pub mod ext4;
 pub mod fat;
 
 use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Largest config file read (grub.cfg, BLS entries…): a cap against hostile input.
 pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
@@ -104,6 +105,19 @@ pub trait FsView {
         let b = self.read(path, MAX_CONFIG_BYTES)?;
         Ok(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
+}
+
+/// Runs `f`, a call into the userspace reader of `reader` (`"ext4"`: ext4-view,
+/// `"FAT"`: fatfs), turning a panic inside the crate into
+/// [`FsError::Corrupt`] ("ext4 /boot/x: the ext4 reader crashed (bug)"): one
+/// corrupt partition must not take the other disks' entries down with it.
+pub(crate) fn guard<R>(reader: &str, what: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(crashed(reader, what)))
+}
+
+/// [`guard`]'s error, built once for all the closures it runs.
+fn crashed(reader: &str, what: &str) -> FsError {
+    FsError::Corrupt(format!("{reader} {what}: the {reader} reader crashed (bug)"))
 }
 
 /// Bytes to set aside for a range read of `len` bytes at `offset` in a file
@@ -246,6 +260,16 @@ mod tests {
         assert_eq!(range_len(100, 100, 10), 0);
         assert_eq!(range_len(100, u64::MAX, 10), 0);
         assert_eq!(range_len(u64::MAX, 0, usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn guard_turns_a_panic_into_an_error() {
+        assert_eq!(guard("ext4", "/x", || Ok(7)).unwrap(), 7);
+        let e = guard::<()>("FAT", "open", || panic!("inside fatfs")).unwrap_err();
+        assert!(matches!(e, FsError::Corrupt(_)));
+        assert_eq!(e.to_string(), "FAT open: the FAT reader crashed (bug)");
+        let e = guard::<()>("ext4", "/boot/x", || panic!("inside ext4-view")).unwrap_err();
+        assert_eq!(e.to_string(), "ext4 /boot/x: the ext4 reader crashed (bug)");
     }
 
     #[test]

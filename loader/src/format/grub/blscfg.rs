@@ -7,7 +7,7 @@
 //!   all count, in order; values are not unquoted;
 //! - snippets are sorted by **file name** only, read as rpm's
 //!   name-version-release (the last two `-` split it), each part in rpm's
-//!   version order ([`crate::version::compare`]), newest first; a snippet whose
+//!   version order ([`crate::version::rpm`]), newest first; a snippet whose
 //!   name compares equal to one already taken is dropped;
 //! - `$variables` in `options` are expanded when `blscfg` runs (not when the
 //!   entry boots), with the module's own expander ([`expand`]); a snippet
@@ -89,9 +89,9 @@ fn split_nvr(id: &str) -> (&str, &str, &str) {
 fn compare_ids(a: &str, b: &str) -> Ordering {
     let (na, va, ra) = split_nvr(a);
     let (nb, vb, rb) = split_nvr(b);
-    crate::version::compare(na, nb)
-        .then_with(|| crate::version::compare(va, vb))
-        .then_with(|| crate::version::compare(ra, rb))
+    crate::version::rpm(na, nb)
+        .then_with(|| crate::version::rpm(va, vb))
+        .then_with(|| crate::version::rpm(ra, rb))
 }
 
 /// Snippets in menu order, as `bls_add_entry` inserts them in directory order:

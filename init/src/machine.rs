@@ -39,7 +39,7 @@ impl Machine for Pid1Machine {
     fn load_filesystem(&self, fstype: &str) -> Result<Vec<String>, MachineError> {
         hopboot_loader::kmod::load_for_filesystem(fstype).map_err(|e| MachineError::Module {
             fstype: fstype.to_string(),
-            source: e.into(),
+            source: e,
         })
     }
 

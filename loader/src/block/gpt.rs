@@ -4,7 +4,8 @@
 //! are right; otherwise the backup header at the last LBA. Both 512- and
 //! 4096-byte logical sectors are tried for image files.
 
-use super::{crc32, le_u32, le_u64, BlockError, Disk, Partition};
+use super::{crc32, BlockError, Disk, Partition};
+use crate::le::{le_u32, le_u64};
 
 /// Type GUID of an EFI System Partition.
 pub const TYPE_ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";

@@ -2,7 +2,8 @@
 //! GPT disk (type 0xee), and logical partitions in a chain of extended boot
 //! records (numbered from 5, as Linux does).
 
-use super::{le_u16, le_u32, BlockError, Disk, Partition};
+use super::{BlockError, Disk, Partition};
+use crate::le::{le_u16, le_u32};
 
 /// The most logical partitions followed, so a looping EBR chain ends.
 const MAX_LOGICAL: u32 = 128;

@@ -303,10 +303,6 @@ pub fn partitions(disk: &Disk) -> Result<(TableKind, Vec<Partition>), BlockError
     ))
 }
 
-/// Little-endian field readers that return 0 instead of panicking on short input
-/// (one set for the whole crate, in [`crate::le`]); gpt, mbr, ext4 and fat read through here.
-pub(crate) use crate::le::{le_u16, le_u32, le_u64};
-
 /// CRC-32 (IEEE 802.3, reflected), as the GPT header and entry array use.
 pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;

@@ -67,12 +67,6 @@ impl DirFs {
 }
 
 impl FsView for DirFs {
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
-        let mut v = Vec::new();
-        self.copy_to(path, limit, &mut v)?;
-        Ok(v)
-    }
-
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
         let io = |source| FsError::Io {
             path: path.to_string(),

@@ -34,7 +34,7 @@ pub fn has_orphans(window: &Window) -> bool {
     if window.read_at(1024, &mut sb).is_err() {
         return false;
     }
-    crate::block::le_u32(&sb, 0xe8) != 0 || crate::block::le_u32(&sb, 0x64) & 0x1_0000 != 0
+    crate::le::le_u32(&sb, 0xe8) != 0 || crate::le::le_u32(&sb, 0x64) & 0x1_0000 != 0
 }
 
 /// The device as ext4-view sees it, with read-ahead: ext4-view asks for one
@@ -139,7 +139,7 @@ pub const MAX_BLOCK_GROUPS: u64 = 1 << 20;
 /// `s_blocks_count_hi` counts as ext4-view reads it, even without 64BIT. Bad
 /// values the kernel would also refuse, or that ext4-view rejects itself, pass.
 fn check_geometry(window: &Window) -> Result<(), FsError> {
-    use crate::block::le_u32;
+    use crate::le::le_u32;
     let mut sb = [0u8; 0x154];
     if window.read_at(1024, &mut sb).is_err() {
         return Ok(()); // ext4-view reports the read error itself
@@ -196,12 +196,6 @@ fn map_err(path: &str) -> impl Fn(ext4_view::Ext4Error) -> FsError + '_ {
 }
 
 impl FsView for Ext4Fs {
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
-        let mut v = Vec::new();
-        self.copy_to(path, limit, &mut v)?;
-        Ok(v)
-    }
-
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
         guard("ext4", path, || {
             let mut f = self.fs.open(path).map_err(map_err(path))?;

@@ -30,7 +30,7 @@ pub fn probe(window: &Window) -> bool {
     if window.read_at(0, &mut b).is_err() {
         return false;
     }
-    let le16 = |o: usize| crate::block::le_u16(&b, o);
+    let le16 = |o: usize| crate::le::le_u16(&b, o);
     let byte = |o: usize| b.get(o).copied().unwrap_or(0);
     let bytes_per_sector = le16(11);
     let sectors_per_cluster = byte(13);
@@ -230,12 +230,6 @@ impl FatFs {
 }
 
 impl FsView for FatFs {
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
-        let mut v = Vec::new();
-        self.copy_to(path, limit, &mut v)?;
-        Ok(v)
-    }
-
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
         guard("FAT", path, || {
             let e = match self.lookup(path) {

@@ -63,7 +63,11 @@ pub enum Kind {
 /// One filesystem, read-only. Paths are absolute inside the filesystem ("/boot/grub/grub.cfg").
 pub trait FsView {
     /// Reads a whole file, failing with [`FsError::TooLarge`] above `limit` bytes.
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError>;
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, FsError> {
+        let mut v = Vec::new();
+        self.copy_to(path, limit, &mut v)?;
+        Ok(v)
+    }
     /// Streams a whole file into `out` with large reads; returns its length.
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError>;
     /// Reads `len` bytes of the file at `path` from byte `offset`, as pread(2)

@@ -119,7 +119,7 @@ pub enum MachineError {
         /// The filesystem type.
         fstype: String,
         /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::kmod::KmodError,
     },
 }
 

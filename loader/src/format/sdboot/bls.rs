@@ -4,7 +4,7 @@
 //! Spec followed: UAPI.1 "The Boot Loader Specification", version 1.0 as
 //! published by the UAPI group (sections "Type #1 Boot Loader Specification
 //! Entries", "Boot counting", "Sorting" and "Version Order"); `loader.conf(5)`
-//! for `default` and `timeout`.
+//! for `default` (its `timeout` is not read: hopboot's countdown is its own).
 //!
 //! Where systemd-boot goes beyond the spec we follow systemd-boot: values in
 //! double quotes are unquoted, entry ids and the `default` glob compare
@@ -169,17 +169,12 @@ pub fn parse_entry(file_name: &str, text: &str) -> Result<BlsEntry, String> {
     Ok(e)
 }
 
-/// What `loader.conf` says about the menu.
+/// What `loader.conf` says about which entry boots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoaderConf {
     /// `default`: a glob over entry ids. Special values starting with `@`
     /// (`@saved`) are kept here and match nothing in [`default_index`].
     pub default: Option<String>,
-    /// `timeout` in seconds: `None` when absent or `menu-force`; `menu-hidden`
-    /// and `menu-disabled` are `Some(0)` (boot the default at once).
-    pub timeout: Option<u32>,
-    /// `timeout menu-force`: show the menu and wait for the user.
-    pub menu_force: bool,
 }
 
 /// Parses `loader.conf`. Unknown keys and bad values are ignored (systemd-boot
@@ -191,25 +186,11 @@ pub fn parse_loader_conf(text: &str) -> LoaderConf {
         let Some((key, value)) = key_value(line) else {
             continue;
         };
-        match key {
-            "default" => c.default = Some(value.to_string()),
-            "timeout" => match value {
-                "menu-force" => {
-                    c.timeout = None;
-                    c.menu_force = true;
-                }
-                "menu-hidden" | "menu-disabled" => {
-                    c.timeout = Some(0);
-                    c.menu_force = false;
-                }
-                v => {
-                    if let Ok(n) = v.parse::<u32>() {
-                        c.timeout = Some(n);
-                        c.menu_force = false;
-                    }
-                }
-            },
-            _ => {}
+        // Only `default` decides what boots; `timeout`, `editor`,
+        // `console-mode`… are for systemd-boot's own menu, and hopboot's
+        // countdown (hopboot.timeout=) rules its menu.
+        if key == "default" {
+            c.default = Some(value.to_string());
         }
     }
     c
@@ -518,13 +499,8 @@ grub_class fedora
     #[test]
     fn loader_conf_values() {
         let c = parse_loader_conf("#timeout 3\ntimeout 5\ndefault  de83806*\nconsole-mode keep\neditor no\n");
-        assert_eq!(c.timeout, Some(5));
         assert_eq!(c.default.as_deref(), Some("de83806*"));
-        assert_eq!(parse_loader_conf("timeout menu-force\n").timeout, None);
-        assert!(parse_loader_conf("timeout menu-force\n").menu_force);
-        assert_eq!(parse_loader_conf("timeout menu-hidden\n").timeout, Some(0));
-        assert_eq!(parse_loader_conf("timeout soon\n").timeout, None);
-        assert_eq!(parse_loader_conf("").timeout, None);
+        assert_eq!(parse_loader_conf("").default, None);
         assert_eq!(parse_loader_conf("default @saved\n").default.as_deref(), Some("@saved"));
     }
 
@@ -536,10 +512,7 @@ grub_class fedora
             entry("arch.conf", "linux /c\n"),
         ];
         sort(&mut v);
-        let conf = |d: &str| LoaderConf {
-            default: Some(d.into()),
-            ..Default::default()
-        };
+        let conf = |d: &str| LoaderConf { default: Some(d.into()) };
         let ids = |i: Option<usize>| i.map(|i| v[i].id.clone());
         assert_eq!(
             ids(default_index(&v, &conf("fedora-*"))).as_deref(),
@@ -651,7 +624,6 @@ grub_class fedora
         assert!(errs.is_empty(), "{errs:?}");
         sort(&mut v);
         let conf = parse_loader_conf(&fs.read_text("/loader/loader.conf").unwrap());
-        assert_eq!(conf.timeout, None);
         assert_eq!(default_index(&v, &conf), Some(0));
         assert_eq!(
             display_titles(&v),

@@ -48,15 +48,16 @@ pub fn why_nothing(d: &Discovery, waited: Duration, disks: &[PathBuf]) -> String
 /// The first few errors, `path: message`, kernel problems first.
 fn listed(d: &Discovery) -> String {
     const SHOWN: usize = 3;
-    let mut errors: Vec<_> = d.errors.iter().collect();
-    errors.sort_by_key(|e| !e.problem.is_missing_kernel());
-    let mut parts: Vec<String> = errors
-        .iter()
+    // Two passes, not a sort: a stable sort costs kilobytes in a PID 1 binary.
+    let kernel = d.errors.iter().filter(|e| e.problem.is_missing_kernel());
+    let other = d.errors.iter().filter(|e| !e.problem.is_missing_kernel());
+    let mut parts: Vec<String> = kernel
+        .chain(other)
         .take(SHOWN)
         .map(|e| format!("{}: {}", e.path, e.problem))
         .collect();
-    if errors.len() > SHOWN {
-        parts.push(format!("and {} more", errors.len() - SHOWN));
+    if d.errors.len() > SHOWN {
+        parts.push(format!("and {} more", d.errors.len() - SHOWN));
     }
     parts.join("; ")
 }

@@ -26,13 +26,7 @@ pub struct Options {
 impl Options {
     /// The options in `c`, with defaults for what is missing or invalid.
     pub fn from_cmdline(c: &Cmdline) -> Self {
-        let secs = |k: &str| -> Option<Duration> {
-            let v = c.get(k)?;
-            v.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
-                .map(Duration::from_secs_f64)
-        };
+        let secs = |k: &str| parse_seconds(c.get(k)?);
         Options {
             wait: secs("hopboot.wait").unwrap_or(Duration::from_secs(5)),
             timeout: secs("hopboot.timeout"),
@@ -46,6 +40,29 @@ impl Options {
             },
         }
     }
+}
+
+/// Longest wait or countdown accepted, in seconds (a day): more is a typo.
+const MAX_SECONDS: u64 = 86_400;
+
+/// Parses seconds written as a decimal number (`5`, `0.5`, `.25`, `2.`), up to
+/// nanoseconds and below [`MAX_SECONDS`]; `None` for anything else. Written out
+/// rather than through `f64`, whose parser's tables cost 13 KB of the binary.
+fn parse_seconds(v: &str) -> Option<Duration> {
+    let v = v.strip_prefix('+').unwrap_or(v);
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    // The first nine fraction digits are nanoseconds; the rest cannot matter.
+    let nanos = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+    (whole < MAX_SECONDS).then(|| Duration::new(whole, nanos))
 }
 
 /// Picks the entry to boot without asking: `wanted` (`hopboot.entry=` or the
@@ -80,6 +97,21 @@ mod tests {
         assert_eq!(o.wait, Duration::from_secs(5));
         assert_eq!(o.timeout, None);
         assert!(o.debug);
+    }
+
+    #[test]
+    fn seconds_are_decimal_numbers() {
+        let s = |v: &str| parse_seconds(v);
+        assert_eq!(s("5"), Some(Duration::from_secs(5)));
+        assert_eq!(s("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(s(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(s("2."), Some(Duration::from_secs(2)));
+        assert_eq!(s("+1.000000001999"), Some(Duration::new(1, 1)));
+        assert_eq!(s("0"), Some(Duration::ZERO));
+        assert_eq!(s("86399.9"), Some(Duration::from_millis(86_399_900)));
+        for bad in ["", ".", "-1", "1e3", "1.2.3", "86400", "0x10", " 1", "NaN", "1,5"] {
+            assert_eq!(s(bad), None, "{bad}");
+        }
     }
 
     #[test]

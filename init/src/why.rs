@@ -8,9 +8,12 @@ use std::time::Duration;
 pub fn why_nothing(d: &Discovery, waited: Duration, disks: &[PathBuf]) -> String {
     if d.volumes.is_empty() {
         if disks.is_empty() {
+            // Tenths of a second, rounded, without float formatting (kilobytes in PID 1).
+            let tenths = (waited.as_millis() + 50) / 100;
             return format!(
-                "no disks found after waiting {:.1}s (missing driver? try hopboot.wait=)",
-                waited.as_secs_f64()
+                "no disks found after waiting {}.{}s (missing driver? try hopboot.wait=)",
+                tenths / 10,
+                tenths % 10
             );
         }
         let names: Vec<String> = disks.iter().map(|p| p.display().to_string()).collect();

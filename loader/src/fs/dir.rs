@@ -126,15 +126,13 @@ impl FsView for DirFs {
 
     fn list(&self, path: &str) -> Vec<String> {
         let Some(host) = self.host(path) else { return Vec::new() };
-        let mut v: Vec<String> = std::fs::read_dir(host)
-            .map(|rd| {
+        match std::fs::read_dir(host) {
+            Ok(rd) => super::listing(
                 rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            ),
+            Err(_) => Vec::new(),
+        }
     }
 
     fn uuid(&self) -> Option<String> {

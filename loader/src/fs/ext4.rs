@@ -278,13 +278,10 @@ impl FsView for Ext4Fs {
             let Ok(rd) = self.fs.read_dir(path) else {
                 return Ok(Vec::new());
             };
-            let mut v: Vec<String> = rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().as_str().ok().map(str::to_string))
-                .filter(|n| n != "." && n != "..")
-                .collect();
-            v.sort();
-            Ok(v)
+            Ok(super::listing(
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().as_str().ok().map(str::to_string)),
+            ))
         })
         .unwrap_or_default()
     }

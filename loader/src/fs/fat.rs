@@ -335,15 +335,12 @@ impl FsView for FatFs {
             let Some(dir) = self.dir(path) else {
                 return Ok(Vec::new());
             };
-            let mut v: Vec<String> = dir
-                .iter()
-                .take(MAX_DIR_ENTRIES)
-                .map_while(Result::ok)
-                .map(|e| e.file_name())
-                .filter(|n| n != "." && n != "..")
-                .collect();
-            v.sort();
-            Ok(v)
+            Ok(super::listing(
+                dir.iter()
+                    .take(MAX_DIR_ENTRIES)
+                    .map_while(Result::ok)
+                    .map(|e| e.file_name()),
+            ))
         })
         .unwrap_or_default()
     }

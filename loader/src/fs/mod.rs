@@ -124,6 +124,14 @@ fn crashed(reader: &str, what: &str) -> FsError {
     FsError::Corrupt(format!("{reader} {what}: the {reader} reader crashed (bug)"))
 }
 
+/// A directory's names as [`FsView::list`] returns them: without `.` and
+/// `..`, sorted.
+pub(crate) fn listing(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = names.filter(|n| n != "." && n != "..").collect();
+    v.sort();
+    v
+}
+
 /// Bytes to set aside for a range read of `len` bytes at `offset` in a file
 /// of `size` bytes: what the file holds there, at most `len`.
 pub(crate) fn range_len(size: u64, offset: u64, len: usize) -> usize {

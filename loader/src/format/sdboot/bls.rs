@@ -512,7 +512,9 @@ grub_class fedora
             entry("arch.conf", "linux /c\n"),
         ];
         sort(&mut v);
-        let conf = |d: &str| LoaderConf { default: Some(d.into()) };
+        let conf = |d: &str| LoaderConf {
+            default: Some(d.into()),
+        };
         let ids = |i: Option<usize>| i.map(|i| v[i].id.clone());
         assert_eq!(
             ids(default_index(&v, &conf("fedora-*"))).as_deref(),

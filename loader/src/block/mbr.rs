@@ -7,6 +7,10 @@ use crate::le::{le_u16, le_u32};
 
 /// The most logical partitions followed, so a looping EBR chain ends.
 const MAX_LOGICAL: u32 = 128;
+/// Most extended boot records read. Empty ones (no logical partition) count
+/// too: a chain of empty EBRs, each one sector further, would otherwise make
+/// PID 1 read the whole disk.
+const MAX_EBRS: u32 = 2 * MAX_LOGICAL;
 
 /// One 16-byte partition entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +118,17 @@ pub fn read(disk: &Disk, bs: &BootSector) -> Result<Vec<Partition>, BlockError> 
         let base = u64::from(ext.lba);
         let mut next = base;
         let mut number = 5;
+        let mut visited = 0;
         while number < 5 + MAX_LOGICAL {
-            if next * ss >= disk.size {
+            visited += 1;
+            if visited > MAX_EBRS {
+                log::warn!(
+                    "{}: more than {MAX_EBRS} extended boot records; the logical partitions after them are left out",
+                    disk.path.display()
+                );
+                break;
+            }
+            if next.checked_mul(ss).is_none_or(|at| at >= disk.size) {
                 break;
             }
             let sector = disk.read_vec(next * ss, 512)?;
@@ -144,6 +157,50 @@ pub fn read(disk: &Disk, bs: &BootSector) -> Result<Vec<Partition>, BlockError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// A disk with an extended partition at sector 1 whose EBR chain is
+    /// `empty` EBRs without a partition, one sector apart, then one EBR with a
+    /// logical partition.
+    fn ebr_chain(empty: u32) -> tempfile::NamedTempFile {
+        let total = 2 + empty + 1 + 8;
+        let mut img = vec![0u8; total as usize * 512];
+        img[..512].copy_from_slice(&sector(&[(0, 0x05, 1, total - 1)]));
+        for i in 0..=empty {
+            let at = 1 + i;
+            let mut ebr = if i == empty {
+                sector(&[(0, 0x83, 1, 8)])
+            } else {
+                sector(&[])
+            };
+            if i < empty {
+                // The link: the next EBR, relative to the extended partition.
+                let o = 446 + 16;
+                ebr[o + 4] = 0x05;
+                ebr[o + 8..o + 12].copy_from_slice(&(i + 1).to_le_bytes());
+                ebr[o + 12..o + 16].copy_from_slice(&1u32.to_le_bytes());
+            }
+            let o = at as usize * 512;
+            img[o..o + 512].copy_from_slice(&ebr);
+        }
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&img).unwrap();
+        f
+    }
+
+    #[test]
+    fn empty_ebrs_count_against_the_walk() {
+        // A short chain of empty EBRs still reaches the logical partition…
+        let f = ebr_chain(10);
+        let d = Disk::open(f.path()).unwrap();
+        let bs = parse_boot_sector(&d.read_vec(0, 512).unwrap()).unwrap();
+        assert_eq!(read(&d, &bs).unwrap().len(), 1);
+        // …but a long one is cut off, however few partitions it held.
+        let f = ebr_chain(MAX_EBRS + 10);
+        let d = Disk::open(f.path()).unwrap();
+        let bs = parse_boot_sector(&d.read_vec(0, 512).unwrap()).unwrap();
+        assert_eq!(read(&d, &bs).unwrap().len(), 0);
+    }
 
     fn sector(entries: &[(u8, u8, u32, u32)]) -> Vec<u8> {
         let mut s = vec![0u8; 512];

@@ -109,6 +109,9 @@ pub fn run() -> ! {
         if r.is_err() {
             round.message = Some("internal error (see the log); back to the menu".into());
             round.first = false;
+            // A panic while reading the disks would come back on every rescan:
+            // show what is known instead (the prompt's `r` tries again).
+            round.scan = false;
         }
         prompt::reap_children();
     }

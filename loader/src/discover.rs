@@ -8,7 +8,8 @@
 //! the entries that did work.
 
 use crate::format::{BootFormat, Config, Found, FORMATS};
-use crate::model::{BootEntry, DiscoveryError, Volume};
+use crate::model::{BootEntry, DiscoveryError, Problem, Volume};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Everything discovery found.
 #[derive(Debug, Default)]
@@ -50,11 +51,12 @@ pub fn discover_with(formats: &[&dyn BootFormat], volumes: Vec<Volume>, errors: 
     for vi in 0..volumes.len() {
         let mut claimed = false;
         for f in formats.iter().filter(|f| !f.fallback()) {
-            for cfg in f.configs(&volumes, vi) {
+            for cfg in guarded(*f, &volumes, vi, &mut c.errors, || f.configs(&volumes, vi)) {
                 claimed = true;
                 if !read.contains(&cfg.key) {
                     log::debug!("{}: reading {} {}", cfg.key, f.name(), cfg.path);
-                    c.collect(&cfg, f.read(&volumes, &cfg));
+                    let found = guarded(*f, &volumes, vi, &mut c.errors, || f.read(&volumes, &cfg));
+                    c.collect(&cfg, found);
                     read.push(cfg.key);
                 }
             }
@@ -70,8 +72,9 @@ pub fn discover_with(formats: &[&dyn BootFormat], volumes: Vec<Volume>, errors: 
             if c.entries.iter().any(|e| e.volume == vi) {
                 break;
             }
-            for cfg in f.configs(&volumes, vi) {
-                c.collect(&cfg, f.read(&volumes, &cfg));
+            for cfg in guarded(*f, &volumes, vi, &mut c.errors, || f.configs(&volumes, vi)) {
+                let found = guarded(*f, &volumes, vi, &mut c.errors, || f.read(&volumes, &cfg));
+                c.collect(&cfg, found);
             }
         }
     }
@@ -89,6 +92,23 @@ pub fn discover_with(formats: &[&dyn BootFormat], volumes: Vec<Volume>, errors: 
         entries,
         errors,
     }
+}
+
+/// Runs one call into a format: a panic in it (a bug, or input its code did
+/// not expect) becomes an error about that volume and an empty result, so
+/// the other formats and volumes still give their entries.
+fn guarded<T: Default>(
+    f: &dyn BootFormat,
+    volumes: &[Volume],
+    vi: usize,
+    errors: &mut Vec<DiscoveryError>,
+    call: impl FnOnce() -> T,
+) -> T {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| {
+        let name = volumes.get(vi).map_or_else(String::new, |v| v.name.clone());
+        errors.push(DiscoveryError::new(name, Problem::Crashed { format: f.name() }));
+        T::default()
+    })
 }
 
 /// Collects entries, dropping the same boot reached by two routes.
@@ -143,5 +163,47 @@ impl Collector {
         self.entries.push(e);
         self.origins.push(origin.to_string());
         self.entries.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{extlinux::Extlinux, scan::Scan};
+
+    /// A format whose code panics on every volume.
+    struct Panics;
+
+    impl BootFormat for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn configs(&self, _: &[Volume], vi: usize) -> Vec<Config> {
+            vec![Config::file("panics", vi, "/x".into())]
+        }
+        fn read(&self, _: &[Volume], _: &Config) -> Found {
+            panic!("a bug in a format")
+        }
+    }
+
+    #[test]
+    fn a_format_that_panics_costs_only_its_own_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let boot = t.path().join("boot");
+        std::fs::create_dir_all(boot.join("extlinux")).unwrap();
+        std::fs::write(boot.join("vmlinuz-6.1"), b"k").unwrap();
+        std::fs::write(
+            boot.join("extlinux/extlinux.conf"),
+            "DEFAULT a\nLABEL a\n  KERNEL /boot/vmlinuz-6.1\n  APPEND ro\n",
+        )
+        .unwrap();
+        let vol = crate::source::dir::volume(t.path(), 0);
+        let formats: &[&dyn BootFormat] = &[&Panics, &Extlinux, &Scan];
+        let d = discover_with(formats, vec![vol], Vec::new());
+        assert_eq!(d.entries.len(), 1, "{:?}", d.entries);
+        assert_eq!(d.entries[0].kernel, "/boot/vmlinuz-6.1");
+        assert!(d.entries[0].default);
+        let errors: Vec<String> = d.errors.iter().map(|e| e.message()).collect();
+        assert_eq!(errors, ["the panics reader crashed (bug); its entries are left out"]);
     }
 }

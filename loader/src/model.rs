@@ -197,6 +197,12 @@ pub enum Problem {
         /// The GRUB device name.
         device: String,
     },
+    /// A format's code panicked on this volume (a bug); caught.
+    #[error("the {format} reader crashed (bug); its entries are left out")]
+    Crashed {
+        /// The format's name.
+        format: &'static str,
+    },
     /// An entry that names no kernel at all.
     #[error("entry has neither `linux` nor `efi`")]
     NoKernel,

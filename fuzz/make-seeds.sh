@@ -16,7 +16,7 @@ STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 export MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME=1700000000
 
 rm -rf "$OUT"
-TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover)
+TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage)
 for t in "${TARGETS[@]}"; do mkdir -p "$OUT/$t"; done
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -155,10 +155,13 @@ pub(super) struct Free(pub(super) Vec<Range<u64>>);
 
 impl Free {
     pub(super) fn take(&mut self, at: u64, size: u64) {
-        self.0 = subtract(&self.0, &(at..at + size));
+        self.0 = subtract(&self.0, &(at..at.saturating_add(size)));
     }
+    /// Whether `size` bytes at `at` are free. `at` may come straight from a
+    /// kernel's header (`pref_address`): a sum past 2^64 fits nowhere.
     pub(super) fn fits(&self, at: u64, size: u64) -> bool {
-        self.0.iter().any(|r| r.start <= at && at + size <= r.end)
+        at.checked_add(size)
+            .is_some_and(|end| self.0.iter().any(|r| r.start <= at && end <= r.end))
     }
     /// Highest `align`-aligned place for `size` bytes within `[min, max)`.
     pub(super) fn top(&self, size: u64, align: u64, min: u64, max: u64) -> Option<u64> {
@@ -179,8 +182,12 @@ impl Free {
     pub(super) fn bottom(&self, size: u64, align: u64, min: u64, max: u64) -> Option<u64> {
         let mut best = None;
         for r in &self.0 {
-            let at = r.start.max(min).div_ceil(align) * align;
-            if at + size <= r.end.min(max) && best.is_none_or(|b| at < b) {
+            // `min` and `align` come from the kernel's header: no wrapping.
+            let Some(at) = r.start.max(min).div_ceil(align.max(1)).checked_mul(align) else {
+                continue;
+            };
+            let fits = at.checked_add(size).is_some_and(|end| end <= r.end.min(max));
+            if fits && best.is_none_or(|b| at < b) {
                 best = Some(at);
             }
         }

@@ -299,6 +299,32 @@ mod tests {
         b
     }
 
+    #[test]
+    fn a_preferred_address_that_wraps_is_not_free() {
+        // pref_address + init_size past 2^64: a wrapped sum once said "fits".
+        for pref in [u64::MAX - 0xfff, u64::MAX - 0x3f9_8000 + 0x1000, 1 << 63] {
+            let mut img = image();
+            put(&mut img, 0x258, &pref.to_le_bytes());
+            let p = plan(&img, None, b"", &qemu_512m(), None);
+            if let Ok(p) = p {
+                let ram = qemu_512m().ram;
+                assert!(
+                    ram.iter().any(|r| r.start <= p.kernel_addr && p.kernel_addr < r.end),
+                    "{pref:#x}: kernel at {:#x}",
+                    p.kernel_addr
+                );
+            }
+        }
+        // Not relocatable: nowhere else to go.
+        let mut img = image();
+        put(&mut img, 0x258, &(u64::MAX - 0xfff).to_le_bytes());
+        img[0x234] = 0;
+        assert!(matches!(
+            plan(&img, None, b"", &qemu_512m(), None),
+            Err(BzError::NoRoom("kernel"))
+        ));
+    }
+
     /// QEMU's 512 MiB q35 map, as /sys/firmware/memmap shows it.
     fn qemu_512m() -> Platform {
         Platform {

@@ -642,6 +642,33 @@ fn grub_nasty_scripts() {
 // Nasty BLS and syslinux inputs
 
 #[test]
+fn loader_conf_default_glob_of_a_few_mib() {
+    // A `default` pattern as long as loader.conf may be, with stars that the
+    // matcher backtracks to, against the most entries a menu holds.
+    let mut c = Checker::new("bls-glob");
+    let entries: Vec<bls::BlsEntry> = (0..bls::MAX_ENTRIES)
+        .map(|i| bls::parse_entry(&format!("/loader/entries/{}-{i}.conf", "a".repeat(200)), "linux /k\n").unwrap())
+        .collect();
+    let longest_read = format!("{}b", "*a".repeat((bls::MAX_DEFAULT_PATTERN - 1) / 2));
+    for pattern in [
+        "*a".repeat(2 << 20),
+        format!("{}b", "a*".repeat(1 << 20)),
+        "[".repeat(4 << 20),
+        longest_read,
+    ] {
+        let conf = bls::parse_loader_conf(&format!("default {pattern}\n"));
+        let entries = entries.clone();
+        let r = c.check("default_index", pattern.as_bytes(), move || {
+            bls::default_index(&entries, &conf)
+        });
+        if let Some(r) = r {
+            assert_eq!(r, Some(0), "an unmatchable default falls back to the first entry");
+        }
+    }
+    c.finish();
+}
+
+#[test]
 fn bls_entry_of_10_mib() {
     let mut c = Checker::new("bls-big");
     let mut s = String::from("title Big\nlinux /vmlinuz\n");

@@ -260,7 +260,17 @@ pub fn default_index(entries: &[BlsEntry], conf: &LoaderConf) -> Option<usize> {
         return None;
     }
     let pattern = conf.default.as_deref().filter(|p| !p.starts_with('@'));
-    if let Some(p) = pattern {
+    let pattern = pattern.map(fold_stars).filter(|p| {
+        let fits = p.len() <= MAX_DEFAULT_PATTERN;
+        if !fits {
+            log::warn!(
+                "loader.conf: a default pattern of {} bytes matches no entry id (at most {MAX_DEFAULT_PATTERN} are read)",
+                p.len()
+            );
+        }
+        fits
+    });
+    if let Some(p) = pattern.as_deref() {
         let matches = |name: &str| glob::matches(p, name, glob::LOADER_CONF);
         let hit = entries
             .iter()
@@ -270,6 +280,24 @@ pub fn default_index(entries: &[BlsEntry], conf: &LoaderConf) -> Option<usize> {
         }
     }
     Some(0)
+}
+
+/// Longest `default` pattern matched, once runs of `*` are folded. Entry ids
+/// are file names (at most 255 bytes), so real patterns are far shorter; a
+/// longer one (a hostile loader.conf can hold megabytes) would cost the
+/// matcher pattern × name × entries steps.
+pub const MAX_DEFAULT_PATTERN: usize = 512;
+
+/// `pattern` with each run of `*` made one `*`: the same glob (a `*` inside a
+/// `[...]` set is a member, and a repeated member is the same set).
+fn fold_stars(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len().min(MAX_DEFAULT_PATTERN + 1));
+    for c in pattern.chars() {
+        if !(c == '*' && out.ends_with('*')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The title systemd-boot shows for one entry on its own: `title`, else the id.

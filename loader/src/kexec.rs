@@ -23,6 +23,18 @@ pub enum KexecError {
         /// Why.
         source: FsError,
     },
+    /// The files are larger than the memory this machine has free.
+    #[error(
+        "kernel and initrds are {} MiB, too big for this machine's memory ({} MiB free)",
+        .need.div_ceil(MIB),
+        .free / MIB
+    )]
+    TooBig {
+        /// Bytes the kernel and initrds take, as their files say.
+        need: u64,
+        /// `MemAvailable` from /proc/meminfo.
+        free: u64,
+    },
     /// memfd_create failed.
     #[error("cannot create an in-memory file: {0}")]
     Memfd(nix::errno::Errno),
@@ -109,6 +121,24 @@ pub enum Method {
     TestBadDigest,
 }
 
+const MIB: u64 = 1 << 20;
+
+/// `MemAvailable` from the text of /proc/meminfo, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses files that cannot fit in memory before a byte of them is read:
+/// their sizes come from the disk, and a failed allocation would abort PID 1.
+fn check_fits(need: u64, meminfo: &str) -> Result<(), KexecError> {
+    match mem_available(meminfo) {
+        Some(free) if need > free => Err(KexecError::TooBig { need, free }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads the entry's files from `files` (the filesystem its kernel is on)
 /// and loads them as the next kernel. After this returns `Ok`,
 /// [`reboot_into`] starts it.
@@ -123,6 +153,11 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
     // are the segments' buffers; for kexec_file_load they go to memfds.
     let mut kernel: Vec<u8>;
     let mut initrd: Vec<u8> = Vec::new();
+    let sizes = std::iter::once(&entry.kernel)
+        .chain(&entry.initrds)
+        .map(|p| files.size(p).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    check_fits(sizes, &std::fs::read_to_string("/proc/meminfo").unwrap_or_default())?;
     if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
         // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
         // come first in the initrd. Only the headers and these sections are
@@ -266,5 +301,70 @@ pub fn reboot_into() -> std::io::Error {
     match nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_KEXEC) {
         Ok(never) => match never {},
         Err(e) => std::io::Error::from(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMINFO: &str = "MemTotal:         250000 kB\nMemFree:          180000 kB\nMemAvailable:     204800 kB\n";
+
+    #[test]
+    fn files_larger_than_free_memory_are_refused_before_reading() {
+        assert_eq!(mem_available(MEMINFO), Some(200 * MIB));
+        assert!(check_fits(100 * MIB, MEMINFO).is_ok());
+        let e = check_fits(4 << 30, MEMINFO).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kernel and initrds are 4096 MiB, too big for this machine's memory (200 MiB free)"
+        );
+        // No MemAvailable line (kernels before 3.14): no check.
+        assert!(check_fits(u64::MAX, "MemTotal: 1 kB\n").is_ok());
+    }
+
+    /// A filesystem whose one initrd claims to be 1 TiB.
+    struct Claims;
+
+    impl FsView for Claims {
+        fn copy_to(&self, path: &str, _: u64, _: &mut dyn Write) -> Result<u64, FsError> {
+            panic!("{path} was read, though it cannot fit")
+        }
+        fn kind(&self, _: &str) -> Option<crate::fs::Kind> {
+            Some(crate::fs::Kind::File)
+        }
+        fn size(&self, path: &str) -> Option<u64> {
+            Some(if path.contains("initrd") { 1 << 40 } else { 8 << 20 })
+        }
+        fn list(&self, _: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn uuid(&self) -> Option<String> {
+            None
+        }
+        fn label(&self) -> Option<String> {
+            None
+        }
+        fn fs_type(&self) -> &'static str {
+            "dir"
+        }
+    }
+
+    #[test]
+    fn a_terabyte_initrd_is_too_big_not_an_abort() {
+        let e = BootEntry {
+            title: "huge".into(),
+            format: crate::model::Format::Scan,
+            kernel: "/boot/vmlinuz".into(),
+            initrds: vec!["/boot/initrd.img".into()],
+            cmdline: String::new(),
+            default: true,
+            device: "vda1".into(),
+            id: "huge".into(),
+            volume: 0,
+            boot_image: None,
+        };
+        let r = load(&e, &Claims, None, Method::File);
+        assert!(matches!(r, Err(KexecError::TooBig { .. })), "{r:?}");
     }
 }

@@ -111,6 +111,9 @@ fn guarded<T: Default>(
     })
 }
 
+/// Most errors kept from one config; the rest are counted in one line.
+pub const MAX_ERRORS_PER_CONFIG: usize = 50;
+
 /// Collects entries, dropping the same boot reached by two routes.
 #[derive(Default)]
 struct Collector {
@@ -129,8 +132,16 @@ impl Collector {
         let Found {
             entries,
             default,
-            errors,
+            mut errors,
         } = found;
+        // A config can produce errors without end (an INCLUDE fan-out made
+        // hundreds of thousands): keep the first, count the rest.
+        if errors.len() > MAX_ERRORS_PER_CONFIG {
+            let more = errors.len() - MAX_ERRORS_PER_CONFIG;
+            errors.truncate(MAX_ERRORS_PER_CONFIG);
+            let path = errors.last().map_or_else(|| cfg.key.clone(), |e| e.path.clone());
+            errors.push(DiscoveryError::new(path, Problem::More(more)));
+        }
         self.errors.extend(errors);
         let mut cfg_first = None;
         let mut cfg_default = None;
@@ -184,6 +195,46 @@ mod tests {
         fn read(&self, _: &[Volume], _: &Config) -> Found {
             panic!("a bug in a format")
         }
+    }
+
+    /// A format whose one config reports `n` problems.
+    struct Noisy(usize);
+
+    impl BootFormat for Noisy {
+        fn name(&self) -> &'static str {
+            "noisy"
+        }
+        fn configs(&self, _: &[Volume], vi: usize) -> Vec<Config> {
+            vec![Config::file("noisy", vi, "/noisy.cfg".into())]
+        }
+        fn read(&self, _: &[Volume], _: &Config) -> Found {
+            let errors = (0..self.0)
+                .map(|i| DiscoveryError::new("d:/noisy.cfg", Problem::Config(format!("bad line {i}"))))
+                .collect();
+            Found {
+                errors,
+                ..Found::default()
+            }
+        }
+    }
+
+    #[test]
+    fn a_config_keeps_its_first_errors_and_counts_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let vol = || crate::source::dir::volume(t.path(), 0);
+        let d = discover_with(&[&Noisy(100_000)], vec![vol()], Vec::new());
+        assert_eq!(d.errors.len(), MAX_ERRORS_PER_CONFIG + 1);
+        assert_eq!(d.errors[0].message(), "bad line 0");
+        let last = d.errors.last().unwrap();
+        assert_eq!(
+            (last.path.as_str(), last.message()),
+            (
+                "d:/noisy.cfg",
+                format!("and {} more problems", 100_000 - MAX_ERRORS_PER_CONFIG)
+            )
+        );
+        let d = discover_with(&[&Noisy(3)], vec![vol()], Vec::new());
+        assert_eq!(d.errors.len(), 3);
     }
 
     #[test]

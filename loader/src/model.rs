@@ -197,6 +197,9 @@ pub enum Problem {
         /// The GRUB device name.
         device: String,
     },
+    /// More problems in the same config, not listed one by one.
+    #[error("and {0} more problems")]
+    More(usize),
     /// A format's code panicked on this volume (a bug); caught.
     #[error("the {format} reader crashed (bug); its entries are left out")]
     Crashed {

@@ -7,6 +7,36 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+/// Opens `path` below the directory `root` with openat2(2): every component,
+/// symlinks included, is resolved with `root` as `/` (`RESOLVE_IN_ROOT`, so
+/// `..` and absolute links stay inside), never through a magic link
+/// (`/proc/PID/fd/…`) and never into another mounted filesystem
+/// (`RESOLVE_NO_XDEV`). `flags` are open(2) flags; `O_CLOEXEC` is added, and
+/// unless `O_PATH` is set `O_NOCTTY` and `O_NONBLOCK` (a FIFO must not block
+/// the open). Needs Linux 5.6: older kernels answer `ENOSYS`.
+pub fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &std::path::Path,
+    flags: nix::fcntl::OFlag,
+) -> io::Result<std::fs::File> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // openat2 takes nothing but O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC with O_PATH.
+    let extra = if flags.contains(OFlag::O_PATH) {
+        OFlag::O_CLOEXEC
+    } else {
+        OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK
+    };
+    let how = OpenHow::new()
+        .flags(flags | extra)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_XDEV);
+    let fd = openat2(root.as_raw_fd(), path, how).map_err(io::Error::from)?;
+    // SAFETY: openat2 has just returned `fd`, a new descriptor that nothing
+    // else in the process owns or will close; the OwnedFd takes it over.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(std::fs::File::from(owned))
+}
+
 /// `KEXEC_FILE_UNLOAD` from `<linux/kexec.h>`.
 const KEXEC_FILE_UNLOAD: libc::c_ulong = 0x1;
 /// `KEXEC_FILE_NO_INITRAMFS` from `<linux/kexec.h>`.

@@ -9,6 +9,7 @@
 
 use crate::format::{BootFormat, Config, Found, FORMATS};
 use crate::model::{BootEntry, DiscoveryError, Problem, Volume};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Everything discovery found.
@@ -78,6 +79,13 @@ pub fn discover_with(formats: &[&dyn BootFormat], volumes: Vec<Volume>, errors: 
             }
         }
     }
+    if c.left_out > 0 {
+        let problem = Problem::MenuFull {
+            left_out: c.left_out,
+            max: MAX_MENU_ENTRIES,
+        };
+        c.errors.push(DiscoveryError::new("menu", problem));
+    }
     let Collector {
         mut entries,
         errors,
@@ -122,7 +130,18 @@ struct Collector {
     origins: Vec<String>,
     errors: Vec<DiscoveryError>,
     default: Option<usize>,
+    /// Entries by what they boot, so a duplicate is found without a scan of
+    /// every entry (64 volumes of 1,024 entries took tens of seconds).
+    by_boot: HashMap<BootKey, Vec<usize>>,
+    /// Entries dropped because the menu was full.
+    left_out: usize,
 }
+
+/// What an entry boots: the volume, kernel, initrds and command line.
+type BootKey = (usize, String, Vec<String>, String);
+
+/// Most entries a menu holds; the rest are counted in one error.
+pub const MAX_MENU_ENTRIES: usize = 2048;
 
 impl Collector {
     /// Adds one config's entries and errors. The first config with entries
@@ -146,7 +165,7 @@ impl Collector {
         let mut cfg_first = None;
         let mut cfg_default = None;
         for (i, e) in entries.into_iter().enumerate() {
-            let idx = self.push(&cfg.key, e);
+            let Some(idx) = self.push(&cfg.key, e) else { continue };
             cfg_first.get_or_insert(idx);
             if default == Some(i) {
                 cfg_default.get_or_insert(idx);
@@ -158,22 +177,21 @@ impl Collector {
     }
 
     /// Adds `e`; returns its index (an earlier identical entry's from
-    /// another config when a duplicate).
-    fn push(&mut self, origin: &str, e: BootEntry) -> usize {
-        let same = |o: &BootEntry| {
-            o.volume == e.volume && o.kernel == e.kernel && o.initrds == e.initrds && o.cmdline == e.cmdline
-        };
-        if let Some(i) = self
-            .entries
-            .iter()
-            .zip(&self.origins)
-            .position(|(o, from)| from != origin && same(o))
-        {
-            return i;
+    /// another config when a duplicate), `None` when the menu is full.
+    fn push(&mut self, origin: &str, e: BootEntry) -> Option<usize> {
+        let key: BootKey = (e.volume, e.kernel.clone(), e.initrds.clone(), e.cmdline.clone());
+        let same = self.by_boot.entry(key).or_default();
+        if let Some(&i) = same.iter().find(|&&i| self.origins.get(i).is_some_and(|o| o != origin)) {
+            return Some(i);
         }
+        if self.entries.len() >= MAX_MENU_ENTRIES {
+            self.left_out += 1;
+            return None;
+        }
+        same.push(self.entries.len());
         self.entries.push(e);
         self.origins.push(origin.to_string());
-        self.entries.len() - 1
+        Some(self.entries.len() - 1)
     }
 }
 
@@ -216,6 +234,66 @@ mod tests {
                 ..Found::default()
             }
         }
+    }
+
+    /// A format whose config on each volume has `n` entries, each its own kernel.
+    struct Many(usize);
+
+    impl BootFormat for Many {
+        fn name(&self) -> &'static str {
+            "many"
+        }
+        fn configs(&self, _: &[Volume], vi: usize) -> Vec<Config> {
+            vec![Config::file("many", vi, "/many.cfg".into())]
+        }
+        fn read(&self, _: &[Volume], _: &Config) -> Found {
+            let entries = (0..self.0)
+                .map(|i| BootEntry {
+                    title: format!("k{i}"),
+                    format: crate::model::Format::Grub,
+                    kernel: format!("/boot/k{i}"),
+                    initrds: Vec::new(),
+                    cmdline: String::new(),
+                    default: false,
+                    device: "d".into(),
+                    id: format!("k{i}"),
+                    // Every volume's config boots volume 0: duplicates across configs.
+                    volume: 0,
+                    boot_image: None,
+                })
+                .collect();
+            Found {
+                entries,
+                default: Some(1),
+                ..Found::default()
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_across_configs_are_one_entry_and_a_full_menu_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let vols = |n| (0..n).map(|i| crate::source::dir::volume(t.path(), i)).collect();
+        // 64 volumes whose configs all boot the same 1,000 kernels: one menu of 1,000.
+        let d = discover_with(&[&Many(1000)], vols(64), Vec::new());
+        assert_eq!(d.entries.len(), 1000);
+        assert_eq!(d.default_index(), Some(1));
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        // More than a menu holds: the rest are counted, the default kept.
+        let d = discover_with(&[&Many(MAX_MENU_ENTRIES + 500)], vols(1), Vec::new());
+        assert_eq!(d.entries.len(), MAX_MENU_ENTRIES);
+        assert_eq!(d.default_index(), Some(1));
+        let msgs: Vec<String> = d
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message()))
+            .collect();
+        assert_eq!(
+            msgs,
+            [format!(
+                "menu: 500 more entries left out (a menu holds {MAX_MENU_ENTRIES})"
+            )]
+        );
     }
 
     #[test]

@@ -197,6 +197,14 @@ pub enum Problem {
         /// The GRUB device name.
         device: String,
     },
+    /// Entries that did not fit on the menu.
+    #[error("{left_out} more entries left out (a menu holds {max})")]
+    MenuFull {
+        /// How many.
+        left_out: usize,
+        /// The most a menu holds.
+        max: usize,
+    },
     /// More problems in the same config, not listed one by one.
     #[error("and {0} more problems")]
     More(usize),

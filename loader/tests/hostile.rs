@@ -642,6 +642,35 @@ fn grub_nasty_scripts() {
 // Nasty BLS and syslinux inputs
 
 #[test]
+fn boot_with_twenty_thousand_kernels() {
+    // A /boot full of kernel-named files: each lookup once scanned the whole
+    // listing, and the newest-first insertion sort compared every pair.
+    let mut c = Checker::new("scan-many");
+    let d = tempfile::tempdir().unwrap();
+    let boot = d.path().join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    for i in 0..20_000 {
+        std::fs::write(boot.join(format!("vmlinuz-6.1.{i}")), b"").unwrap();
+        if i % 2 == 0 {
+            std::fs::write(boot.join(format!("initrd.img-6.1.{i}")), b"").unwrap();
+        }
+    }
+    let root = d.path().to_path_buf();
+    let r = c.check("scan", b"", move || {
+        hopboot_loader::format::scan::scan_counted(&DirFs::new(&root), &["/boot", "/"])
+    });
+    if let Some((entries, left_out)) = r {
+        let max = hopboot_loader::format::scan::MAX_KERNELS;
+        assert_eq!((entries.len(), left_out), (max, 20_000 - max));
+        // Newest first among those listed.
+        assert!(entries
+            .windows(2)
+            .all(|w| { hopboot_loader::version::rpm(&w[0].version, &w[1].version) != std::cmp::Ordering::Less }));
+    }
+    c.finish();
+}
+
+#[test]
 fn loader_conf_default_glob_of_a_few_mib() {
     // A `default` pattern as long as loader.conf may be, with stars that the
     // matcher backtracks to, against the most entries a menu holds.

@@ -4,8 +4,9 @@
 
 use crate::format::{BootFormat, Config, Found};
 use crate::fs::FsView;
-use crate::model::{BootEntry, Format, Volume};
+use crate::model::{BootEntry, DiscoveryError, Format, Problem, Volume};
 use crate::version;
+use std::collections::HashSet;
 
 /// A kernel found by the scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,19 +40,33 @@ fn initrd_candidates(v: &str) -> Vec<String> {
     ]
 }
 
+/// Most kernels the scan lists (a real /boot has a handful); the rest are
+/// counted, not listed.
+pub const MAX_KERNELS: usize = 256;
+
 /// Scans `dirs` (usually `/boot` and `/`) of one filesystem.
 pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
+    scan_counted(fs, dirs).0
+}
+
+/// [`scan`], and how many kernels were left out past [`MAX_KERNELS`]. Near
+/// linear in the number of files: 50,000 names in /boot took minutes when
+/// each lookup scanned the listing.
+pub fn scan_counted(fs: &dyn FsView, dirs: &[&str]) -> (Vec<ScanEntry>, usize) {
     let cmdline = default_cmdline(fs);
     let mut found: Vec<ScanEntry> = Vec::new();
+    let mut kernels: HashSet<String> = HashSet::new();
+    let mut left_out = 0;
     for dir in dirs {
-        let names = fs.list(dir);
+        let listing = fs.list(dir);
+        let names: HashSet<&str> = listing.iter().map(String::as_str).collect();
         let path = |n: &str| crate::fs::join(dir, n);
         let micro: Vec<String> = MICROCODE
             .iter()
-            .filter(|m| names.iter().any(|n| n == *m))
+            .filter(|m| names.contains(*m))
             .map(|m| path(m))
             .collect();
-        for name in &names {
+        for name in &listing {
             let Some(ver) = KERNEL_PREFIXES.iter().find_map(|p| name.strip_prefix(p)) else {
                 continue;
             };
@@ -59,10 +74,18 @@ pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
                 continue;
             }
             let kernel = path(name);
-            if !fs.is_file(&kernel) || found.iter().any(|e| e.kernel == kernel) {
+            if kernels.contains(&kernel) {
                 continue;
             }
-            let initrd = initrd_candidates(ver).into_iter().find(|c| names.contains(c));
+            if kernels.len() >= MAX_KERNELS {
+                left_out += 1;
+                continue;
+            }
+            if !fs.is_file(&kernel) {
+                continue;
+            }
+            kernels.insert(kernel.clone());
+            let initrd = initrd_candidates(ver).into_iter().find(|c| names.contains(c.as_str()));
             let mut initrds = micro.clone();
             initrds.extend(initrd.iter().map(|i| path(i)));
             found.push(ScanEntry {
@@ -74,7 +97,7 @@ pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
             });
             // Arch's fallback image is a second entry for the same kernel.
             let fallback = format!("initramfs-{ver}-fallback.img");
-            if names.contains(&fallback) {
+            if names.contains(fallback.as_str()) {
                 let mut initrds = micro.clone();
                 initrds.push(path(&fallback));
                 found.push(ScanEntry {
@@ -88,7 +111,7 @@ pub fn scan(fs: &dyn FsView, dirs: &[&str]) -> Vec<ScanEntry> {
         }
     }
     version::sort_newest_first(&mut found, |e| &e.version);
-    found
+    (found, left_out)
 }
 
 fn default_cmdline(fs: &dyn FsView) -> String {
@@ -134,7 +157,14 @@ impl BootFormat for Scan {
         let Some(vol) = volumes.get(config.volume) else {
             return found;
         };
-        found.entries = scan(vol.fs.as_ref(), &["/boot", "/"])
+        let (entries, left_out) = scan_counted(vol.fs.as_ref(), &["/boot", "/"]);
+        if left_out > 0 {
+            let problem = Problem::Config(format!(
+                "{left_out} more kernels not scanned (the scan lists at most {MAX_KERNELS})"
+            ));
+            found.errors.push(DiscoveryError::new(vol.name.clone(), problem));
+        }
+        found.entries = entries
             .into_iter()
             .map(|s| BootEntry {
                 title: s.title,

@@ -71,7 +71,7 @@ usage:
 environment:
   HOPBOOT_KERNEL_DIR       unpacked kernel tree (boot/vmlinuz-*, lib/modules/*) instead of Debian's
   HOPBOOT_KERNEL_REFRESH=1 ask apt for a newer Debian kernel even when one is cached
-  HOPBOOT_QEMU_ACCEL       kvm or tcg instead of probing /dev/kvm
+  HOPBOOT_QEMU_ACCEL       kvm (or auto: use /dev/kvm when a probe VM starts); TCG otherwise
   HOPBOOT_QEMU_VERBOSE=1   tee serial lines to stderr in library users (tests)
   CARGO_TARGET_DIR         where target/ (and the kernel cache, musl binaries) live
 ";

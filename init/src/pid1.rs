@@ -473,10 +473,7 @@ pub fn scan_devices(wait: Duration, clock: &Clock, machine: &Pid1Machine) -> Dis
             let (answering, mut errors) = answering(&disks, DISK_DEADLINE);
             let mut volumes = Vec::new();
             for (i, path) in disks.iter().enumerate().filter(|(_, p)| answering.contains(p)) {
-                match Disk::open(path) {
-                    Ok(d) => volumes.extend(disk::open_disk(&d, i, machine, &mut errors)),
-                    Err(e) => errors.push(DiscoveryError::new(path.display().to_string(), Problem::Open(e))),
-                }
+                volumes.extend(disk::open_path(path, i, machine, &mut errors));
             }
             result = discover::discover(volumes, errors);
             if !result.entries.is_empty() {

@@ -11,6 +11,9 @@ QEMU_CLI  := $(HOST_BIN)/hopboot-qemu
 IMAGE_CLI := $(HOST_BIN)/hopboot-image-build
 INITRAMFS := $(TARGET)/hopboot-initramfs.cpio.gz
 DEMO_DISK := $(TARGET)/demo.img
+# The firmware payload: a kernel from Debian's linux-source-6.1 with hopboot built in.
+PAYLOAD   := $(TARGET)/payload/hopboot-payload.bzImage
+PAYLOAD_CPIO := $(TARGET)/payload/initramfs.cpio
 # Storage modules shipped in the initramfs: minimal (virtio), server or all-storage
 # (see `hopboot-image-build --help`); hopboot loads those a device matches.
 PROFILE   ?= minimal
@@ -24,7 +27,7 @@ APPEND    ?= console=ttyS0 panic=-1
 # cargo test threads for the QEMU tests: each QEMU takes a core under TCG.
 QEMU_TEST_THREADS ?= 2
 
-.PHONY: all deps build initramfs demo-disk qemu test unit-test qemu-test lint fmt clean
+.PHONY: all deps build initramfs demo-disk qemu payload qemu-payload test unit-test qemu-test lint fmt clean
 
 all: build
 
@@ -54,6 +57,17 @@ demo-disk: build
 qemu: initramfs demo-disk
 	$(QEMU_CLI) run --interactive --initrd $(INITRAMFS) --disk $(DEMO_DISK) --append "$(APPEND)"
 
+# One bzImage (also a UEFI application) with hopboot and every driver built in:
+# see README "Put it in firmware". The kernel tree is cached under target/payload,
+# keyed by the source and payload/kernel.config; the first build takes minutes.
+payload: build
+	$(IMAGE_CLI) --binary $(HOPBOOT) --compression none --output $(PAYLOAD_CPIO)
+	$(HOST_BIN)/hopboot-payload --initramfs $(PAYLOAD_CPIO) --output $(PAYLOAD)
+
+# Boots the demo disk through the payload under SeaBIOS (-kernel, no initrd).
+qemu-payload: payload demo-disk
+	$(QEMU_CLI) run --interactive --kernel $(PAYLOAD) --no-initrd --append "" --disk $(DEMO_DISK)
+
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -61,7 +75,7 @@ lint:
 unit-test: build
 	cargo test --workspace --exclude hopboot-tests
 
-qemu-test: build
+qemu-test: build payload
 	cargo test -p hopboot-tests -- --test-threads=$(QEMU_TEST_THREADS)
 
 test: build lint unit-test qemu-test fuzz-smoke test-distro

@@ -32,6 +32,11 @@ declare -A PKG=(
     [sha256sum]=coreutils
     [debootstrap]=debootstrap
     [gcc]=gcc
+    # `make payload` compiles Debian's kernel source.
+    [make]=make
+    [bc]=bc
+    [bison]=bison
+    [flex]=flex
 )
 
 missing=()
@@ -44,6 +49,9 @@ done
 [ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || missing+=(systemd-boot-efi)
 # OVMF (UEFI firmware) for the UEFI end-to-end tests (tests/tests/uefi.rs).
 [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || missing+=(ovmf)
+# `make payload`: Debian's kernel source, and libelf for the kernel's objtool.
+[ -e /usr/src/linux-source-6.1.tar.xz ] || missing+=(linux-source-6.1)
+[ -e /usr/include/libelf.h ] || missing+=(libelf-dev)
 # `make bench` links its C reference loader (bench/minimal-kexec) statically against glibc.
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 

@@ -24,6 +24,7 @@
 mod compress;
 pub mod cpio;
 pub mod modules;
+pub mod payload;
 pub mod profile;
 
 use std::fs;

@@ -20,6 +20,7 @@ pub mod disk;
 pub mod distro;
 pub mod kernel;
 pub mod paths;
+pub mod qmp;
 pub mod target;
 mod tmp;
 pub mod uki;

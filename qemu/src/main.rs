@@ -28,9 +28,12 @@ usage:
       scripts/build-distro-rootfs.sh; print disk=, fs_uuid=, part_uuid=, kernel_version=.
       Its systemd prints HOPBOOT-DISTRO-MARKER and powers off; boot it with `run` on a
       copy (the installed system writes to its root filesystem).
-  hopboot-qemu run --initrd FILE [options]
+  hopboot-qemu run (--initrd FILE | --no-initrd) [options]
       Boot QEMU. Options:
         --kernel FILE          bzImage (default: the Debian kernel)
+        --no-initrd            no -initrd: the kernel carries its own (make payload)
+        --vga                  a standard VGA card (the screen stays off: -display none)
+        --uefi                 OVMF instead of SeaBIOS
         --disk FILE            attach a raw disk (repeatable)
         --disk-interface IF    for the following --disk: virtio-blk (default), virtio-scsi,
                                ahci, nvme, usb
@@ -211,6 +214,7 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
     let mut append = String::from("console=ttyS0 panic=-1");
     let (mut memory, mut cpus) = (512u32, 1u32);
     let (mut interactive, mut timeout, mut expect) = (false, 600u64, None);
+    let (mut no_initrd, mut vga, mut uefi) = (false, false, false);
     let mut interface = DiskInterface::default();
     let mut disks = Vec::new();
     let mut it = rest.iter();
@@ -218,6 +222,9 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
         match arg.as_str() {
             "--kernel" => kernel_path = Some(PathBuf::from(value(arg, &mut it)?)),
             "--initrd" => initrd = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--no-initrd" => no_initrd = true,
+            "--vga" => vga = true,
+            "--uefi" => uefi = true,
             "--disk" => disks.push(DiskAttach::new(value(arg, &mut it)?).with_interface(interface)),
             "--disk-interface" => {
                 interface = value(arg, &mut it)?
@@ -234,12 +241,21 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
             other => return Err(usage(format!("unknown argument {other:?}"))),
         }
     }
-    let initrd = initrd.ok_or_else(|| usage("run needs --initrd FILE"))?;
     let kernel_path = match kernel_path {
         Some(path) => path,
         None => kernel::debian_kernel()?.vmlinuz,
     };
-    let mut cfg = VmConfig::new(kernel_path, initrd, append);
+    let mut cfg = match (initrd, no_initrd) {
+        (Some(_), true) => return Err(usage("--initrd and --no-initrd exclude each other")),
+        (None, false) => return Err(usage("run needs --initrd FILE (or --no-initrd)")),
+        (Some(initrd), false) => VmConfig::new(kernel_path, initrd, append),
+        (None, true) => VmConfig::payload(kernel_path, append),
+    };
+    cfg.vga = vga;
+    if uefi {
+        let vars = std::env::temp_dir().join(format!("hopboot-qemu-vars-{}.fd", std::process::id()));
+        cfg.firmware = hopboot_qemu::vm::Firmware::uefi(vars)?;
+    }
     cfg.disks = disks;
     cfg.memory_mib = memory;
     cfg.cpus = cpus;

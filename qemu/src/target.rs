@@ -34,6 +34,8 @@ pub fn target_initramfs_bytes() -> Result<Vec<u8>> {
     }
     // The kernel opens /dev/console as init's stdin/stdout/stderr before running it.
     archive.add_char_dev("dev/console", 0o600, 5, 1);
+    // The screen tests draw on the virtual terminal (`hopboot.target.screen`).
+    archive.add_char_dev("dev/tty0", 0o600, 4, 0);
     archive.add_file("init", init, 0o755);
     compress(&archive.to_newc(0), Compression::Gzip).context("compressing the target initramfs")
 }

@@ -139,11 +139,11 @@ impl DiskAttach {
 /// What to boot and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmConfig {
-    /// bzImage passed with `-kernel`.
-    pub kernel: PathBuf,
-    /// Initramfs passed with `-initrd`.
-    pub initrd: PathBuf,
-    /// Kernel command line (`-append`).
+    /// bzImage passed with `-kernel`; `None`: the firmware boots from the disks.
+    pub kernel: Option<PathBuf>,
+    /// Initramfs passed with `-initrd`; `None` for a kernel with its initramfs built in.
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (`-append`; empty without a kernel).
     pub append: String,
     /// Disks, attached in order.
     pub disks: Vec<DiskAttach>,
@@ -159,6 +159,10 @@ pub struct VmConfig {
     pub verbose: bool,
     /// The firmware (default: SeaBIOS).
     pub firmware: Firmware,
+    /// A standard VGA card (`-vga std`), for screen tests; none by default.
+    pub vga: bool,
+    /// A QMP monitor on this Unix socket (see [`crate::qmp::Qmp`]).
+    pub qmp: Option<PathBuf>,
 }
 
 /// OVMF's code, from Debian's `ovmf` package (the pair its QEMU firmware
@@ -201,8 +205,8 @@ impl VmConfig {
     /// A config with 512 MiB, 1 vCPU, no disks.
     pub fn new(kernel: impl Into<PathBuf>, initrd: impl Into<PathBuf>, append: impl Into<String>) -> Self {
         VmConfig {
-            kernel: kernel.into(),
-            initrd: initrd.into(),
+            kernel: Some(kernel.into()),
+            initrd: Some(initrd.into()),
             append: append.into(),
             disks: Vec::new(),
             memory_mib: 512,
@@ -211,6 +215,27 @@ impl VmConfig {
             log: None,
             verbose: false,
             firmware: Firmware::Bios,
+            vga: false,
+            qmp: None,
+        }
+    }
+
+    /// A kernel that carries its own initramfs (the firmware payload), passed with
+    /// `-kernel` and no `-initrd`; `append` is added to its built-in command line.
+    pub fn payload(kernel: impl Into<PathBuf>, append: impl Into<String>) -> Self {
+        VmConfig {
+            initrd: None,
+            ..VmConfig::new(kernel, PathBuf::new(), append)
+        }
+    }
+
+    /// No `-kernel`: the firmware boots what it finds on the disks (a UEFI
+    /// application on an ESP, a BIOS boot sector).
+    pub fn firmware_boot() -> Self {
+        VmConfig {
+            kernel: None,
+            initrd: None,
+            ..VmConfig::new(PathBuf::new(), PathBuf::new(), "")
         }
     }
 
@@ -231,8 +256,14 @@ impl VmConfig {
     /// stdin/stdout pipes and there is no monitor.
     pub fn qemu_args(&self, interactive: bool) -> Result<Vec<OsString>> {
         for (what, path) in [("kernel", &self.kernel), ("initrd", &self.initrd)] {
-            ensure!(path.is_file(), "{what} {} does not exist", path.display());
+            if let Some(path) = path {
+                ensure!(path.is_file(), "{what} {} does not exist", path.display());
+            }
         }
+        ensure!(
+            self.kernel.is_some() || (self.initrd.is_none() && self.append.is_empty()),
+            "an initrd or a command line needs a kernel (-kernel)"
+        );
         ensure!(
             !self.append.contains('\0'),
             "the kernel command line contains a NUL byte"
@@ -257,6 +288,16 @@ impl VmConfig {
             "none",
             "-no-reboot",
         ]);
+        if self.vga {
+            push(&["-vga", "std"]);
+        }
+        if let Some(sock) = &self.qmp {
+            let sock = sock
+                .to_str()
+                .with_context(|| format!("QMP socket path {} is not UTF-8", sock.display()))?
+                .replace(',', ",,");
+            push(&["-qmp", &format!("unix:{sock},server=on,wait=off")]);
+        }
         if interactive {
             push(&["-serial", "mon:stdio"]);
         } else {
@@ -285,9 +326,13 @@ impl VmConfig {
             ]);
             push(&["-drive", &format!("if=pflash,format=raw,unit=1,file={vars}")]);
         }
-        args.extend(["-kernel".into(), self.kernel.clone().into_os_string()]);
-        args.extend(["-initrd".into(), self.initrd.clone().into_os_string()]);
-        args.extend(["-append".into(), OsString::from(&self.append)]);
+        if let Some(kernel) = &self.kernel {
+            args.extend(["-kernel".into(), kernel.clone().into_os_string()]);
+            if let Some(initrd) = &self.initrd {
+                args.extend(["-initrd".into(), initrd.clone().into_os_string()]);
+            }
+            args.extend(["-append".into(), OsString::from(&self.append)]);
+        }
         args.extend(disk_args(&self.disks)?);
         args.extend(self.extra_args.iter().map(OsString::from));
         Ok(args)

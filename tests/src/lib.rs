@@ -138,7 +138,8 @@ pub fn custom_disk(out: &std::path::Path, uuid: &str, files: &[(&str, &str)]) ->
 
 /// Like [`custom_disk`] with a given partition (type, filesystem); `UKI:cmdline`
 /// as contents builds a Unified Kernel Image of the Debian kernel and the
-/// target initramfs with that embedded command line.
+/// target initramfs with that embedded command line, [`HOST_FILE`]`path` copies
+/// a host file.
 pub fn custom_disk_with(
     out: &std::path::Path,
     part: hopboot_qemu::disk::Partition,
@@ -157,6 +158,10 @@ pub fn custom_disk_with(
             }
             TARGET_INITRD => hopboot_qemu::target::target_initramfs(&p)?,
             text if text.starts_with(UKI) => build_uki(&p, text.trim_start_matches(UKI))?,
+            text if text.starts_with(HOST_FILE) => {
+                let from = text.trim_start_matches(HOST_FILE);
+                std::fs::copy(from, &p).with_context(|| format!("copying {from}"))?;
+            }
             text => std::fs::write(&p, text)?,
         }
     }
@@ -170,6 +175,8 @@ pub fn custom_disk_with(
 pub const KERNEL: &str = "\u{0}KERNEL";
 /// Placeholder content for [`custom_disk`]: the target initramfs.
 pub const TARGET_INITRD: &str = "\u{0}TARGET_INITRD";
+/// Placeholder prefix for [`custom_disk`]: a copy of the host file whose path follows.
+pub const HOST_FILE: &str = "\u{0}FILE:";
 
 /// Debian's static busybox (`apt-get download busybox-static`), unpacked
 /// under target/busybox: the shell of the "running system" in the live test.

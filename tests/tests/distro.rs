@@ -14,12 +14,10 @@ use anyhow::{bail, ensure, Context, Result};
 use hopboot_image_build::Profile;
 use hopboot_qemu::disk::sha256_file;
 use hopboot_qemu::distro::{distro_dir, distro_disk};
+use hopboot_qemu::qmp::Qmp;
 use hopboot_qemu::vm::{DiskAttach, Line, Vm, VmConfig};
 use hopboot_tests::{profile_initramfs, setup};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The unit's lines (see scripts/build-distro-rootfs.sh).
 const MARKER: &str = "HOPBOOT-DISTRO-MARKER";
@@ -106,13 +104,6 @@ fn plain(word: &str) -> Result<&str> {
     Ok(word)
 }
 
-/// A QMP connection to the VM: the guest's I/O counters for the disk, as QEMU's
-/// block layer saw them (no guest cooperation involved).
-struct Qmp {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
 /// Counters of `query-blockstats` for one drive.
 #[derive(Debug, Clone, Copy)]
 struct DiskStats {
@@ -124,68 +115,28 @@ struct DiskStats {
     flush_operations: u64,
 }
 
-impl Qmp {
-    fn connect(path: &Path, timeout: Duration) -> Result<Qmp> {
-        let deadline = Instant::now() + timeout;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => return Err(e).with_context(|| format!("connecting to QMP at {}", path.display())),
-            }
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut qmp = Qmp {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
-        };
-        let greeting = qmp.read()?;
-        ensure!(greeting.get("QMP").is_some(), "not a QMP greeting: {greeting}");
-        qmp.execute("qmp_capabilities")?;
-        Ok(qmp)
-    }
-
-    fn read(&mut self) -> Result<serde_json::Value> {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).context("reading from QMP")?;
-        ensure!(n > 0, "QMP closed the connection (QEMU exited?)");
-        serde_json::from_str(&line).with_context(|| format!("QMP sent {line:?}"))
-    }
-
-    /// Runs `command`, skipping asynchronous events, and returns its `return` value.
-    fn execute(&mut self, command: &str) -> Result<serde_json::Value> {
-        writeln!(self.writer, "{{\"execute\":\"{command}\"}}").context("writing to QMP")?;
-        loop {
-            let mut reply = self.read()?;
-            if let Some(ret) = reply.get_mut("return") {
-                return Ok(ret.take());
-            }
-            if let Some(err) = reply.get("error") {
-                bail!("QMP {command}: {err}");
-            }
-        }
-    }
-
-    fn disk_stats(&mut self, drive: &str) -> Result<DiskStats> {
-        let all = self.execute("query-blockstats")?;
-        let entry = all
-            .as_array()
-            .and_then(|a| a.iter().find(|d| d["device"] == drive))
-            .with_context(|| format!("query-blockstats has no drive {drive}: {all}"))?;
-        let n = |key: &str| {
-            entry["stats"][key]
-                .as_u64()
-                .with_context(|| format!("query-blockstats: no stats.{key} in {entry}"))
-        };
-        Ok(DiskStats {
-            rd_bytes: n("rd_bytes")?,
-            rd_operations: n("rd_operations")?,
-            wr_bytes: n("wr_bytes")?,
-            wr_operations: n("wr_operations")?,
-            unmap_operations: n("unmap_operations")?,
-            flush_operations: n("flush_operations")?,
-        })
-    }
+/// Counters of one drive, from QMP's `query-blockstats`.
+/// The guest's I/O counters for the disk, as QEMU's block layer saw them (no guest
+/// cooperation involved).
+fn disk_stats(qmp: &mut Qmp, drive: &str) -> Result<DiskStats> {
+    let all = qmp.execute("query-blockstats", None)?;
+    let entry = all
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["device"] == drive))
+        .with_context(|| format!("query-blockstats has no drive {drive}: {all}"))?;
+    let n = |key: &str| {
+        entry["stats"][key]
+            .as_u64()
+            .with_context(|| format!("query-blockstats: no stats.{key} in {entry}"))
+    };
+    Ok(DiskStats {
+        rd_bytes: n("rd_bytes")?,
+        rd_operations: n("rd_operations")?,
+        wr_bytes: n("wr_bytes")?,
+        wr_operations: n("wr_operations")?,
+        unmap_operations: n("unmap_operations")?,
+        flush_operations: n("flush_operations")?,
+    })
 }
 
 /// The guest kernel's timestamp at the start of a console line (`[    3.762140] …`).
@@ -265,11 +216,11 @@ fn debian12_boots_through_hopboot_into_its_own_systemd() {
     if let Err(e) = vm.wait_for(KEXEC, Duration::from_secs(240)) {
         fail(&vm, e);
     }
-    let at_kexec = qmp.disk_stats("disk0").unwrap();
+    let at_kexec = disk_stats(&mut qmp, "disk0").unwrap();
     if let Err(e) = vm.wait_for(ROOT_LINE, Duration::from_secs(900)) {
         fail(&vm, e);
     }
-    let in_system = qmp.disk_stats("disk0").unwrap();
+    let in_system = disk_stats(&mut qmp, "disk0").unwrap();
     if let Err(e) = vm.wait_for(MARKER, Duration::from_secs(120)) {
         fail(&vm, e);
     }

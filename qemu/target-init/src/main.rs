@@ -9,6 +9,12 @@
 //! to the console, syncs and powers the machine off. The test harness waits for
 //! that line on the serial console and for QEMU to exit (`-no-reboot`).
 //!
+//! With `hopboot.target.screen` on its command line it first fills the top of the
+//! screen (`/dev/tty0`: the framebuffer or VGA text console) with solid blocks and
+//! the marker, writes `HOPBOOT-TARGET-SCREEN drawn` to the console and waits up to
+//! 60 s for a byte on the console before powering off, so that the harness can take
+//! a screendump: the screen tests check that the display still works after kexec.
+//!
 //! It never returns as PID 1: if the power-off fails it sleeps forever, because
 //! PID 1 exiting panics the kernel. Run as any other PID (by mistake on a host,
 //! say) it only prints the line and exits: it must never power off a developer's
@@ -24,6 +30,41 @@ use nix::sys::reboot::{reboot, RebootMode};
 
 /// Prefix of the line the QEMU tests look for.
 const MARKER: &str = "HOPBOOT-TARGET-MARKER";
+/// Written to the console once the screen pattern is drawn.
+const SCREEN_DRAWN: &str = "HOPBOOT-TARGET-SCREEN drawn";
+/// Rows and columns of solid blocks drawn at the top left of the screen.
+const BLOCK_ROWS: usize = 12;
+const BLOCK_COLUMNS: usize = 60;
+
+/// Draws the screen pattern on the virtual terminal, then waits (at most 60 s)
+/// for the harness to send a byte on the console.
+fn draw_screen(marker: &str) {
+    let mut text = String::from("\x1b[2J\x1b[H\x1b[?25l");
+    for _ in 0..BLOCK_ROWS {
+        text.push_str(&"\u{2588}".repeat(BLOCK_COLUMNS));
+        text.push_str("\r\n");
+    }
+    text.push_str(marker);
+    match OpenOptions::new().read(true).write(true).open("/dev/tty0") {
+        Ok(mut tty) => {
+            if let Err(e) = tty.write_all(text.as_bytes()) {
+                eprintln!("hopboot-target-init: writing to /dev/tty0: {e}");
+            }
+        }
+        Err(e) => eprintln!("hopboot-target-init: opening /dev/tty0: {e}"),
+    }
+    let Ok(mut console) = OpenOptions::new().read(true).write(true).open("/dev/console") else {
+        return;
+    };
+    let _ = console.write_all(format!("{SCREEN_DRAWN}\n").as_bytes());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        let _ = std::io::Read::read(&mut console, &mut byte);
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(Duration::from_secs(60));
+}
 
 fn main() {
     let pid1 = std::process::id() == 1;
@@ -71,6 +112,9 @@ fn main() {
 
     if !pid1 {
         return;
+    }
+    if cmdline.split_whitespace().any(|w| w == "hopboot.target.screen") {
+        draw_screen(&line);
     }
     nix::unistd::sync();
     let Err(errno) = reboot(RebootMode::RB_POWER_OFF);

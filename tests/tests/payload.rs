@@ -1,0 +1,274 @@
+//! The firmware payload (`make payload`: one bzImage from Debian's linux-source-6.1
+//! with hopboot built in) started the two ways firmware starts it:
+//!
+//! 1. SeaBIOS with `-kernel payload` and no initrd: the coreboot/LinuxBoot shape;
+//! 2. OVMF starting `\EFI\BOOT\BOOTX64.EFI` from an ESP by itself: the UEFI
+//!    application shape (no `-kernel`; the command line is the built-in one).
+//!
+//! Both boot the GRUB demo disk and a UKI to the target, and the screen works after
+//! the jump: the target draws solid blocks on its virtual terminal and a QMP
+//! screendump must show them (a black screen fails). One PNG per firmware is kept in
+//! target/payload/ for people to look at.
+//!
+//! The payload must have been built (`make payload`, which `make qemu-test` runs).
+
+use hopboot_qemu::demo::{demo_disk, Demo};
+use hopboot_qemu::disk::{sha256_file, Fs, Partition};
+use hopboot_qemu::qmp::{Ppm, Qmp};
+use hopboot_qemu::target::{marker_line, MARKER};
+use hopboot_qemu::vm::{DiskAttach, Firmware, Line, Vm, VmConfig};
+use hopboot_tests::{custom_disk, custom_disk_with, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL, TARGET_INITRD, UKI};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const KEXEC_LINE: &str = "kexec_core: Starting new kernel";
+const MENU_LINE: &str = "menu shown (stage=menu";
+const EFI_LINE: &str = "efi: EFI v2";
+const EFIVARS_LINE: &str = "Registered efivars operations";
+const SCREEN_DRAWN: &str = "HOPBOOT-TARGET-SCREEN drawn";
+
+/// The payload `make payload` built.
+fn payload() -> PathBuf {
+    let p = hopboot_qemu::paths::target_dir()
+        .unwrap()
+        .join("payload/hopboot-payload.bzImage");
+    assert!(p.is_file(), "{} does not exist: run `make payload` first", p.display());
+    p
+}
+
+/// How the firmware starts the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// SeaBIOS, `-kernel payload`, hopboot options on `-append`.
+    Seabios,
+    /// OVMF, the payload as `\EFI\BOOT\BOOTX64.EFI` on its own ESP disk (the
+    /// first disk); `extra_esp` files go on that ESP too.
+    Ovmf,
+}
+
+/// Starts the payload the `shape` way with `disks`; `screen` adds a VGA card and a
+/// QMP socket.
+fn start(name: &str, shape: Shape, disks: &[PathBuf], extra_esp: &[(&str, &str)], screen: bool) -> (Vm, PathBuf) {
+    let s = setup();
+    let qmp = s.work.join(format!("{name}.qmp"));
+    let _ = std::fs::remove_file(&qmp);
+    let payload = payload();
+    let mut cfg = match shape {
+        Shape::Seabios => VmConfig::payload(&payload, "hopboot.timeout=0 hopboot.wait=20"),
+        Shape::Ovmf => {
+            let esp = s.work.join(format!("{name}-esp.img"));
+            let boot = format!("{HOST_FILE}{}", payload.display());
+            let mut files = vec![("/EFI/BOOT/BOOTX64.EFI", boot.as_str())];
+            files.extend_from_slice(extra_esp);
+            custom_disk_with(&esp, Partition::new(64, "ef00", Fs::Vfat).with_label("ESP"), &files).unwrap();
+            VmConfig::firmware_boot()
+                .with_firmware(Firmware::uefi(s.work.join(format!("{name}.OVMF_VARS.fd"))).unwrap())
+                .with_disk(DiskAttach::new(&esp).read_only())
+        }
+    };
+    for d in disks {
+        cfg = cfg.with_disk(DiskAttach::new(d));
+    }
+    if screen {
+        cfg.vga = true;
+        cfg.qmp = Some(qmp.clone());
+    }
+    (Vm::spawn(&cfg).unwrap(), qmp)
+}
+
+/// What a boot through the payload showed.
+struct Boot {
+    lines: Vec<Line>,
+    log: String,
+    marker: String,
+}
+
+/// Waits for the target's marker (taking a screendump first when `screen`), then for
+/// the power-off; checks what every payload boot must show.
+fn finish(mut vm: Vm, name: &str, shape: Shape, screen: Option<&Path>) -> Boot {
+    // Under OVMF the built-in command line has no hopboot.timeout: the menu counts down.
+    if shape == Shape::Ovmf {
+        vm.wait_for(MENU_LINE, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+        vm.send(b"\r").unwrap();
+    }
+    let marker = vm
+        .wait_for_line(MARKER, BOOT_TIMEOUT + Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    if let Some(qmp_path) = screen {
+        vm.wait_for(SCREEN_DRAWN, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        check_screen(name, qmp_path);
+        vm.send(b"\n").unwrap();
+    }
+    vm.wait_exit(Duration::from_secs(90)).unwrap();
+    let lines = vm.lines();
+    let log = vm.transcript();
+    assert!(!log.contains("Kernel panic"), "{log}");
+    assert!(!log.contains("Attempted to kill init"), "{log}");
+    // The payload's own kernel ran hopboot from its built-in initramfs.
+    let kexec = lines
+        .iter()
+        .position(|l| l.text.contains(KEXEC_LINE))
+        .unwrap_or_else(|| panic!("no '{KEXEC_LINE}'\n{log}"));
+    let first = &lines[..kexec];
+    let banner = first
+        .iter()
+        .find(|l| l.text.contains("Linux version"))
+        .unwrap_or_else(|| panic!("no kernel banner\n{log}"));
+    assert!(
+        banner.text.contains("hopboot@hopboot"),
+        "not the payload kernel: {}",
+        banner.text
+    );
+    let menu = first
+        .iter()
+        .find(|l| l.text.contains(MENU_LINE))
+        .unwrap_or_else(|| panic!("no menu\n{log}"));
+    eprintln!(
+        "{name} ({shape:?}, accel {}): menu at {:.1}s, kexec at {:.1}s, marker at {:.1}s",
+        hopboot_qemu::vm::accel(),
+        menu.t.as_secs_f64(),
+        lines[kexec].t.as_secs_f64(),
+        marker.t.as_secs_f64()
+    );
+    Boot {
+        lines,
+        log,
+        marker: marker.text.trim().to_string(),
+    }
+}
+
+/// Takes a screendump through QMP and checks that the target's blocks are on it;
+/// keeps a PNG in target/payload/.
+fn check_screen(name: &str, qmp_path: &Path) {
+    let s = setup();
+    let mut qmp = Qmp::connect(qmp_path, Duration::from_secs(10)).unwrap();
+    let ppm_path = s.work.join(format!("{name}.ppm"));
+    qmp.screendump(&ppm_path, "ppm").unwrap();
+    let keep = hopboot_qemu::paths::target_dir()
+        .unwrap()
+        .join(format!("payload/screen-{name}.png"));
+    qmp.screendump(&keep, "png").unwrap();
+    let ppm = Ppm::parse(&std::fs::read(&ppm_path).unwrap()).unwrap();
+    // The target drew 12 rows of 60 solid blocks at the top left: with 8x16 cells,
+    // 480x192 pixels. Check the inner 400x160: nearly all lit on a working screen,
+    // nothing on a black one, and far from full on a screen of ordinary text.
+    let blocks = ppm.lit_share(8, 8, 400, 160, 96);
+    let whole = ppm.lit_share(0, 0, ppm.width, ppm.height, 96);
+    eprintln!(
+        "{name}: screen {}x{}, blocks area {:.0}% lit, whole screen {:.0}% (kept {})",
+        ppm.width,
+        ppm.height,
+        blocks * 100.0,
+        whole * 100.0,
+        keep.display()
+    );
+    assert!(
+        blocks > 0.9,
+        "the target's blocks are not on the screen after kexec: {:.0}% of their area lit (see {})",
+        blocks * 100.0,
+        keep.display()
+    );
+}
+
+fn grub_demo(name: &str) -> hopboot_qemu::demo::DemoInfo {
+    let s = setup();
+    demo_disk(&s.work.join(format!("{name}.img")), &s.kernel, Demo::Grub).unwrap()
+}
+
+fn check_grub_demo(name: &str, shape: Shape) -> Boot {
+    let d = grub_demo(name);
+    let before = sha256_file(&d.disk).unwrap();
+    let (vm, _) = start(name, shape, std::slice::from_ref(&d.disk), &[], false);
+    let boot = finish(vm, name, shape, None);
+    assert_eq!(sha256_file(&d.disk).unwrap(), before, "the disk image changed");
+    let expected = marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline));
+    assert_eq!(boot.marker, expected);
+    boot
+}
+
+/// On OVMF the second kernel must come up as an EFI system with runtime services.
+fn check_efi_after_kexec(boot: &Boot) {
+    let kexec = boot.lines.iter().position(|l| l.text.contains(KEXEC_LINE)).unwrap();
+    let (first, second) = boot.lines.split_at(kexec);
+    for (part, what) in [(first, "the payload kernel"), (second, "the target kernel")] {
+        for needle in [EFI_LINE, EFIVARS_LINE] {
+            assert!(
+                part.iter().any(|l| l.text.contains(needle)),
+                "{what}: no '{needle}'\n{}",
+                boot.log
+            );
+        }
+    }
+}
+
+#[test]
+fn seabios_payload_boots_the_grub_demo() {
+    check_grub_demo("payload-bios-grub", Shape::Seabios);
+}
+
+#[test]
+fn ovmf_starts_the_payload_from_the_esp_and_it_boots_the_grub_demo() {
+    let boot = check_grub_demo("payload-uefi-grub", Shape::Ovmf);
+    check_efi_after_kexec(&boot);
+}
+
+#[test]
+fn seabios_payload_boots_a_uki() {
+    let disk = setup().work.join("payload-bios-uki.img");
+    let esp = Partition::new(64, "ef00", Fs::Vfat).with_label("ESP");
+    let uki = format!("{UKI}console=ttyS0 from=uki-payload-bios");
+    custom_disk_with(&disk, esp, &[("/EFI/Linux/debian.efi", &uki)]).unwrap();
+    let (vm, _) = start("payload-bios-uki", Shape::Seabios, &[disk], &[], false);
+    let boot = finish(vm, "payload-bios-uki", Shape::Seabios, None);
+    assert_eq!(boot.marker, marker_line("console=ttyS0 from=uki-payload-bios"));
+}
+
+#[test]
+fn ovmf_payload_boots_a_uki_from_its_own_esp() {
+    let uki = format!("{UKI}console=ttyS0 from=uki-payload-uefi");
+    let (vm, _) = start(
+        "payload-uefi-uki",
+        Shape::Ovmf,
+        &[],
+        &[("/EFI/Linux/debian.efi", &uki)],
+        false,
+    );
+    let boot = finish(vm, "payload-uefi-uki", Shape::Ovmf, None);
+    assert_eq!(boot.marker, marker_line("console=ttyS0 from=uki-payload-uefi"));
+    check_efi_after_kexec(&boot);
+}
+
+/// A disk whose one entry asks the target to draw on its screen.
+fn screen_disk(name: &str) -> PathBuf {
+    let disk = setup().work.join(format!("{name}.img"));
+    let cfg = "set timeout=0\nmenuentry 'screen' {\n  linux /boot/vmlinuz console=ttyS0 hopboot.target.screen\n  initrd /boot/initrd.img\n}\n";
+    custom_disk(
+        &disk,
+        "5a6e1c3e-0b7d-4f51-9a51-52c9a1d0e7a1",
+        &[
+            ("/boot/grub/grub.cfg", cfg),
+            ("/boot/vmlinuz", KERNEL),
+            ("/boot/initrd.img", TARGET_INITRD),
+        ],
+    )
+    .unwrap();
+    disk
+}
+
+#[test]
+fn the_screen_works_after_kexec_under_seabios_vga() {
+    let name = "payload-bios-screen";
+    let (vm, qmp) = start(name, Shape::Seabios, &[screen_disk(name)], &[], true);
+    let boot = finish(vm, name, Shape::Seabios, Some(&qmp));
+    assert!(boot.marker.contains("hopboot.target.screen"), "{}", boot.marker);
+}
+
+#[test]
+fn the_screen_works_after_kexec_under_ovmf() {
+    let name = "payload-uefi-screen";
+    let (vm, qmp) = start(name, Shape::Ovmf, &[screen_disk(name)], &[], true);
+    let boot = finish(vm, name, Shape::Ovmf, Some(&qmp));
+    assert!(boot.marker.contains("hopboot.target.screen"), "{}", boot.marker);
+    check_efi_after_kexec(&boot);
+}

@@ -143,6 +143,16 @@ impl Meter {
         }
     }
 
+    /// The error for `path` (logged) when the call tripped.
+    pub fn tripped_error(&self, reader: &str, path: &str) -> Option<FsError> {
+        if !self.tripped() {
+            return None;
+        }
+        let e = FsError::Corrupt(format!("{reader} {path}: {}", self.why()));
+        log::warn!("{e}");
+        Some(e)
+    }
+
     /// The error for `path` when the call tripped, else `e`.
     pub fn error(&self, reader: &str, path: &str, e: FsError) -> FsError {
         if self.tripped() {

@@ -245,25 +245,27 @@ fn call<R>(
     meter.begin();
     let before = refused();
     let r = guard("ext4", path, f);
-    if meter.tripped() {
-        let e = meter.error("ext4", path, FsError::NotFound(path.to_string()));
-        log::warn!("{e}");
+    if let Some(e) = meter.tripped_error("ext4", path) {
         return Err(e);
     }
     match r {
-        Err(FsError::Corrupt(m)) if refused() > before || m.contains("extent") => {
-            let why = check
-                .borrow()
-                .as_ref()
-                .map(|c| c.refused.join("; "))
-                .unwrap_or_default();
-            if why.is_empty() {
-                Err(FsError::Corrupt(m))
-            } else {
-                Err(FsError::Corrupt(format!("{m} (hopboot refused {why})")))
-            }
-        }
+        Err(FsError::Corrupt(m)) => Err(explain(check, m, refused() > before)),
         r => r,
+    }
+}
+
+/// A corrupt-file message, with what `ext4_check` refused when it refused
+/// something during the call or the message is about extents.
+fn explain(check: &RefCell<Option<Check>>, m: String, refused: bool) -> FsError {
+    let why = check
+        .borrow()
+        .as_ref()
+        .map(|c| c.refused.join("; "))
+        .unwrap_or_default();
+    if why.is_empty() || !(refused || m.contains("extent")) {
+        FsError::Corrupt(m)
+    } else {
+        FsError::Corrupt(format!("{m} (hopboot refused {why})"))
     }
 }
 

@@ -161,7 +161,7 @@ impl Check {
         let i = self.tables.partition_point(|&(start, _)| start <= at).checked_sub(1)?;
         let &(start, group) = self.tables.get(i)?;
         let off = at - start;
-        (off < self.table_bytes && off % self.inode_size == 0)
+        (off < self.table_bytes && off.is_multiple_of(self.inode_size))
             .then(|| u64::from(group) * self.inodes_per_group + off / self.inode_size + 1)
     }
 

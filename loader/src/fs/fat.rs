@@ -223,12 +223,10 @@ impl FatFs {
     fn call<R>(&self, path: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
         self.meter.begin();
         let r = guard("FAT", path, f);
-        if self.meter.tripped() {
-            let e = self.meter.error("FAT", path, FsError::NotFound(path.to_string()));
-            log::warn!("{e}");
-            return Err(e);
+        match self.meter.tripped_error("FAT", path) {
+            Some(e) => Err(e),
+            None => r,
         }
-        r
     }
 
     fn find<'a>(dir: &Dir<'a>, name: &str) -> Option<Entry<'a>> {
@@ -617,7 +615,7 @@ mod tests {
         let tree = d.path().join("tree");
         esp_tree(&tree);
         let img = image(d.path(), 16, &tree);
-        let mut b = std::fs::read(&img).unwrap();
+        let b = std::fs::read(&img).unwrap();
         let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
         let (reserved, fats, roots, fat_sectors) = (le16(&b, 14), usize::from(b[16]), le16(&b, 17), le16(&b, 22));
         let root = (reserved + fats * fat_sectors) * 512;

@@ -67,6 +67,8 @@ struct Reader {
 
 /// Read-ahead size.
 const READ_AHEAD: usize = 512 << 10;
+/// What loading may read besides the group descriptors (the journal).
+const LOAD_BYTES: u64 = 256 << 20;
 /// Most names listed from one directory (a /boot holds dozens; discovery
 /// never needs more).
 const MAX_DIR_ENTRIES: usize = 65_536;
@@ -215,7 +217,15 @@ impl Ext4Fs {
         let check = Check::load(|at, buf| window.read_at(at, buf).is_ok());
         let check = Rc::new(RefCell::new(check));
         let meter = Arc::new(meter);
+        let groups = check.borrow().as_ref().map_or(0, Check::groups);
         let fs = call(&meter, &check, "superblock", || {
+            // ext4-view reads every group descriptor on its own, and a
+            // journal that needs recovery, before it returns.
+            meter.allow(
+                groups
+                    .saturating_mul(budget::MIN_CHARGE as u64)
+                    .saturating_add(LOAD_BYTES),
+            );
             let reader = Reader::new(window, meter.clone(), check.clone());
             ext4_view::Ext4::load(Box::new(reader)).map_err(map_err(""))
         })?;
@@ -249,20 +259,27 @@ fn call<R>(
         return Err(e);
     }
     match r {
-        Err(FsError::Corrupt(m)) => Err(explain(check, m, refused() > before)),
+        Err(FsError::Corrupt(m)) => Err(explain(check, m, before)),
         r => r,
     }
 }
 
-/// A corrupt-file message, with what `ext4_check` refused when it refused
-/// something during the call or the message is about extents.
-fn explain(check: &RefCell<Option<Check>>, m: String, refused: bool) -> FsError {
-    let why = check
-        .borrow()
-        .as_ref()
-        .map(|c| c.refused.join("; "))
-        .unwrap_or_default();
-    if why.is_empty() || !(refused || m.contains("extent")) {
+/// A corrupt-file message, with what `ext4_check` refused during the call
+/// (from index `before` of its list), or anything it refused when the
+/// message is about extents (ext4-view may have cached the spoiled block in
+/// an earlier call).
+fn explain(check: &RefCell<Option<Check>>, m: String, before: usize) -> FsError {
+    let why = check.borrow().as_ref().map_or_else(String::new, |c| {
+        let new = c.refused.get(before..).unwrap_or_default();
+        if !new.is_empty() {
+            new.join("; ")
+        } else if m.contains("extent") {
+            c.refused.join("; ")
+        } else {
+            String::new()
+        }
+    });
+    if why.is_empty() {
         FsError::Corrupt(m)
     } else {
         FsError::Corrupt(format!("{m} (hopboot refused {why})"))

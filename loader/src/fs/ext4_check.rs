@@ -156,6 +156,11 @@ impl Check {
         })
     }
 
+    /// How many block groups the filesystem has.
+    pub(super) fn groups(&self) -> u64 {
+        self.tables.len() as u64
+    }
+
     /// The inode number of the inode table slot at byte `at`, if it is one.
     fn inode_at(&self, at: u64) -> Option<u64> {
         let i = self.tables.partition_point(|&(start, _)| start <= at).checked_sub(1)?;

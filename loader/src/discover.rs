@@ -79,6 +79,14 @@ pub fn discover_with(formats: &[&dyn BootFormat], volumes: Vec<Volume>, errors: 
             }
         }
     }
+    if c.text_left_out > 0 {
+        let problem = Problem::TooMuchText {
+            left_out: c.text_left_out,
+            max: MAX_MENU_TEXT,
+            whose: "the menu",
+        };
+        c.errors.push(DiscoveryError::new("menu", problem));
+    }
     if c.left_out > 0 {
         let problem = Problem::MenuFull {
             left_out: c.left_out,
@@ -135,7 +143,21 @@ struct Collector {
     by_boot: HashMap<BootKey, Vec<usize>>,
     /// Entries dropped because the menu was full.
     left_out: usize,
+    /// Bytes of text the kept entries hold (see [`MAX_MENU_TEXT`]).
+    text: usize,
+    /// Entries dropped because the menu's text budget was spent.
+    text_left_out: usize,
 }
+
+/// Most bytes of text (titles, paths, command lines) the entries of one
+/// config may hold; the rest of its entries are left out, with an error.
+/// A kernel command line is at most 2 KiB on x86 (COMMAND_LINE_SIZE), so a
+/// real config of 1,024 entries needs well under 4 MiB; a hostile one (a
+/// GRUB variable doubled twenty times on every entry, BLS entries of 64 KiB)
+/// held hundreds of MiB.
+pub const MAX_CONFIG_TEXT: usize = 4 << 20;
+/// Most bytes of text the whole menu holds.
+pub const MAX_MENU_TEXT: usize = 16 << 20;
 
 /// What an entry boots: the volume, kernel, initrds and command line.
 type BootKey = (usize, String, Vec<String>, String);
@@ -164,8 +186,25 @@ impl Collector {
         self.errors.extend(errors);
         let mut cfg_first = None;
         let mut cfg_default = None;
+        let mut cfg_text = 0usize;
+        let mut cfg_left_out = 0;
         for (i, e) in entries.into_iter().enumerate() {
+            // Only entries kept count: a duplicate holds nothing new.
+            let text = e.text_bytes();
+            if cfg_text.saturating_add(text) > MAX_CONFIG_TEXT {
+                cfg_left_out += 1;
+                continue;
+            }
+            if self.text.saturating_add(text) > MAX_MENU_TEXT {
+                self.text_left_out += 1;
+                continue;
+            }
+            let before = self.entries.len();
             let Some(idx) = self.push(&cfg.key, e) else { continue };
+            if self.entries.len() > before {
+                cfg_text += text;
+                self.text += text;
+            }
             cfg_first.get_or_insert(idx);
             if default == Some(i) {
                 cfg_default.get_or_insert(idx);
@@ -173,6 +212,14 @@ impl Collector {
         }
         if self.default.is_none() {
             self.default = cfg_default.or(cfg_first);
+        }
+        if cfg_left_out > 0 {
+            let problem = Problem::TooMuchText {
+                left_out: cfg_left_out,
+                max: MAX_CONFIG_TEXT,
+                whose: "one config",
+            };
+            self.errors.push(DiscoveryError::new(cfg.key.clone(), problem));
         }
     }
 
@@ -268,6 +315,61 @@ mod tests {
                 ..Found::default()
             }
         }
+    }
+
+    /// A format whose config on each volume has `n` entries whose command
+    /// lines are `bytes` long.
+    struct Wordy(usize, usize);
+
+    impl BootFormat for Wordy {
+        fn name(&self) -> &'static str {
+            "wordy"
+        }
+        fn configs(&self, _: &[Volume], vi: usize) -> Vec<Config> {
+            vec![Config::file("wordy", vi, "/wordy.cfg".into())]
+        }
+        fn read(&self, _: &[Volume], cfg: &Config) -> Found {
+            let mut found = Many(self.0).read(&[], cfg);
+            for (i, e) in found.entries.iter_mut().enumerate() {
+                e.cmdline = format!("{i} {}", "x".repeat(self.1));
+                e.volume = cfg.volume;
+            }
+            found
+        }
+    }
+
+    /// Entries whose text goes over a config's or the menu's budget are left
+    /// out and counted: 1,024 entries of 64 KiB (a BLS directory at its
+    /// limits, a GRUB variable doubled on every entry) held 64 MiB per
+    /// config, and 64 volumes of them 4 GiB.
+    #[test]
+    fn entries_over_the_text_budget_are_left_out_and_counted() {
+        let t = tempfile::tempdir().unwrap();
+        let vols = |n| (0..n).map(|i| crate::source::dir::volume(t.path(), i)).collect();
+        let d = discover_with(&[&Wordy(1024, 64 << 10)], vols(1), Vec::new());
+        let text: usize = d.entries.iter().map(BootEntry::text_bytes).sum();
+        assert!(text <= MAX_CONFIG_TEXT, "{text}");
+        assert_eq!(d.entries.len(), 63);
+        assert_eq!(d.default_index(), Some(1));
+        let msgs: Vec<String> = d
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message()))
+            .collect();
+        assert_eq!(
+            msgs,
+            ["wordy 0:/wordy.cfg: 961 entries left out: their titles and command lines went over 4096 KiB (the most one config may hold)"]
+        );
+        // Many configs: the menu's budget, counted once.
+        let d = discover_with(&[&Wordy(1024, 64 << 10)], vols(8), Vec::new());
+        let text: usize = d.entries.iter().map(BootEntry::text_bytes).sum();
+        assert!(text <= MAX_MENU_TEXT, "{text}");
+        let last = d.errors.last().map(|e| e.message()).unwrap_or_default();
+        assert!(last.contains("the most the menu may hold"), "{last}");
+        // Small entries are not affected.
+        let d = discover_with(&[&Wordy(1024, 500)], vols(1), Vec::new());
+        assert_eq!(d.entries.len(), 1024);
+        assert!(d.errors.is_empty());
     }
 
     #[test]

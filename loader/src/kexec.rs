@@ -123,12 +123,12 @@ pub enum Method {
 
 const MIB: u64 = 1 << 20;
 
-/// `MemAvailable` from the text of /proc/meminfo, in bytes.
-fn mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    kib.checked_mul(1024)
+/// `n` bytes as a buffer length.
+fn cap(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
+
+use crate::fs::budget::{parse_mem_available as mem_available, CappedVec};
 
 /// Refuses files that cannot fit in memory before a byte of them is read:
 /// their sizes come from the disk, and a failed allocation would abort PID 1.
@@ -152,12 +152,14 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
     // The kernel (a bzImage) and the initrd, in memory: for kexec_load they
     // are the segments' buffers; for kexec_file_load they go to memfds.
     let mut kernel: Vec<u8>;
-    let mut initrd: Vec<u8> = Vec::new();
-    let sizes = std::iter::once(&entry.kernel)
-        .chain(&entry.initrds)
-        .map(|p| files.size(p).unwrap_or(0))
-        .fold(0u64, u64::saturating_add);
+    let size = |p: &str| files.size(p).unwrap_or(0);
+    let initrd_sizes = entry.initrds.iter().map(|p| size(p)).fold(0u64, u64::saturating_add);
+    let sizes = size(&entry.kernel).saturating_add(initrd_sizes);
     check_fits(sizes, &std::fs::read_to_string("/proc/meminfo").unwrap_or_default())?;
+    // The initrds are concatenated into one buffer, set aside once: growing
+    // it file by file would copy it each time and could fail half-way.
+    let reserve = |what: &str, path: &str, n: u64| crate::fs::budget::reserve(path, n).map_err(read_err(what, path));
+    let mut initrd = reserve("initrd", entry.initrds.first().map_or("", String::as_str), initrd_sizes)?;
     if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
         // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
         // come first in the initrd. Only the headers and these sections are
@@ -194,24 +196,35 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
         for (name, r) in [(".ucode", u.ucode), (".initrd", u.initrd)] {
             if let Some(r) = r {
                 let bytes = section(name, r)?;
-                if initrd.is_empty() {
+                if initrd.is_empty() && initrd.capacity() < bytes.len() {
                     initrd = bytes;
                 } else {
+                    initrd
+                        .try_reserve(bytes.len())
+                        .map_err(|_| KexecError::Write(std::io::ErrorKind::OutOfMemory.into()))?;
                     initrd.extend_from_slice(&bytes);
                 }
             }
         }
     } else {
-        kernel = Vec::new();
+        let n = size(&entry.kernel).min(MAX_IMAGE_BYTES);
+        let mut w = CappedVec::new(reserve("kernel", &entry.kernel, n)?, cap(n));
         files
-            .copy_to(&entry.kernel, MAX_IMAGE_BYTES, &mut kernel)
+            .copy_to(&entry.kernel, n, &mut w)
             .map_err(read_err("kernel", &entry.kernel))?;
+        kernel = w.out;
     }
+    // Each initrd at most the size it was checked with: a file that grows
+    // while read (or a filesystem that delivers more) is an error, not a
+    // bigger buffer.
+    let mut w = CappedVec::new(initrd, usize::MAX);
     for i in &entry.initrds {
-        files
-            .copy_to(i, MAX_IMAGE_BYTES, &mut initrd)
-            .map_err(read_err("initrd", i))?;
+        let n = size(i).min(MAX_IMAGE_BYTES);
+        let have = w.out.len();
+        w = CappedVec::new(w.out, cap(n).saturating_add(have));
+        files.copy_to(i, n, &mut w).map_err(read_err("initrd", i))?;
     }
+    let mut initrd = w.out;
     let has_initrd = !(entry.initrds.is_empty() && initrd.is_empty());
     let read = started.elapsed();
 

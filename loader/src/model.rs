@@ -67,6 +67,17 @@ pub struct BootEntry {
 }
 
 impl BootEntry {
+    /// Bytes of text the entry holds: what it costs in memory, roughly.
+    pub fn text_bytes(&self) -> usize {
+        let fixed = std::mem::size_of::<BootEntry>();
+        [&self.title, &self.kernel, &self.cmdline, &self.device, &self.id]
+            .iter()
+            .map(|s| s.len())
+            .chain(self.initrds.iter().map(|i| i.len() + std::mem::size_of::<String>()))
+            .chain(self.boot_image.iter().map(String::len))
+            .fold(fixed, usize::saturating_add)
+    }
+
     /// The command line handed to the kernel: what the real loader would
     /// pass (GRUB prepends `BOOT_IMAGE=`), plus `append` from the user.
     pub fn boot_cmdline(&self, append: Option<&str>) -> String {
@@ -204,6 +215,17 @@ pub enum Problem {
         left_out: usize,
         /// The most a menu holds.
         max: usize,
+    },
+    /// Entries left out because their text (titles, paths, command lines)
+    /// went over what one config, or the whole menu, may hold in memory.
+    #[error("{left_out} entries left out: their titles and command lines went over {} KiB (the most {whose} may hold)", .max >> 10)]
+    TooMuchText {
+        /// How many entries.
+        left_out: usize,
+        /// The budget, in bytes.
+        max: usize,
+        /// "one config" or "the menu".
+        whose: &'static str,
     },
     /// More problems in the same config, not listed one by one.
     #[error("and {0} more problems")]

@@ -1414,3 +1414,264 @@ fn ext4_superblocks_that_crashed_the_reader() {
     }
     c.finish();
 }
+
+// ---------------------------------------------------------------------------
+// Loops inside the filesystems' own structures (issue 16)
+
+/// What `debugfs -R "imap PATH"` says: (block, offset) of the inode.
+fn ext4_inode_location(img: &Path, path: &str) -> (u64, u64) {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("imap {path}")])
+        .arg(img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.split("located at block ").nth(1).expect("debugfs imap");
+    let (block, offset) = at.split_once(", offset ").unwrap();
+    let offset = offset.trim().trim_start_matches("0x");
+    (block.trim().parse().unwrap(), u64::from_str_radix(offset, 16).unwrap())
+}
+
+/// What `debugfs -R "blocks PATH"` says.
+fn ext4_blocks(img: &Path, path: &str) -> Vec<u64> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("blocks {path}")])
+        .arg(img)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|b| b.parse().unwrap())
+        .collect()
+}
+
+/// An extent node header.
+fn extent_header(entries: u16, max: u16, depth: u16) -> Vec<u8> {
+    let mut h = vec![0x0a, 0xf3];
+    for v in [entries, max, depth, 0, 0] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h
+}
+
+/// Makes the extent tree of the inode at `inode` (byte offset in `img`) a
+/// DAG five levels deep over the 1 KiB blocks `nodes` (five of them): the
+/// root's 4 entries and each interior node's 84 all point at the next
+/// node, and the leaf holds 84 zero-length extents (`zero_len`) or none.
+/// 4 * 84^4 = 2e8 leaf visits, none of which moves the file forward.
+fn ext4_extent_dag(img: &mut [u8], inode: usize, nodes: &[u64], zero_len: bool) {
+    let mut root = extent_header(4, 4, 5);
+    for _ in 0..4 {
+        root.extend_from_slice(&0u32.to_le_bytes());
+        root.extend_from_slice(&(nodes[0] as u32).to_le_bytes());
+        root.extend_from_slice(&[0; 4]);
+    }
+    img[inode + 0x28..inode + 0x28 + root.len()].copy_from_slice(&root);
+    for (level, &b) in nodes.iter().enumerate() {
+        let depth = 4 - level as u16;
+        let leaf = depth == 0;
+        let entries = if leaf && !zero_len { 0 } else { 84 };
+        let mut n = extent_header(entries, 84, depth);
+        for _ in 0..entries {
+            n.extend_from_slice(&0u32.to_le_bytes()); // first logical block
+            if leaf {
+                n.extend_from_slice(&0u16.to_le_bytes()); // ee_len = 0
+                n.extend_from_slice(&0u16.to_le_bytes());
+                n.extend_from_slice(&(nodes[0] as u32).to_le_bytes());
+            } else {
+                n.extend_from_slice(&(nodes[level + 1] as u32).to_le_bytes());
+                n.extend_from_slice(&[0; 4]);
+            }
+        }
+        n.resize(1024, 0);
+        img[b as usize * 1024..(b as usize + 1) * 1024].copy_from_slice(&n);
+    }
+}
+
+/// ext4 (1 KiB blocks, no metadata checksums so the test can patch bytes)
+/// whose grub.cfg, a kernel and the BLS entries directory have extent trees
+/// that share their nodes: ext4-view walked them for hours (the blocks are
+/// in its cache, so no read reached hopboot). Each is refused as corrupt in
+/// a few milliseconds, and the extlinux entry on the same filesystem still
+/// shows.
+#[test]
+fn ext4_extent_trees_whose_nodes_share_children() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = d.path().join("tree");
+    let pad: Vec<u8> = (0..12 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write_tree(
+        &tree,
+        &[
+            ("boot/grub/grub.cfg", &pad[..]),
+            ("boot/vmlinuz-dag", &pad[..]),
+            ("boot/vmlinuz-6.1", b"kernel"),
+            ("loader/entries/a.conf", b"title A\nlinux /boot/vmlinuz-6.1\n"),
+            (
+                "boot/extlinux/extlinux.conf",
+                b"DEFAULT lts\nLABEL lts\n  LINUX /boot/vmlinuz-6.1\n  APPEND root=/dev/sda2\n",
+            ),
+        ],
+    );
+    let img = d.path().join("dag.img");
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "1024", "-O", "^metadata_csum", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg("4M"));
+    let mut bytes = std::fs::read(&img).unwrap();
+    let inode = |p: &str| {
+        let (b, o) = ext4_inode_location(&img, p);
+        (b * 1024 + o) as usize
+    };
+    let cfg_blocks = ext4_blocks(&img, "/boot/grub/grub.cfg");
+    let kernel_blocks = ext4_blocks(&img, "/boot/vmlinuz-dag");
+    ext4_extent_dag(&mut bytes, inode("/boot/grub/grub.cfg"), &cfg_blocks[..5], true);
+    ext4_extent_dag(&mut bytes, inode("/boot/vmlinuz-dag"), &kernel_blocks[..5], false);
+    ext4_extent_dag(&mut bytes, inode("/loader/entries"), &cfg_blocks[..5], true);
+    std::fs::write(&img, &bytes).unwrap();
+
+    let mut c = Checker::new("ext4-dag");
+    for (path, says) in [
+        ("/boot/grub/grub.cfg", "zero-length extent"),
+        ("/boot/vmlinuz-dag", "empty extent tree node"),
+    ] {
+        let i = img.clone();
+        let r = c.check(&format!("read {path}"), &bytes, move || {
+            let fs = Ext4Fs::open(Disk::open(&i).unwrap().whole()).unwrap();
+            (
+                fs.read(path, 1 << 20).map(|_| ()),
+                fs.read_range(path, 0, 4096).map(|_| ()),
+            )
+        });
+        if let Some((read, range)) = r {
+            for r in [read, range] {
+                assert!(
+                    matches!(&r, Err(FsError::Corrupt(m)) if m.contains(says)),
+                    "{path}: {r:?}"
+                );
+            }
+        }
+    }
+    let i = img.clone();
+    let listed = c.check("list /loader/entries", &bytes, move || {
+        let fs = Ext4Fs::open(Disk::open(&i).unwrap().whole()).unwrap();
+        (
+            fs.list("/loader/entries"),
+            fs.kind("/loader/entries/a.conf"),
+            fs.list("/boot"),
+        )
+    });
+    if let Some((entries, a, boot)) = listed {
+        assert!(entries.is_empty(), "{entries:?}");
+        assert_eq!(a, None);
+        assert!(boot.contains(&"vmlinuz-6.1".to_string()), "{boot:?}");
+    }
+    let path = d.path().join("copy.img");
+    let copy = bytes.clone();
+    let found = c.check("discovery", &bytes, move || {
+        let d = discover_image(&path, &copy);
+        let titles: Vec<String> = d.entries.iter().map(|e| e.title.clone()).collect();
+        let errors: Vec<String> = d
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message()))
+            .collect();
+        (titles, errors)
+    });
+    if let Some((titles, errors)) = found {
+        assert!(titles.iter().any(|t| t == "lts"), "{titles:?} {errors:?}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("grub.cfg") && e.contains("zero-length extent")),
+            "{errors:?}"
+        );
+    }
+    c.finish();
+}
+
+/// FAT16 whose `/loader` directory is one cluster of deleted entries
+/// chained to itself: fatfs skips deleted entries inside its own iterator,
+/// so it read that cluster for ever and `take(n)` around it never fired.
+/// Every byte fatfs reads is now charged to the call: listings, lookups
+/// through it and discovery of the disk end, with the ESP's other files
+/// still readable.
+#[test]
+fn fat_directory_whose_cluster_chain_loops() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = d.path().join("esp");
+    write_tree(
+        &tree,
+        &[
+            ("loader/loader.conf", b"timeout 3\n"),
+            ("loader/entries/arch.conf", b"title Arch\nlinux /vmlinuz-linux\n"),
+            ("vmlinuz-linux", b"kernel"),
+            (
+                "syslinux/syslinux.cfg",
+                b"DEFAULT lts\nLABEL lts\n  LINUX /vmlinuz-linux\n  APPEND root=/dev/sda2\n",
+            ),
+        ],
+    );
+    let img = d.path().join("loop.img");
+    run(Command::new("mkfs.vfat")
+        .args(["-C", "-F", "16", "-s", "1"])
+        .arg(&img)
+        .arg("4096")
+        .stdout(std::process::Stdio::null()));
+    let mut mcopy = Command::new("mcopy");
+    mcopy.env("MTOOLS_SKIP_CHECK", "1").args(["-s", "-i"]).arg(&img);
+    for e in std::fs::read_dir(&tree).unwrap() {
+        mcopy.arg(e.unwrap().path());
+    }
+    run(mcopy.arg("::/"));
+    let mut b = std::fs::read(&img).unwrap();
+    let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let (reserved, fats, roots, fat_sectors) = (le16(&b, 14), usize::from(b[16]), le16(&b, 17), le16(&b, 22));
+    let root = (reserved + fats * fat_sectors) * 512;
+    let data = root + roots * 32;
+    let entry = (root..root + roots * 32)
+        .step_by(32)
+        .find(|&e| &b[e..e + 11] == b"LOADER     ")
+        .expect("LOADER's directory entry");
+    let cluster = le16(&b, entry + 26);
+    let at = data + (cluster - 2) * 512;
+    for e in (at..at + 512).step_by(32) {
+        b[e] = 0xe5; // deleted, ".", ".." and the long names too
+    }
+    for f in 0..fats {
+        let fat = (reserved + f * fat_sectors) * 512 + 2 * cluster;
+        b[fat..fat + 2].copy_from_slice(&(cluster as u16).to_le_bytes());
+    }
+    std::fs::write(&img, &b).unwrap();
+
+    let mut c = Checker::new("fat-loop");
+    let i = img.clone();
+    let r = c.check("FsView calls", &b, move || {
+        let fs = FatFs::open(Disk::open(&i).unwrap().whole()).unwrap();
+        (
+            fs.list("/loader"),
+            fs.kind("/loader/entries/arch.conf"),
+            fs.read("/loader/loader.conf", 1 << 20).map(|_| ()),
+            fs.read("/syslinux/syslinux.cfg", 1 << 20).map(|_| ()),
+        )
+    });
+    if let Some((list, kind, read, other)) = r {
+        assert!(list.is_empty(), "{list:?}");
+        assert_eq!(kind, None);
+        assert!(
+            matches!(&read, Err(FsError::Corrupt(m)) if m.contains("a loop in the filesystem")),
+            "{read:?}"
+        );
+        assert!(other.is_ok(), "{other:?}");
+    }
+    let path = d.path().join("copy.img");
+    let copy = b.clone();
+    let found = c.check("discovery", &b, move || {
+        let d = discover_image(&path, &copy);
+        d.entries.iter().map(|e| e.title.clone()).collect::<Vec<_>>()
+    });
+    if let Some(titles) = found {
+        assert!(titles.iter().any(|t| t == "lts"), "{titles:?}");
+    }
+    c.finish();
+}

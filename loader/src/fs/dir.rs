@@ -143,7 +143,7 @@ impl FsView for DirFs {
         };
         let (mut f, size) = self.open_file(path)?;
         let want = super::range_len(size, offset, len);
-        let mut v = Vec::with_capacity(want);
+        let mut v = super::budget::reserve(path, want as u64)?;
         if want > 0 {
             f.seek(SeekFrom::Start(offset)).map_err(io)?;
             // A file that grew since it was opened still gives at most `len` bytes.

@@ -6,10 +6,20 @@
 //! checked up front; 1.0 returns errors for both. Every call into ext4-view
 //! still runs under `catch_unwind` (`fs::guard`), as in [`super::fat`]: one corrupt
 //! partition must not take the other disks' entries down with it.
+//!
+//! Every block ext4-view reads passes two checks in the reader under it:
+//! the call's [`Meter`] (bytes and time), and `ext4_check` (extent nodes and
+//! inodes that would make ext4-view walk without end are spoiled in the
+//! copy it gets, so that file reads as corrupt).
 
+use super::budget::{self, Meter};
+use super::ext4_check::Check;
 use super::{guard, FsError, FsView, Kind};
 use crate::block::Window;
+use std::cell::RefCell;
 use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Whether `window` starts with an ext2/3/4 superblock (magic 0xEF53 at byte 1080).
 pub fn probe(window: &Window) -> bool {
@@ -44,6 +54,10 @@ pub fn has_orphans(window: &Window) -> bool {
 /// reads bypass the page cache ([`Window::read_bulk`]).
 struct Reader {
     window: Window,
+    /// The current call's budget, charged with every read.
+    meter: Arc<Meter>,
+    /// The metadata checks; `None` when the superblock made no sense to them.
+    check: Rc<RefCell<Option<Check>>>,
     /// Backing store; the cache is `buf[off..off + len]`, `off` page aligning it.
     buf: Vec<u8>,
     off: usize,
@@ -53,11 +67,18 @@ struct Reader {
 
 /// Read-ahead size.
 const READ_AHEAD: usize = 512 << 10;
+/// What loading may read besides the group descriptors (the journal).
+const LOAD_BYTES: u64 = 256 << 20;
+/// Most names listed from one directory (a /boot holds dozens; discovery
+/// never needs more).
+const MAX_DIR_ENTRIES: usize = 65_536;
 
 impl Reader {
-    fn new(window: Window) -> Self {
+    fn new(window: Window, meter: Arc<Meter>, check: Rc<RefCell<Option<Check>>>) -> Self {
         Reader {
             window,
+            meter,
+            check,
             buf: Vec::new(),
             off: 0,
             len: 0,
@@ -103,6 +124,21 @@ impl Reader {
 
 impl ext4_view::Ext4Read for Reader {
     fn read(&mut self, start: u64, dst: &mut [u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        self.meter.charge(dst.len())?;
+        self.read_raw(start, dst)?;
+        if let Some(check) = self.check.borrow_mut().as_mut() {
+            check.check(start, dst);
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
+    fn read_raw(
+        &mut self,
+        start: u64,
+        dst: &mut [u8],
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
         if let Some(src) = self.cached(start, dst.len()) {
             dst.copy_from_slice(src);
             return Ok(());
@@ -125,6 +161,8 @@ impl ext4_view::Ext4Read for Reader {
 /// An ext4 filesystem on a partition.
 pub struct Ext4Fs {
     fs: ext4_view::Ext4,
+    meter: Arc<Meter>,
+    check: Rc<RefCell<Option<Check>>>,
 }
 
 /// Most block groups hopboot lets ext4-view load: 128 TiB with 4 KiB blocks.
@@ -170,15 +208,81 @@ fn check_geometry(window: &Window) -> Result<(), FsError> {
 impl Ext4Fs {
     /// Loads the superblock and group descriptors of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
+        Self::open_metered(window, Meter::default())
+    }
+
+    /// [`Ext4Fs::open`] with the given budget per call (tests give small ones).
+    pub fn open_metered(window: Window, meter: Meter) -> Result<Self, FsError> {
         check_geometry(&window)?;
-        guard("ext4", "superblock", || {
-            let fs = ext4_view::Ext4::load(Box::new(Reader::new(window))).map_err(map_err(""))?;
-            Ok(Ext4Fs { fs })
-        })
+        let check = Check::load(|at, buf| window.read_at(at, buf).is_ok());
+        let check = Rc::new(RefCell::new(check));
+        let meter = Arc::new(meter);
+        let groups = check.borrow().as_ref().map_or(0, Check::groups);
+        let fs = call(&meter, &check, "superblock", || {
+            // ext4-view reads every group descriptor on its own, and a
+            // journal that needs recovery, before it returns.
+            meter.allow(
+                groups
+                    .saturating_mul(budget::MIN_CHARGE as u64)
+                    .saturating_add(LOAD_BYTES),
+            );
+            let reader = Reader::new(window, meter.clone(), check.clone());
+            ext4_view::Ext4::load(Box::new(reader)).map_err(map_err(""))
+        })?;
+        Ok(Ext4Fs { fs, meter, check })
+    }
+
+    /// Runs one call into ext4-view for `path` (see [`call`]).
+    fn call<R>(&self, path: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
+        call(&self.meter, &self.check, path, f)
     }
 
     fn meta(&self, path: &str) -> Option<ext4_view::Metadata> {
-        guard("ext4", path, || Ok(self.fs.metadata(path).ok())).ok().flatten()
+        self.call(path, || Ok(self.fs.metadata(path).ok())).ok().flatten()
+    }
+}
+
+/// Runs one call into ext4-view for `path` under a fresh budget and
+/// `catch_unwind`. A call that ran out of budget is an error saying so; a
+/// corrupt file that `ext4_check` refused says why.
+fn call<R>(
+    meter: &Meter,
+    check: &RefCell<Option<Check>>,
+    path: &str,
+    f: impl FnOnce() -> Result<R, FsError>,
+) -> Result<R, FsError> {
+    let refused = || check.borrow().as_ref().map_or(0, |c| c.refused.len());
+    meter.begin();
+    let before = refused();
+    let r = guard("ext4", path, f);
+    if let Some(e) = meter.tripped_error("ext4", path) {
+        return Err(e);
+    }
+    match r {
+        Err(FsError::Corrupt(m)) => Err(explain(check, m, before)),
+        r => r,
+    }
+}
+
+/// A corrupt-file message, with what `ext4_check` refused during the call
+/// (from index `before` of its list), or anything it refused when the
+/// message is about extents (ext4-view may have cached the spoiled block in
+/// an earlier call).
+fn explain(check: &RefCell<Option<Check>>, m: String, before: usize) -> FsError {
+    let why = check.borrow().as_ref().map_or_else(String::new, |c| {
+        let new = c.refused.get(before..).unwrap_or_default();
+        if !new.is_empty() {
+            new.join("; ")
+        } else if m.contains("extent") {
+            c.refused.join("; ")
+        } else {
+            String::new()
+        }
+    });
+    if why.is_empty() {
+        FsError::Corrupt(m)
+    } else {
+        FsError::Corrupt(format!("{m} (hopboot refused {why})"))
     }
 }
 
@@ -197,7 +301,7 @@ fn map_err(path: &str) -> impl Fn(ext4_view::Ext4Error) -> FsError + '_ {
 
 impl FsView for Ext4Fs {
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        guard("ext4", path, || {
+        self.call(path, || {
             let mut f = self.fs.open(path).map_err(map_err(path))?;
             let size = f.metadata().len();
             if f.metadata().is_dir() {
@@ -210,6 +314,7 @@ impl FsView for Ext4Fs {
                     limit,
                 });
             }
+            self.meter.allow(size);
             // Large reads: ext4-view follows the extent tree, a big buffer keeps
             // the per-call overhead small.
             let mut buf = vec![0u8; 1 << 20];
@@ -219,6 +324,11 @@ impl FsView for Ext4Fs {
                 if n == 0 {
                     break;
                 }
+                // Blocks ext4-view has cached cost no read: the time still counts.
+                self.meter.check_time().map_err(|source| FsError::Io {
+                    path: path.to_string(),
+                    source,
+                })?;
                 let chunk = buf.get(..n).unwrap_or(&[]);
                 out.write_all(chunk).map_err(|source| FsError::Io {
                     path: path.to_string(),
@@ -231,7 +341,7 @@ impl FsView for Ext4Fs {
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
-        guard("ext4", path, || {
+        self.call(path, || {
             // Not a regular file is "no such file", as in the other views.
             let mut f = self.fs.open(path).map_err(|e| match e {
                 ext4_view::Ext4Error::IsADirectory | ext4_view::Ext4Error::IsASpecialFile => {
@@ -239,10 +349,20 @@ impl FsView for Ext4Fs {
                 }
                 e => map_err(path)(e),
             })?;
-            let mut v = vec![0u8; super::range_len(f.metadata().len(), offset, len)];
+            let size = f.metadata().len();
+            if size > super::MAX_IMAGE_BYTES {
+                return Err(FsError::TooLarge {
+                    path: path.to_string(),
+                    size,
+                    limit: super::MAX_IMAGE_BYTES,
+                });
+            }
+            let mut v = budget::buffer(path, super::range_len(size, offset, len))?;
             if v.is_empty() {
                 return Ok(v);
             }
+            // Seeking walks the file's blocks up to `offset`.
+            self.meter.allow(offset / 64 + v.len() as u64);
             // seek_to walks the extent tree to the block holding `offset`.
             f.seek_to(offset).map_err(map_err(path))?;
             let mut got = 0;
@@ -274,12 +394,13 @@ impl FsView for Ext4Fs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        guard("ext4", path, || {
+        self.call(path, || {
             let Ok(rd) = self.fs.read_dir(path) else {
                 return Ok(Vec::new());
             };
             Ok(super::listing(
-                rd.filter_map(|e| e.ok())
+                rd.take(MAX_DIR_ENTRIES)
+                    .map_while(Result::ok)
                     .filter_map(|e| e.file_name().as_str().ok().map(str::to_string)),
             ))
         })
@@ -297,5 +418,63 @@ impl FsView for Ext4Fs {
 
     fn fs_type(&self) -> &'static str {
         "ext4"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Disk;
+    use crate::fs::budget::tests::with_free;
+    use std::process::Command;
+
+    /// An ext4 image whose /boot/initrd.img claims `size` bytes (`debugfs
+    /// sif`: the blocks past the real 6 bytes are holes).
+    fn claiming(dir: &std::path::Path, size: u64) -> std::path::PathBuf {
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(tree.join("boot")).unwrap();
+        std::fs::write(tree.join("boot/initrd.img"), b"initrd").unwrap();
+        let img = dir.join(format!("claim-{size}.img"));
+        let ok = |c: &mut Command| {
+            let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e} (install e2fsprogs)"));
+            assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        ok(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-d"])
+            .arg(&tree)
+            .arg(&img)
+            .arg("2M"));
+        ok(Command::new("debugfs")
+            .args(["-w", "-R", &format!("sif /boot/initrd.img size {size}")])
+            .arg(&img));
+        img
+    }
+
+    /// A file that claims more than a read may hold is refused before a
+    /// buffer is set aside: above MAX_IMAGE_BYTES as too large, above
+    /// `MemAvailable` as too big for this machine's memory. The buffer was
+    /// `vec![0; size]`: on a 256 MiB machine, an abort of PID 1.
+    #[test]
+    fn read_range_of_a_file_claiming_more_than_memory() {
+        let d = tempfile::tempdir().unwrap();
+        let img = claiming(d.path(), 4 << 30);
+        let fs = Ext4Fs::open(Disk::open(&img).unwrap().whole()).unwrap();
+        assert_eq!(fs.size("/boot/initrd.img"), Some(4 << 30));
+        let r = fs.read_range("/boot/initrd.img", 0, usize::MAX);
+        assert!(matches!(r, Err(FsError::TooLarge { .. })), "{:?}", r.map(|v| v.len()));
+
+        let img = claiming(d.path(), 1536 << 20);
+        let fs = Ext4Fs::open(Disk::open(&img).unwrap().whole()).unwrap();
+        let r = with_free(256 << 20, || fs.read_range("/boot/initrd.img", 0, usize::MAX));
+        match r {
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "/boot/initrd.img: 1536 MiB, too big for this machine's memory (256 MiB free)"
+            ),
+            Ok(v) => panic!("read {} bytes", v.len()),
+        }
+        // What fits still reads.
+        let r = with_free(256 << 20, || fs.read_range("/boot/initrd.img", 0, 6)).unwrap();
+        assert_eq!(r, b"initrd");
     }
 }

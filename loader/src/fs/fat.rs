@@ -7,11 +7,16 @@
 //! dirty flag on unmount; access dates are off). Lookups are case-insensitive,
 //! as FAT is, on long and on 8.3 names. `fatfs` is not hardened against
 //! hostile images, so every call into it runs under `catch_unwind`
-//! (`fs::guard`), and directory walks are capped.
+//! (`fs::guard`), directory walks are capped, and every byte fatfs reads is
+//! charged to the call's [`Meter`]: a directory whose cluster chain comes
+//! back to itself, full of deleted or long-name entries that fatfs skips
+//! inside its own iterator, ends with an error instead of looping for ever.
 
+use super::budget::{self, Meter};
 use super::{guard, FsError, FsView, Kind};
 use crate::block::Window;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 /// Bytes the adapter reads ahead: fatfs reads 32-byte directory entries one
 /// at a time, this turns them into few, larger reads.
@@ -54,6 +59,8 @@ pub fn probe(window: &Window) -> bool {
 /// used replaced, keep both the FAT and the file's data cached.
 struct WindowIo {
     window: Window,
+    /// The current call's budget, charged with every read.
+    meter: Arc<Meter>,
     pos: u64,
     /// `(start, bytes, last use)`; at most [`SLOTS`].
     slots: Vec<(u64, Vec<u8>, u64)>,
@@ -64,9 +71,10 @@ struct WindowIo {
 const SLOTS: usize = 4;
 
 impl WindowIo {
-    fn new(window: Window) -> Self {
+    fn new(window: Window, meter: Arc<Meter>) -> Self {
         WindowIo {
             window,
+            meter,
             pos: 0,
             slots: Vec::new(),
             clock: 0,
@@ -115,6 +123,7 @@ impl Read for WindowIo {
         if want == 0 {
             return Ok(0);
         }
+        self.meter.charge(want)?;
         let dst = buf.get_mut(..want).unwrap_or_default();
         if want >= CACHE {
             self.window.read_at(self.pos, dst)?;
@@ -165,6 +174,7 @@ enum Node<'a> {
 /// A FAT filesystem on a partition.
 pub struct FatFs {
     fs: Fs,
+    meter: Arc<Meter>,
 }
 
 fn io_err(path: &str, e: io::Error) -> FsError {
@@ -188,11 +198,35 @@ fn same_name(a: &str, b: &str) -> bool {
 impl FatFs {
     /// Reads the boot sector (and FSInfo for FAT32) of the filesystem in `window`.
     pub fn open(window: Window) -> Result<Self, FsError> {
+        Self::open_metered(window, Meter::default())
+    }
+
+    /// [`FatFs::open`] with the given budget per call (tests give small ones).
+    pub fn open_metered(window: Window, meter: Meter) -> Result<Self, FsError> {
+        let meter = Arc::new(meter);
+        meter.begin();
         guard("FAT", "open", || {
             let opts = fatfs::FsOptions::new().update_accessed_date(false);
-            let fs = fatfs::FileSystem::new(WindowIo::new(window), opts).map_err(|e| io_err("", e))?;
-            Ok(FatFs { fs })
+            let io = WindowIo::new(window, meter.clone());
+            let fs = fatfs::FileSystem::new(io, opts).map_err(|e| io_err("", e))?;
+            Ok(FatFs {
+                fs,
+                meter: meter.clone(),
+            })
         })
+        .map_err(|e| meter.error("FAT", "open", e))
+    }
+
+    /// Runs one call into fatfs for `path` under a fresh budget and
+    /// `catch_unwind`; a call that ran out of budget is an error saying so,
+    /// whatever fatfs made of the failed read.
+    fn call<R>(&self, path: &str, f: impl FnOnce() -> Result<R, FsError>) -> Result<R, FsError> {
+        self.meter.begin();
+        let r = guard("FAT", path, f);
+        match self.meter.tripped_error("FAT", path) {
+            Some(e) => Err(e),
+            None => r,
+        }
     }
 
     fn find<'a>(dir: &Dir<'a>, name: &str) -> Option<Entry<'a>> {
@@ -231,7 +265,7 @@ impl FatFs {
 
 impl FsView for FatFs {
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        guard("FAT", path, || {
+        self.call(path, || {
             let e = match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => e,
                 _ => return Err(FsError::NotFound(path.to_string())),
@@ -244,6 +278,7 @@ impl FsView for FatFs {
                     limit,
                 });
             }
+            self.meter.allow(size);
             let mut f = e.to_file();
             let mut buf = vec![0u8; 256 << 10];
             let mut total = 0u64;
@@ -271,13 +306,15 @@ impl FsView for FatFs {
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
-        guard("FAT", path, || {
+        self.call(path, || {
             let e = match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => e,
                 _ => return Err(FsError::NotFound(path.to_string())),
             };
             let want = super::range_len(e.len(), offset, len);
-            let mut v = vec![0u8; want];
+            let mut v = budget::buffer(path, want)?;
+            // Following the chain to `offset` reads the FAT, then `want` bytes of data.
+            self.meter.allow(offset.saturating_add(want as u64) / 64 + want as u64);
             if want == 0 {
                 return Ok(v);
             }
@@ -307,7 +344,7 @@ impl FsView for FatFs {
     }
 
     fn kind(&self, path: &str) -> Option<Kind> {
-        guard("FAT", path, || {
+        self.call(path, || {
             Ok(self.lookup(path).map(|n| match n {
                 Node::Root => Kind::Dir,
                 Node::Entry(e) if e.is_dir() => Kind::Dir,
@@ -320,7 +357,7 @@ impl FsView for FatFs {
     }
 
     fn size(&self, path: &str) -> Option<u64> {
-        guard("FAT", path, || {
+        self.call(path, || {
             Ok(match self.lookup(path) {
                 Some(Node::Entry(e)) if e.is_file() => Some(e.len()),
                 _ => None,
@@ -331,7 +368,7 @@ impl FsView for FatFs {
     }
 
     fn list(&self, path: &str) -> Vec<String> {
-        guard("FAT", path, || {
+        self.call(path, || {
             let Some(dir) = self.dir(path) else {
                 return Ok(Vec::new());
             };
@@ -357,7 +394,7 @@ impl FsView for FatFs {
     /// The volume label, as blkid reports it: the root directory's volume
     /// entry, else the boot sector's, trimmed; "NO NAME" means none.
     fn label(&self) -> Option<String> {
-        guard("FAT", "label", || {
+        self.call("label", || {
             let l = match self.fs.read_volume_label_from_root_dir() {
                 Ok(Some(l)) => l,
                 _ => self.fs.volume_label(),
@@ -566,6 +603,46 @@ mod tests {
             }
         }
         assert!(matches!(fs.read("/vmlinuz-linux", 1 << 20), Err(FsError::Corrupt(_))));
+    }
+
+    /// A directory entry claiming 4 GiB, or 1.5 GiB on a 256 MiB machine,
+    /// over a one-cluster chain: a range read of it is refused before a
+    /// buffer of that size is set aside (it was `vec![0; size]`, an abort on
+    /// a small machine).
+    #[test]
+    fn read_range_of_a_file_claiming_gibibytes() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        esp_tree(&tree);
+        let img = image(d.path(), 16, &tree);
+        let b = std::fs::read(&img).unwrap();
+        let le16 = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+        let (reserved, fats, roots, fat_sectors) = (le16(&b, 14), usize::from(b[16]), le16(&b, 17), le16(&b, 22));
+        let root = (reserved + fats * fat_sectors) * 512;
+        let entry = (root..root + roots * 32)
+            .step_by(32)
+            .find(|&e| &b[e..e + 11] == b"UPPER   TXT")
+            .expect("UPPER.TXT's directory entry");
+        let claim = |size: u32| {
+            let mut b = b.clone();
+            b[entry + 28..entry + 32].copy_from_slice(&size.to_le_bytes());
+            let bad = d.path().join(format!("claim-{size}.img"));
+            std::fs::write(&bad, &b).unwrap();
+            open(&bad)
+        };
+        let fs = claim(u32::MAX);
+        assert_eq!(fs.size("/UPPER.TXT"), Some(u64::from(u32::MAX)));
+        let r = fs.read_range("/UPPER.TXT", 0, usize::MAX);
+        assert!(matches!(r, Err(FsError::TooLarge { .. })), "{:?}", r.map(|v| v.len()));
+        let fs = claim(1536 << 20);
+        let r = crate::fs::budget::tests::with_free(256 << 20, || fs.read_range("/UPPER.TXT", 0, usize::MAX));
+        match r {
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "/UPPER.TXT: 1536 MiB, too big for this machine's memory (256 MiB free)"
+            ),
+            Ok(v) => panic!("read {} bytes", v.len()),
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! read in userspace ([`ext4`]), in tests and `hopboot probe DIR` a plain
 //! directory ([`dir`]). Nothing here can write.
 
+pub mod budget;
 pub mod dir;
 pub mod ext4;
+mod ext4_check;
 pub mod fat;
 
 use std::io::Write;
@@ -32,6 +34,16 @@ pub enum FsError {
         size: u64,
         /// The cap.
         limit: u64,
+    },
+    /// A buffer the file's size asks for does not fit in this machine's memory.
+    #[error("{path}: {} MiB, too big for this machine's memory ({} MiB free)", .size.div_ceil(1 << 20), .free >> 20)]
+    NoMemory {
+        /// File path (and the part of it).
+        path: String,
+        /// Bytes asked for.
+        size: u64,
+        /// `MemAvailable`.
+        free: u64,
     },
     /// The filesystem's bytes are invalid.
     #[error("{0}")]
@@ -79,7 +91,9 @@ pub trait FsView {
     /// [`MAX_IMAGE_BYTES`]) and keeps the range: right, but not cheaper than
     /// reading it all. Real filesystems override it.
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
+        let size = self.size(path).unwrap_or(0);
         let mut w = RangeWriter::new(offset, len);
+        w.out = budget::reserve(path, range_len(size, offset, len) as u64)?;
         self.copy_to(path, MAX_IMAGE_BYTES, &mut w)?;
         Ok(w.out)
     }
@@ -170,6 +184,9 @@ impl Write for RangeWriter {
                 .min(n);
             let rest = buf.get(skip..).unwrap_or_default();
             let take = rest.len().min(self.len - self.out.len());
+            self.out
+                .try_reserve(take)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
             self.out.extend_from_slice(rest.get(..take).unwrap_or_default());
         }
         self.pos = end;

@@ -152,6 +152,23 @@ impl Interp<'_> {
                 self.too_many_entries();
                 break;
             }
+            // The entries' text stays in memory after the run: stop at
+            // discovery's budget for one config rather than after it.
+            let text: usize = out
+                .iter()
+                .map(|e| e.title.len() + e.cmdline.len() + e.kernel_arg.len())
+                .sum();
+            if text > crate::discover::MAX_CONFIG_TEXT {
+                if !self.entries_capped {
+                    self.entries_capped = true;
+                    self.errors.push(format!(
+                        "{}: the entries hold more than {} KiB of text; the rest are left out",
+                        self.file,
+                        crate::discover::MAX_CONFIG_TEXT >> 10
+                    ));
+                }
+                break;
+            }
             let first = out.len();
             let chosen = {
                 let (Item::Entry { title, id, .. } | Item::Submenu { title, id, .. }) = item;

@@ -467,3 +467,21 @@ fn blscfg_entries_from_snippets() {
     assert_eq!(m.entries[1].initrds.len(), 1);
     assert_eq!(m.default, Some(1));
 }
+
+/// A variable doubled into 8 KiB and put on every one of 1,024 entries:
+/// the menu stops where its text reaches discovery's budget for one config
+/// (it held 12 MiB of titles and command lines, all copied again after).
+#[test]
+fn entries_stop_at_the_text_budget() {
+    let mut cfg = String::from("set a=xxxxxxxxxxxxxxxx\n");
+    cfg.push_str(&"set a=\"$a$a\"\n".repeat(8));
+    cfg.push_str(&"menuentry \"t$a\" { linux /vmlinuz $a\n }\n".repeat(1024));
+    let m = run_cfg(&host(&cfg));
+    let text: usize = m.entries.iter().map(|e| e.title.len() + e.cmdline.len()).sum();
+    assert!(
+        m.entries.len() < 1024 && text <= crate::discover::MAX_CONFIG_TEXT + (16 << 10),
+        "{}",
+        m.entries.len()
+    );
+    assert!(m.errors.iter().any(|e| e.contains("KiB of text")), "{:?}", m.errors);
+}

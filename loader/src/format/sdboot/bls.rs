@@ -72,6 +72,25 @@ pub struct BlsEntry {
 }
 
 impl BlsEntry {
+    /// Bytes of text the entry holds (see [`crate::discover::MAX_CONFIG_TEXT`]).
+    pub fn text_bytes(&self) -> usize {
+        let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+        [
+            &self.title,
+            &self.version,
+            &self.machine_id,
+            &self.sort_key,
+            &self.linux,
+            &self.efi,
+            &self.architecture,
+        ]
+        .iter()
+        .map(|o| opt(o))
+        .chain([self.id.len(), self.file.len(), self.options.len()])
+        .chain(self.initrds.iter().map(String::len))
+        .fold(std::mem::size_of::<BlsEntry>(), usize::saturating_add)
+    }
+
     /// Whether boot counting marked this entry "bad" (no tries left).
     pub fn is_bad(&self) -> bool {
         self.tries_left == Some(0)
@@ -355,7 +374,20 @@ pub fn read_dir(fs: &dyn FsView, dir: &str) -> (Vec<BlsEntry>, Vec<(String, Stri
             format!("{} entry files; only the first {MAX_ENTRIES} are read", names.len()),
         ));
     }
-    for name in names.iter().take(MAX_ENTRIES) {
+    // Text kept so far: the entries stay in memory, the budget is discovery's.
+    let mut kept = 0usize;
+    for (n, name) in names.iter().take(MAX_ENTRIES).enumerate() {
+        if kept > crate::discover::MAX_CONFIG_TEXT {
+            errors.push((
+                dir.to_string(),
+                format!(
+                    "the entries read hold more than {} KiB of text; {} entry files left unread",
+                    crate::discover::MAX_CONFIG_TEXT >> 10,
+                    names.len().min(MAX_ENTRIES) - n
+                ),
+            ));
+            break;
+        }
         let path = crate::fs::join(dir, name);
         if !fs.is_file(&path) {
             continue;
@@ -373,7 +405,10 @@ pub fn read_dir(fs: &dyn FsView, dir: &str) -> (Vec<BlsEntry>, Vec<(String, Stri
                 Some(a) if !a.eq_ignore_ascii_case(LOCAL_ARCH) => {
                     log::debug!("{path}: for architecture {a}, not {LOCAL_ARCH}: hidden");
                 }
-                _ => entries.push(e),
+                _ => {
+                    kept = kept.saturating_add(e.text_bytes());
+                    entries.push(e)
+                }
             },
             Err(m) => errors.push((path, m)),
         }
@@ -399,6 +434,30 @@ grub_class fedora
 
     fn entry(file: &str, text: &str) -> BlsEntry {
         parse_entry(file, text).unwrap()
+    }
+
+    /// Entry files are read until the entries kept hold the text one config
+    /// may (4 MiB), not all 1,024 of up to 64 KiB each: 64 MiB held at once.
+    #[test]
+    fn read_dir_stops_at_the_text_budget() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("loader/entries");
+        std::fs::create_dir_all(&dir).unwrap();
+        let options = "x".repeat(60 << 10);
+        for i in 0..100 {
+            let text = format!("title T{i}\nlinux /vmlinuz\noptions {options}\n");
+            std::fs::write(dir.join(format!("e{i:03}.conf")), text).unwrap();
+        }
+        let fs = DirFs::new(t.path());
+        let (entries, errors) = read_dir(&fs, "/loader/entries");
+        let kept: usize = entries.iter().map(BlsEntry::text_bytes).sum();
+        assert!(
+            entries.len() < 100 && kept <= crate::discover::MAX_CONFIG_TEXT + (64 << 10),
+            "{}",
+            entries.len()
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].1.contains("entry files left unread"), "{errors:?}");
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub fn run() -> ! {
         scan: true,
         message: None,
         consoles,
+        typed: Vec::new(),
     };
     loop {
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| one_round(&mut state, &mut round)));
@@ -127,6 +128,8 @@ struct Round {
     message: Option<String>,
     /// Console devices for the menu.
     consoles: Vec<String>,
+    /// Keys typed ahead of the last menu or prompt, for the next one.
+    typed: Vec<u8>,
 }
 
 /// Default menu countdown when `hopboot.timeout=` is not given.
@@ -143,8 +146,17 @@ fn one_round(state: &mut State, round: &mut Round) {
         let why = crate::why::why_nothing(&state.discovery, state.opts.wait, &list_disks());
         log::error!("{why}");
         round.first = false;
-        let action = prompt::ask(&state.discovery.entries, &state.failed);
-        match act(state, action) {
+        let mut c = crate::menu::Consoles::open(&round.consoles);
+        c.give_typed(std::mem::take(&mut round.typed));
+        let action = prompt::ask(&mut c, &state.discovery.entries, &state.failed);
+        // The consoles are closed before a shell starts (its end hangs its line up);
+        // what was typed after the command goes to the next round, not to a shell.
+        let tty = c.active();
+        if action != Action::Shell {
+            round.typed = c.take_typed();
+        }
+        drop(c);
+        match act(state, action, tty.as_deref()) {
             Ok(Some(_)) => round.scan = true,
             Ok(None) => {}
             Err(e) => log::error!("{e}"),
@@ -156,6 +168,7 @@ fn one_round(state: &mut State, round: &mut Round) {
     }
     let default = state.discovery.default_index().unwrap_or(0);
     let first = std::mem::replace(&mut round.first, false);
+    let mut tty = None;
     let choice = if first && state.opts.entry.is_some() {
         match choose(&state.discovery, state.opts.entry.as_deref()) {
             Ok(index) => Choice::Boot {
@@ -167,7 +180,7 @@ fn one_round(state: &mut State, round: &mut Round) {
                 let e = format!("hopboot.entry: {e}");
                 log::error!("{e}");
                 round.message = Some(e);
-                menu_choice(state, round, default, None)
+                menu_choice(state, round, default, None, &mut tty)
             }
         }
     } else if first && state.opts.timeout == Some(Duration::ZERO) {
@@ -182,7 +195,7 @@ fn one_round(state: &mut State, round: &mut Round) {
         } else {
             None
         };
-        menu_choice(state, round, default, t)
+        menu_choice(state, round, default, t, &mut tty)
     };
     match choice {
         Choice::Boot {
@@ -208,17 +221,23 @@ fn one_round(state: &mut State, round: &mut Round) {
         }
         Choice::Rescan => round.scan = true,
         Choice::Shell => {
-            if let Err(e) = prompt::shell() {
-                round.message = Some(e.to_string());
-            }
+            round.message = prompt::shell(tty.as_deref()).unwrap_or_else(|e| Some(e.to_string()));
         }
-        Choice::Poweroff => round.message = act(state, Action::Poweroff).err().map(|e| e.to_string()),
-        Choice::Reboot => round.message = act(state, Action::Reboot).err().map(|e| e.to_string()),
+        Choice::Poweroff => round.message = act(state, Action::Poweroff, None).err().map(|e| e.to_string()),
+        Choice::Reboot => round.message = act(state, Action::Reboot, None).err().map(|e| e.to_string()),
     }
 }
 
-fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option<Duration>) -> Choice {
+/// Shows the menu; `tty` is set to the console the choice came from.
+fn menu_choice(
+    state: &mut State,
+    round: &mut Round,
+    default: usize,
+    timeout: Option<Duration>,
+    tty: &mut Option<String>,
+) -> Choice {
     let mut c = crate::menu::Consoles::open(&round.consoles);
+    c.give_typed(std::mem::take(&mut round.typed));
     log::info!("menu shown (stage=menu t={}ms)", state.clock.ms());
     let entries = state.discovery.entries.clone();
     let failed = state.failed.clone();
@@ -226,6 +245,8 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
     // While the countdown runs, load the default entry, so that the timeout
     // (or Enter on it) only needs the reboot syscall.
     let volumes: Vec<String> = state.discovery.volumes.iter().map(|v| v.identity()).collect();
+    let problems: Vec<String> = state.discovery.errors.iter().map(crate::menu::problem_line).collect();
+    let unattended = state.opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let mut preload = || {
         if let Some(e) = entries.get(default) {
             if !failed.iter().any(|(f, _)| *f == default) {
@@ -238,13 +259,23 @@ fn menu_choice(state: &mut State, round: &Round, default: usize, timeout: Option
         failed: &failed,
         default,
         timeout,
+        unattended,
         append: append.as_deref(),
         volumes: &volumes,
         message: round.message.as_deref(),
+        problems: &problems,
     };
     let disks = list_disks();
-    let mut changed = || list_disks() != disks;
-    crate::menu::run(&mut c, view, &mut preload, &mut changed)
+    let mut changed = || {
+        prompt::reap_children();
+        list_disks() != disks
+    };
+    let choice = crate::menu::run(&mut c, view, &mut preload, &mut changed);
+    *tty = c.active();
+    if choice != Choice::Shell {
+        round.typed = c.take_typed();
+    }
+    choice
 }
 
 /// Mounts the API filesystems. Failures are logged once the logger is up
@@ -622,8 +653,8 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     }
 }
 
-/// Carries out a prompt action. `Some(true)` = run an automatic round next.
-fn act(state: &mut State, action: Action) -> Result<Option<bool>, BootError> {
+/// Carries out a prompt action (typed on `tty`). `Some(true)` = run an automatic round next.
+fn act(state: &mut State, action: Action, tty: Option<&str>) -> Result<Option<bool>, BootError> {
     match action {
         Action::Retry => Ok(Some(true)),
         Action::Boot(i) => boot(state, i, None).map(|never| match never {}),
@@ -644,7 +675,7 @@ fn act(state: &mut State, action: Action) -> Result<Option<bool>, BootError> {
                 Err(e) => Err(BootError::Reboot(e)),
             }
         }
-        Action::Shell => prompt::shell().map(|()| None).map_err(BootError::from),
+        Action::Shell => prompt::shell(tty).map(|_| None).map_err(BootError::from),
         Action::Wait => {
             // Nobody at the console: look again for disks now and then.
             std::thread::sleep(Duration::from_secs(5));

@@ -188,3 +188,49 @@ pub fn default_job_signals() {
         let _ = unsafe { signal(s, SigHandler::SigDfl) };
     }
 }
+
+/// Starts `prog` (no arguments, PID 1's environment) as the leader of a new
+/// session whose controlling terminal is `tty`, also its standard input,
+/// output and error, with the default action for the [`JOB_SIGNALS`] PID 1
+/// ignores; returns its pid. A rescue shell so has job control: Ctrl-C
+/// interrupts what it runs, and PID 1, outside that session, is never the
+/// target of a terminal's signal. (`std::process` would do the same through
+/// `pre_exec`, which brings its whole fork path into the binary: 15 KB.)
+pub fn spawn_session(prog: &CStr, tty: BorrowedFd<'_>) -> io::Result<i32> {
+    let fd = tty.as_raw_fd();
+    let argv: [*const libc::c_char; 2] = [prog.as_ptr(), std::ptr::null()];
+    // SAFETY: fork(2) takes nothing. The child, a copy of a multi-threaded
+    // process, makes only async-signal-safe calls below (no allocation, no
+    // lock) on values prepared before the fork and ends in exec or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid != 0 {
+        return if pid < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(pid)
+        };
+    }
+    // SAFETY: in the child: setsid and ioctl take no pointer (TIOCSCTTY's
+    // argument is an int, 0: do not steal the terminal); signal installs no
+    // handler (SIG_DFL); dup2/fcntl act on fds the child owns; `argv` is a
+    // NULL-terminated array of C strings that outlive the call; _exit never
+    // returns. A failed setsid or TIOCSCTTY leaves a shell without job
+    // control, which still runs.
+    unsafe {
+        libc::setsid();
+        libc::ioctl(fd, libc::TIOCSCTTY, 0);
+        for s in JOB_SIGNALS {
+            libc::signal(s as libc::c_int, libc::SIG_DFL);
+        }
+        for target in 0..3 {
+            if fd == target {
+                // The same fd: only its close-on-exec flag goes.
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(fd, target);
+            }
+        }
+        libc::execv(prog.as_ptr(), argv.as_ptr());
+        libc::_exit(127)
+    }
+}

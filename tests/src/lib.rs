@@ -444,3 +444,21 @@ pub fn boot_hopboot_uefi(name: &str, disks: &[PathBuf], append: &str) -> Result<
     }
     Vm::spawn(&cfg)
 }
+
+/// hopboot's initramfs at `out` with busybox as `/bin/sh` (the rescue shell)
+/// and `modules` besides [`MODULES`], all loaded at every boot.
+pub fn shell_initramfs(out: &std::path::Path, modules: &[&str]) -> Result<()> {
+    let s = setup();
+    hopboot_image_build::build(&Options {
+        binary: hopboot_qemu::paths::musl_bin("hopboot")?,
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: MODULES.iter().chain(modules).map(|m| m.to_string()).collect(),
+        filesystems: Vec::new(),
+        extra: vec![(busybox()?, "bin/sh".into())],
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: out.to_path_buf(),
+    })
+    .with_context(|| format!("building {}", out.display()))?;
+    Ok(())
+}

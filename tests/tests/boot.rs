@@ -145,37 +145,50 @@ fn nothing_bootable_stays_at_the_prompt_and_says_why() {
     assert!(!t.contains("Attempted to kill init"), "{t}");
 }
 
+/// The rescue prompt under stress (issue 16): control keys at the prompt,
+/// Enter as a terminal sends it (CR), a rescue shell with job control, one
+/// killed with SIGKILL after leaving the terminal raw and without echo.
 #[test]
 fn rescue_shell_runs_and_returns_to_the_prompt() {
-    use hopboot_image_build::{Compression, Options};
     use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
     let s = setup();
     let d = disk("empty-shell", Demo::Empty);
     let initramfs = s.work.join("hopboot-shell.cpio.gz");
-    hopboot_image_build::build(&Options {
-        binary: hopboot_qemu::paths::musl_bin("hopboot").unwrap(),
-        modules_dir: Some(s.kernel.modules_dir.clone()),
-        modules: hopboot_tests::MODULES.iter().map(|m| m.to_string()).collect(),
-        filesystems: Vec::new(),
-        extra: vec![(hopboot_tests::busybox().unwrap(), "bin/sh".into())],
-        compression: Compression::Gzip,
-        mtime: 0,
-        output: initramfs.clone(),
-    })
-    .unwrap();
+    hopboot_tests::shell_initramfs(&initramfs, &[]).unwrap();
     let cfg = VmConfig::new(&s.kernel.vmlinuz, &initramfs, "console=ttyS0 panic=-1 hopboot.wait=1")
         .with_disk(DiskAttach::new(&d.disk));
     let mut vm = Vm::spawn(&cfg).unwrap();
+    let short = Duration::from_secs(30);
     vm.wait_for("hopboot>", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    vm.send(b"sh\n").unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    vm.send(b"echo SHELL-$((40+2))\n").unwrap();
-    vm.wait_for("SHELL-42", Duration::from_secs(30)).unwrap();
-    vm.send(b"exit\n").unwrap();
-    vm.wait_for("shell exited", Duration::from_secs(30)).unwrap();
-    vm.wait_for("hopboot>", Duration::from_secs(30)).unwrap();
-    vm.send(b"poweroff\n").unwrap();
+    // Ctrl-C, Ctrl-Z, Ctrl-\ signal nobody; the prompt still answers.
+    vm.send(b"\x03\x1a\x1c").unwrap();
+    vm.send(b"l\r").unwrap();
+    vm.wait_for("(no boot entries)", short).unwrap();
+    vm.send(b"sh\r").unwrap();
+    vm.wait_for("/ # ", short).unwrap();
+    vm.send(b"echo SHELL-$((40+2))\r").unwrap();
+    vm.wait_for("SHELL-42", short).unwrap();
+    // Job control: Ctrl-C interrupts a command (without it, `sleep` ran on).
+    vm.send(b"sleep 1000\r").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    vm.send(b"\x03").unwrap();
+    vm.send(b"echo AGAIN-$((6*7))\r").unwrap();
+    vm.wait_for("AGAIN-42", short).unwrap();
+    vm.send(b"exit\r").unwrap();
+    vm.wait_for("shell exited", short).unwrap();
+    vm.wait_for("hopboot>", short).unwrap();
+    // A shell killed after leaving the terminal raw: the prompt still reads CR-ended lines.
+    vm.send(b"sh\r").unwrap();
+    vm.wait_for("/ # ", short).unwrap();
+    vm.send(b"stty raw -echo; kill -9 $$\r").unwrap();
+    vm.wait_for("rescue shell killed by SIGKILL", short).unwrap();
+    vm.wait_for("hopboot>", short).unwrap();
+    vm.send(b"l\r").unwrap();
+    vm.wait_for("(no boot entries)", short).unwrap();
+    vm.send(b"poweroff\r").unwrap();
     vm.wait_exit(Duration::from_secs(60)).unwrap();
-    assert!(!vm.transcript().contains("Attempted to kill init"));
+    let t = vm.transcript();
+    assert!(!t.contains("Attempted to kill init"), "{t}");
+    assert!(!t.contains("job control turned off"), "{t}");
 }

@@ -117,9 +117,9 @@ fuzz-smoke:
 # tests/tests/distro.rs. Root only (debootstrap, chroot; skipped otherwise); part of `make test`. About
 # 3 minutes with the cache in target/distro/cache, 6-8 minutes on a cold cache.
 .PHONY: test-distro
-test-distro: build
+test-distro: build payload
 	@if [ "$$(id -u)" != 0 ]; then \
 	    echo "test-distro: skipped: debootstrap and chroot need root"; \
 	else \
-	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture; \
+	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture --test-threads=1; \
 	fi

@@ -13,10 +13,11 @@
 use anyhow::{bail, ensure, Context, Result};
 use hopboot_image_build::Profile;
 use hopboot_qemu::disk::sha256_file;
-use hopboot_qemu::distro::{distro_dir, distro_disk};
+use hopboot_qemu::disk::{Fs, Partition};
+use hopboot_qemu::distro::{distro_dir, distro_disk, DistroDisk};
 use hopboot_qemu::qmp::Qmp;
-use hopboot_qemu::vm::{DiskAttach, Line, Vm, VmConfig};
-use hopboot_tests::{profile_initramfs, setup};
+use hopboot_qemu::vm::{DiskAttach, Firmware, Line, Vm, VmConfig};
+use hopboot_tests::{custom_disk_with, profile_initramfs, setup, HOST_FILE};
 use std::time::Duration;
 
 /// The unit's lines (see scripts/build-distro-rootfs.sh).
@@ -27,6 +28,8 @@ const KEXEC: &str = "kexec_core: Starting new kernel";
 const RUN_INIT: &str = "Run /init as init process";
 /// hopboot's kernel command line: no menu, boot the default.
 const APPEND: &str = "console=ttyS0 panic=-1 hopboot.timeout=0 hopboot.wait=20";
+/// The same after the payload's built-in `console=tty0 console=ttyS0,115200 panic=-1`.
+const PAYLOAD_APPEND: &str = "hopboot.timeout=0 hopboot.wait=20";
 /// Guest memory: the installed kernel and its initrd are loaded while hopboot runs.
 const MEMORY_MIB: u32 = 1024;
 
@@ -149,16 +152,54 @@ fn find<'a>(lines: &'a [Line], needle: &str) -> Option<&'a Line> {
     lines.iter().find(|l| l.text.contains(needle))
 }
 
+/// What starts hopboot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstKernel {
+    /// Debian's kernel with the minimal-profile hopboot initramfs (SeaBIOS, -kernel/-initrd).
+    Debian,
+    /// The firmware payload (`make payload`) under SeaBIOS with `-kernel`.
+    PayloadBios,
+    /// The firmware payload as \EFI\BOOT\BOOTX64.EFI on an ESP, started by OVMF itself.
+    PayloadUefi,
+}
+
+/// The Debian 12 disk, built once per test binary (debootstrap cached under target/distro).
+fn disk() -> &'static DistroDisk {
+    static DISK: std::sync::OnceLock<Result<DistroDisk, String>> = std::sync::OnceLock::new();
+    let r = DISK.get_or_init(|| {
+        let dir = distro_dir().map_err(|e| format!("{e:#}"))?;
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        distro_disk(&dir.join("debian12.img")).map_err(|e| format!("building the Debian 12 disk: {e:#}"))
+    });
+    match r {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[test]
 #[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
 fn debian12_boots_through_hopboot_into_its_own_systemd() {
-    let s = setup();
-    let initramfs = profile_initramfs(Profile::Minimal);
-    let dir = distro_dir().unwrap();
-    std::fs::create_dir_all(&dir).unwrap();
+    boot_debian12(FirstKernel::Debian);
+}
 
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
+fn debian12_boots_through_the_payload_under_seabios() {
+    boot_debian12(FirstKernel::PayloadBios);
+}
+
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
+fn debian12_boots_through_the_payload_started_by_ovmf() {
+    boot_debian12(FirstKernel::PayloadUefi);
+}
+
+fn boot_debian12(first: FirstKernel) {
+    let s = setup();
+    let dir = distro_dir().unwrap();
     // ---- the disk: debootstrap (cached), update-initramfs and grub-mkconfig in the chroot
-    let d = distro_disk(&dir.join("debian12.img")).unwrap_or_else(|e| panic!("building the Debian 12 disk: {e:#}"));
+    let d = disk();
     eprintln!(
         "distro: disk built: root filesystem {:.0}s (debootstrap when the cache is cold, then install), \
          image {:.0}s; kernel {}, initrd {:.1} MB, partition {} MiB",
@@ -193,10 +234,43 @@ fn debian12_boots_through_hopboot_into_its_own_systemd() {
     // it must be zero, while the same counter read once the installed system runs must
     // not be (so a zero is not an artefact of the snapshot or of the counter).
     let before = sha256_file(&d.disk).unwrap();
-    let qmp_path = s.work.join("distro-qmp.sock");
+    let name = match first {
+        FirstKernel::Debian => "serial",
+        FirstKernel::PayloadBios => "payload-bios",
+        FirstKernel::PayloadUefi => "payload-uefi",
+    };
+    let qmp_path = s.work.join(format!("distro-{name}-qmp.sock"));
     let _ = std::fs::remove_file(&qmp_path);
-    let serial_log = dir.join("serial.log");
-    let mut cfg = VmConfig::new(&s.kernel.vmlinuz, initramfs, APPEND).with_disk(DiskAttach::new(&d.disk));
+    let serial_log = dir.join(format!("{name}.log"));
+    let payload = || {
+        let p = hopboot_qemu::paths::target_dir()
+            .unwrap()
+            .join("payload/hopboot-payload.bzImage");
+        assert!(p.is_file(), "{} does not exist: run `make payload`", p.display());
+        p
+    };
+    // The installed disk is always the first (vda, QMP's disk0).
+    let mut cfg = match first {
+        FirstKernel::Debian => VmConfig::new(&s.kernel.vmlinuz, profile_initramfs(Profile::Minimal), APPEND),
+        FirstKernel::PayloadBios => VmConfig::payload(payload(), PAYLOAD_APPEND),
+        FirstKernel::PayloadUefi => {
+            VmConfig::firmware_boot().with_firmware(Firmware::uefi(s.work.join("distro.OVMF_VARS.fd")).unwrap())
+        }
+    }
+    .with_disk(DiskAttach::new(&d.disk));
+    if first == FirstKernel::PayloadUefi {
+        // OVMF finds no ESP on the installed disk (GRUB was never installed) and starts
+        // the payload from this one.
+        let esp = s.work.join("distro-esp.img");
+        let boot = format!("{HOST_FILE}{}", payload().display());
+        custom_disk_with(
+            &esp,
+            Partition::new(64, "ef00", Fs::Vfat).with_label("ESP"),
+            &[("/EFI/BOOT/BOOTX64.EFI", &boot)],
+        )
+        .unwrap();
+        cfg = cfg.with_disk(DiskAttach::new(&esp).read_only());
+    }
     cfg.memory_mib = MEMORY_MIB;
     cfg.log = Some(serial_log.clone());
     cfg.extra_args = vec![
@@ -213,6 +287,13 @@ fn debian12_boots_through_hopboot_into_its_own_systemd() {
             vm.stderr_lines().join("\n")
         )
     };
+    if first == FirstKernel::PayloadUefi {
+        // The payload's built-in command line has no hopboot.timeout: Enter at the menu.
+        if let Err(e) = vm.wait_for("menu shown (stage=menu", Duration::from_secs(240)) {
+            fail(&vm, e);
+        }
+        vm.send(b"\r").unwrap();
+    }
     if let Err(e) = vm.wait_for(KEXEC, Duration::from_secs(240)) {
         fail(&vm, e);
     }
@@ -237,6 +318,14 @@ fn debian12_boots_through_hopboot_into_its_own_systemd() {
         .collect();
     for l in &hopboot_lines {
         eprintln!("distro: {l}");
+    }
+    if first != FirstKernel::Debian {
+        let banner = find(&lines, "Linux version").expect("the first kernel's banner");
+        assert!(
+            banner.text.contains("(hopboot@hopboot)"),
+            "not the payload: {}",
+            banner.text
+        );
     }
     let booting = hopboot_lines
         .iter()

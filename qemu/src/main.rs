@@ -70,6 +70,17 @@ usage:
                                once the default entry is preloaded, and time Enter →
                                Starting new kernel
         --timeout SECS         give up on one boot after SECS (default 300)
+        --payload FILE         the firmware payload (make payload): report its sizes (from
+                               FILE's .json beside it) and time QEMU start → hopboot's menu
+                               for it (SeaBIOS, -kernel) and for Debian's kernel + hopboot's
+                               initramfs, interleaved, in phases (firmware, decompression,
+                               kernel init, hopboot)
+        --menu-runs N          rounds of those menu runs (default 5)
+        --distro               instead: the smallest memory that boots the Debian 12 install
+                               of make test-distro (--disk, default target/distro/debian12.img,
+                               built as root when missing) to its systemd marker, through
+                               hopboot and directly (its kernel, initrd and GRUB's command
+                               line), bisected below --memory; writes OUT/summary.json
 
 environment:
   HOPBOOT_KERNEL_DIR       unpacked kernel tree (boot/vmlinuz-*, lib/modules/*) instead of Debian's
@@ -295,6 +306,7 @@ fn run_vm(rest: &[String]) -> Result<ExitCode> {
 
 fn bench_cmd(rest: &[String]) -> Result<ExitCode> {
     let mut opts = bench::Options::new(hopboot_qemu::paths::target_dir()?.join("bench"));
+    let mut distro = false;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -312,11 +324,22 @@ fn bench_cmd(rest: &[String]) -> Result<ExitCode> {
             "--reference-minimal" => opts.reference_minimal = true,
             "--enter-runs" => opts.enter_runs = number(arg, value(arg, &mut it)?)?,
             "--timeout" => opts.timeout = Duration::from_secs(number(arg, value(arg, &mut it)?)?),
+            "--payload" => opts.payload = Some(PathBuf::from(value(arg, &mut it)?)),
+            "--menu-runs" => opts.menu_runs = number(arg, value(arg, &mut it)?)?,
+            "--distro" => distro = true,
             other => return Err(usage(format!("unknown argument {other:?}"))),
         }
     }
     if opts.runs == 0 {
         return Err(usage("--runs must be at least 1"));
+    }
+    if distro {
+        if !rest.iter().any(|a| a == "--out") {
+            opts.out = hopboot_qemu::paths::target_dir()?.join("bench-distro");
+        }
+        let summary = bench::run_distro(&opts)?;
+        print!("{}", summary.table());
+        return Ok(ExitCode::SUCCESS);
     }
     let summary = bench::run(&opts)?;
     print!("{}", summary.table());

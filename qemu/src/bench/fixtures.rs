@@ -7,6 +7,7 @@ use hopboot_image_build::Compression;
 use hopboot_qemu::vm::Line;
 
 use super::memory::{MemorySearch, Probe};
+use super::menu::{MenuKind, MenuRun, MenuTimeline, PayloadBench, PayloadInfo};
 use super::run::iso8601;
 use super::summary::{ImageSize, Run, Sizes, Summary};
 use super::timeline::{Kind, Timeline};
@@ -41,6 +42,19 @@ pub(super) fn lines(transcript: &str) -> Vec<Line> {
             let (t, text) = l.split_once(' ').unwrap();
             Line {
                 t: Duration::from_secs_f64(t.parse().unwrap()),
+                text: text.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The lines of a serial log as the harness writes it (`[   12.345] text`).
+pub(super) fn log_lines(log: &str) -> Vec<Line> {
+    log.lines()
+        .map(|l| {
+            let (t, text) = l.strip_prefix('[').unwrap().split_once("] ").unwrap();
+            Line {
+                t: Duration::from_secs_f64(t.trim().parse().unwrap()),
                 text: text.to_owned(),
             }
         })
@@ -113,6 +127,8 @@ pub(super) fn summary() -> Summary {
         }),
         minimal: None,
         enter: vec![Ok(0.012), Ok(0.018), Ok(0.015), Err("timed out".into())],
+        memory_direct: None,
+        payload: None,
     }
 }
 
@@ -256,5 +272,58 @@ pub(super) fn small_summary() -> Summary {
             modules: vec!["virtio".into(), "ext4".into()],
         }),
         enter: vec![Ok(0.024), Err("timed out".into()), Ok(0.0215)],
+        memory_direct: Some(MemorySearch {
+            min_ok_mib: Some(88),
+            max_fail_mib: 80,
+            probes: vec![Probe {
+                mib: 80,
+                ok: false,
+                reason: Some("Kernel panic".into()),
+            }],
+        }),
+        payload: Some(small_payload()),
+    }
+}
+
+/// Two rounds of menu runs: the payload and Debian's kernel, one Debian run failed.
+fn small_payload() -> PayloadBench {
+    const PAYLOAD: &str = "\
+0.25 early console in setup code
+0.5 [    0.000000] Linux version 6.1.192
+0.5 [    0.000000] printk: bootconsole [earlyser0] enabled
+2.0 [    1.500000] Run /init as init process
+2.5 [    2.000000] hopboot: menu shown (stage=menu t=250ms)
+";
+    const DEBIAN: &str = "\
+0.5 early console in setup code
+8.5 [    0.000000] Linux version 6.1.0
+8.5 [    0.000000] printk: bootconsole [earlyser0] enabled
+12.5 [    4.000000] Run /init as init process
+13.0 [    4.500000] hopboot: menu shown (stage=menu t=500ms)
+";
+    let run = |index, kind, text: &str, error: Option<&str>| MenuRun {
+        index,
+        kind,
+        error: error.map(str::to_owned),
+        timeline: MenuTimeline::from_lines(&lines(text)),
+    };
+    PayloadBench {
+        file: "target/payload/hopboot-payload.bzImage".into(),
+        info: PayloadInfo {
+            payload_bytes: 2_500_000,
+            kernel_share_bytes: Some(2_000_000),
+            initramfs_share_bytes: Some(500_000),
+            initramfs_bytes: Some(1_100_000),
+            compression: Some("xz".into()),
+            budget_bytes: Some(3_145_728),
+        },
+        append: "hopboot.wait=20 x".into(),
+        debian_append: "console=ttyS0 x".into(),
+        runs: vec![
+            run(1, MenuKind::Payload, PAYLOAD, None),
+            run(1, MenuKind::Debian, DEBIAN, None),
+            run(2, MenuKind::Payload, PAYLOAD, None),
+            run(2, MenuKind::Debian, &DEBIAN[..40], Some("no menu after 300s")),
+        ],
     }
 }

@@ -4,7 +4,8 @@
 use hopboot_image_build::Compression;
 use serde::{Serialize, Serializer};
 
-use super::memory::Probe;
+use super::memory::{MemorySearch, Probe};
+use super::menu::{self, MenuKind, MenuRatio, MenuRun, PayloadBench};
 use super::stats::{Stats, WindowRatio};
 use super::summary::{Run, Summary};
 use super::timeline::{Kind, Milestone, Timeline};
@@ -86,11 +87,78 @@ pub struct SummaryJson<'a> {
     initramfs_sizes: Option<Ordered<ImageBytes>>,
     min_memory_mib: Option<u32>,
     memory_search: Option<MemoryJson<'a>>,
+    min_memory_mib_direct: Option<u32>,
+    memory_search_direct: Option<MemoryJson<'a>>,
+    /// `min_memory_mib - min_memory_mib_direct`.
+    memory_overhead_mib: Option<i64>,
     baseline_direct: Option<Baseline>,
     reference_minimal: Option<Reference<'a>>,
     enter_to_kexec: Option<Stats>,
     enter_to_kexec_errors: Vec<&'a str>,
+    payload_bytes: Option<u64>,
+    payload: Option<PayloadJson<'a>>,
     runs: Vec<RunJson<'a>>,
+}
+
+/// `payload`: the payload's sizes and the menu runs.
+#[derive(Debug, Serialize)]
+struct PayloadJson<'a> {
+    file: String,
+    #[serde(flatten)]
+    info: &'a menu::PayloadInfo,
+    append: &'a str,
+    debian_append: &'a str,
+    runs_total: ByKind<usize>,
+    runs_ok: ByKind<usize>,
+    /// Median QEMU start → menu shown.
+    menu_s: ByKind<Option<Milli>>,
+    menu: ByKind<Option<Stats>>,
+    /// Payload / Debian.
+    ratio: Option<Ratios>,
+    goal: Goal,
+    phases: ByKind<Ordered<Option<Stats>>>,
+    /// The line that ends each phase.
+    phase_ends: Ordered<&'static str>,
+    early_console: ByKind<Option<bool>>,
+    runs: Vec<MenuRunJson<'a>>,
+}
+
+/// A value for each kind of menu run.
+#[derive(Debug, Serialize)]
+struct ByKind<T> {
+    payload: T,
+    debian: T,
+}
+
+impl<T> ByKind<T> {
+    fn of(f: impl Fn(MenuKind) -> T) -> ByKind<T> {
+        ByKind {
+            payload: f(MenuKind::Payload),
+            debian: f(MenuKind::Debian),
+        }
+    }
+}
+
+/// Issue 17's goal and whether the medians met it.
+#[derive(Debug, Serialize)]
+struct Goal {
+    menu_s: f64,
+    ratio: f64,
+    menu_met: Option<bool>,
+    ratio_met: Option<bool>,
+}
+
+/// One menu run.
+#[derive(Debug, Serialize)]
+struct MenuRunJson<'a> {
+    run: u32,
+    kind: MenuKind,
+    ok: bool,
+    error: Option<&'a str>,
+    menu_s: Option<Milli>,
+    phases: Ordered<Option<Milli>>,
+    early_console: bool,
+    milestones: &'a [Milestone],
 }
 
 /// The runs of one kind, their decision window and total: the same keys at the top level
@@ -201,6 +269,86 @@ impl From<WindowRatio> for Ratios {
     }
 }
 
+impl From<MenuRatio> for Ratios {
+    fn from(r: MenuRatio) -> Ratios {
+        Ratios::from(WindowRatio {
+            rounds: r.rounds,
+            median_of_rounds: r.median_of_rounds,
+            of_medians: r.of_medians,
+        })
+    }
+}
+
+impl<'a> From<&'a MenuRun> for MenuRunJson<'a> {
+    fn from(r: &'a MenuRun) -> MenuRunJson<'a> {
+        let t = &r.timeline;
+        MenuRunJson {
+            run: r.index,
+            kind: r.kind,
+            ok: r.ok(),
+            error: r.error.as_deref(),
+            menu_s: t.menu().map(Milli),
+            phases: Ordered(
+                menu::PHASES
+                    .iter()
+                    .zip(t.phases())
+                    .map(|(n, x)| ((*n).to_owned(), x.map(Milli)))
+                    .collect(),
+            ),
+            early_console: t.early_console,
+            milestones: &t.milestones,
+        }
+    }
+}
+
+impl<'a> From<&'a PayloadBench> for PayloadJson<'a> {
+    fn from(b: &'a PayloadBench) -> PayloadJson<'a> {
+        let menu = ByKind::of(|k| b.menu(k));
+        let ratio = b.ratio();
+        let decompression_end = b
+            .markers(MenuKind::Payload)
+            .or_else(|| b.markers(MenuKind::Debian))
+            .map_or("Linux version", |(_, d)| d);
+        PayloadJson {
+            file: b.file.display().to_string(),
+            info: &b.info,
+            append: &b.append,
+            debian_append: &b.debian_append,
+            runs_total: ByKind::of(|k| b.runs.iter().filter(|r| r.kind == k).count()),
+            runs_ok: ByKind::of(|k| b.ok_runs(k).count()),
+            menu_s: ByKind::of(|k| b.menu(k).map(|s| Milli(s.median))),
+            goal: Goal {
+                menu_s: menu::GOAL_MENU_S,
+                ratio: menu::GOAL_RATIO,
+                menu_met: menu.payload.map(|s| s.median <= menu::GOAL_MENU_S),
+                ratio_met: ratio.as_ref().and_then(|r| r.of_medians).map(|x| x <= menu::GOAL_RATIO),
+            },
+            menu,
+            ratio: ratio.map(Ratios::from),
+            phases: ByKind::of(|k| Ordered(b.phases(k).into_iter().map(|(n, s)| (n.to_owned(), s)).collect())),
+            phase_ends: Ordered(
+                menu::PHASES
+                    .iter()
+                    .zip(menu::phase_ends(decompression_end))
+                    .map(|(n, e)| ((*n).to_owned(), e))
+                    .collect(),
+            ),
+            early_console: ByKind::of(|k| b.early_console(k)),
+            runs: b.runs.iter().map(MenuRunJson::from).collect(),
+        }
+    }
+}
+
+impl<'a> From<&'a MemorySearch> for MemoryJson<'a> {
+    fn from(m: &'a MemorySearch) -> MemoryJson<'a> {
+        MemoryJson {
+            floor_mib: MEMORY_FLOOR_MIB,
+            max_fail_mib: m.max_fail_mib,
+            probes: &m.probes,
+        }
+    }
+}
+
 impl<'a> From<&'a Run> for RunJson<'a> {
     fn from(r: &'a Run) -> RunJson<'a> {
         let t = &r.timeline;
@@ -299,11 +447,10 @@ impl Summary {
                 )
             }),
             min_memory_mib: self.memory.as_ref().and_then(|m| m.min_ok_mib),
-            memory_search: self.memory.as_ref().map(|m| MemoryJson {
-                floor_mib: MEMORY_FLOOR_MIB,
-                max_fail_mib: m.max_fail_mib,
-                probes: &m.probes,
-            }),
+            memory_search: self.memory.as_ref().map(MemoryJson::from),
+            min_memory_mib_direct: self.memory_direct.as_ref().and_then(|m| m.min_ok_mib),
+            memory_search_direct: self.memory_direct.as_ref().map(MemoryJson::from),
+            memory_overhead_mib: self.memory_overhead_mib(),
             baseline_direct: baseline,
             reference_minimal: reference,
             enter_to_kexec: self.enter_stats(),
@@ -313,6 +460,8 @@ impl Summary {
                 .filter_map(|r| r.as_ref().err())
                 .map(String::as_str)
                 .collect(),
+            payload_bytes: self.payload.as_ref().map(|p| p.info.payload_bytes),
+            payload: self.payload.as_ref().map(PayloadJson::from),
             runs: self.runs.iter().map(RunJson::from).collect(),
         }
     }

@@ -21,10 +21,14 @@
 //! The parts: [`timeline`] finds the milestones in a serial log, [`stats`] turns the runs into
 //! minimum/median/maximum figures, [`report`] writes the table and the chart, [`json`] the
 //! `summary.json`, [`memory`] bisects the smallest memory, and [`run`] builds the images and
-//! boots them; [`summary`] holds what was measured.
+//! boots them; [`summary`] holds what was measured. [`menu`] times the firmware payload and
+//! Debian's kernel to hopboot's menu, in phases (`--payload`), and [`distro`] finds the memory
+//! floors of the real Debian install through hopboot and directly (`--distro`).
 
+mod distro;
 mod json;
 mod memory;
+mod menu;
 mod report;
 mod run;
 mod stats;
@@ -37,6 +41,7 @@ mod fixtures;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use distro::run as run_distro;
 pub use run::run;
 
 #[cfg(doc)]
@@ -86,6 +91,10 @@ pub struct Options {
     pub enter_runs: u32,
     /// Give up on one boot after this long.
     pub timeout: Duration,
+    /// The firmware payload (`make payload`): its sizes, and menu runs against Debian's kernel.
+    pub payload: Option<PathBuf>,
+    /// Rounds of menu runs (payload, then Debian's kernel) with `payload`.
+    pub menu_runs: u32,
 }
 
 impl Options {
@@ -106,6 +115,8 @@ impl Options {
             reference_minimal: false,
             enter_runs: 0,
             timeout: Duration::from_secs(300),
+            payload: None,
+            menu_runs: 5,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::menu::{self, MenuKind, PayloadBench};
 use super::stats::Stats;
 use super::summary::Summary;
 use super::timeline::Kind;
@@ -41,6 +42,37 @@ impl Summary {
                 label: format!("{} {}", r.kind.name(), r.index),
                 bars,
                 window: window.map(|(a, b)| (a.t_s, b.t_s)),
+                note,
+            });
+        }
+        // The menu runs (`--payload`): one bar per phase.
+        for r in self.payload.iter().flat_map(|p| &p.runs) {
+            let mut bars = Vec::new();
+            let mut start = 0.0;
+            for (name, d) in menu::PHASES.iter().zip(r.timeline.phases()) {
+                let Some(d) = d else { break };
+                let key = format!("menu>{name}");
+                if !legend.iter().any(|(k, _)| *k == key) {
+                    legend.push((key.clone(), format!("menu run: {}", name.replace('_', " "))));
+                }
+                bars.push(svg::Bar {
+                    key,
+                    start,
+                    end: start + d,
+                });
+                start += d;
+            }
+            let mut note = r
+                .timeline
+                .menu()
+                .map_or("no menu".to_owned(), |m| format!("menu at {m:.2} s"));
+            if r.error.is_some() {
+                note = format!("FAILED: {note}");
+            }
+            rows.push(svg::Row {
+                label: format!("{} menu {}", r.kind.name(), r.index),
+                bars,
+                window: None,
                 note,
             });
         }
@@ -195,7 +227,118 @@ impl Summary {
                 }
             }
         }
+        if let Some(m) = &self.memory_direct {
+            let probes: Vec<String> = m
+                .probes
+                .iter()
+                .map(|p| format!("{}{}", p.mib, if p.ok { "✓" } else { "✗" }))
+                .collect();
+            let floor = m
+                .min_ok_mib
+                .map_or("unknown".to_owned(), |ok| format!("{ok} MiB boots"));
+            let _ = writeln!(
+                s,
+                "min memory, direct boot: {floor}, {} MiB does not (probes: {})",
+                m.max_fail_mib,
+                probes.join(" ")
+            );
+            if let Some(d) = self.memory_overhead_mib() {
+                let _ = writeln!(s, "  through {} − direct: {d:+} MiB", self.label);
+            }
+        }
+        if let Some(p) = &self.payload {
+            self.payload_table(&mut s, p);
+        }
         s
+    }
+
+    /// The payload's sizes, menu times, ratio and phases.
+    fn payload_table(&self, s: &mut String, p: &PayloadBench) {
+        let i = &p.info;
+        let opt = |x: Option<u64>| x.map_or("-".to_owned(), |x| x.to_string());
+        let budget = match i.budget_bytes {
+            Some(b) => format!(
+                ", budget {b} bytes, {:.0}% used",
+                i.payload_bytes as f64 * 100.0 / b.max(1) as f64
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "firmware payload {}: {} bytes (kernel {}, initramfs {} compressed from {}; {}{budget})",
+            p.file.display(),
+            i.payload_bytes,
+            opt(i.kernel_share_bytes),
+            opt(i.initramfs_share_bytes),
+            opt(i.initramfs_bytes),
+            i.compression.as_deref().unwrap_or("compression unknown"),
+        );
+        let count = |k| p.runs.iter().filter(|r| r.kind == k).count();
+        let _ = writeln!(
+            s,
+            "{:<52} {:>8} {:>8} {:>8}",
+            format!(
+                "QEMU start → menu shown (s), {}+{} runs",
+                count(MenuKind::Payload),
+                count(MenuKind::Debian)
+            ),
+            "min",
+            "median",
+            "max"
+        );
+        let row = |s: &mut String, name: &str, st: Option<Stats>| match st {
+            Some(st) => {
+                let _ = writeln!(s, "{name:<52} {:>8.3} {:>8.3} {:>8.3}", st.min, st.median, st.max);
+            }
+            None => {
+                let _ = writeln!(s, "{name:<52} {:>8} {:>8} {:>8}", "-", "-", "-");
+            }
+        };
+        let label = |k| match k {
+            MenuKind::Payload => "payload (SeaBIOS, -kernel)",
+            MenuKind::Debian => "Debian kernel + hopboot initramfs",
+        };
+        for k in [MenuKind::Payload, MenuKind::Debian] {
+            let ok = p.ok_runs(k).count();
+            let name = format!("{} ({ok} ok)", label(k));
+            row(s, &format!("  {name}"), p.menu(k));
+        }
+        if let Some(r) = p.ratio() {
+            let x = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}x"));
+            let met = |ok: bool| if ok { "met" } else { "NOT met" };
+            let menu_goal = p
+                .menu(MenuKind::Payload)
+                .map_or("-", |m| met(m.median <= menu::GOAL_MENU_S));
+            let ratio_goal = r.of_medians.map_or("-", |x| met(x <= menu::GOAL_RATIO));
+            let _ = writeln!(
+                s,
+                "  payload / Debian: {} (median of {} rounds), {} (of the medians); goal ≤ {:.0} s: {menu_goal}, ≤ {:.2}x: {ratio_goal}",
+                x(r.median_of_rounds),
+                r.rounds.len(),
+                x(r.of_medians),
+                menu::GOAL_MENU_S,
+                menu::GOAL_RATIO,
+            );
+        }
+        let decompression_end = p
+            .markers(MenuKind::Payload)
+            .or_else(|| p.markers(MenuKind::Debian))
+            .map_or("Linux version", |(_, d)| d);
+        let ends = menu::phase_ends(decompression_end);
+        let phase_name = |n: &str| n.replace('_', " ");
+        for k in [MenuKind::Payload, MenuKind::Debian] {
+            for ((name, st), end) in p.phases(k).into_iter().zip(ends) {
+                let end: String = end.chars().take(22).collect();
+                row(s, &format!("  {} {} (→ {end})", k.name(), phase_name(name)), st);
+            }
+            if p.early_console(k) == Some(false) {
+                let _ = writeln!(
+                    s,
+                    "  ({} has no early console: its decompression phase runs to its console's start)",
+                    k.name()
+                );
+            }
+        }
     }
 }
 
@@ -235,6 +378,34 @@ mod tests {
         let svg = svg::render(&chart);
         assert_eq!(svg.matches("<g class=\"row\"").count(), s.runs.len());
         assert!(svg.contains("FAILED"));
+    }
+
+    #[test]
+    fn payload_menu_runs_and_direct_memory_in_table_and_chart() {
+        let s = small_summary();
+        let table = s.table();
+        for want in [
+            "min memory, direct boot: 88 MiB boots, 80 MiB does not (probes: 80✗)",
+            "through hop\"boot é\u{1} − direct: +8 MiB",
+            "firmware payload target/payload/hopboot-payload.bzImage: 2500000 bytes (kernel 2000000, \
+             initramfs 500000 compressed from 1100000; xz, budget 3145728 bytes, 79% used)",
+            "payload (SeaBIOS, -kernel) (2 ok)",
+            "Debian kernel + hopboot initramfs (1 ok)",
+            "payload / Debian: 0.19x (median of 1 rounds), 0.19x (of the medians); goal ≤ 3 s: met, ≤ 0.30x: met",
+            "payload firmware (→ early console in setup)",
+            "debian decompression (→ Linux version)",
+        ] {
+            assert!(table.contains(want), "{want}\n{table}");
+        }
+        let row = table.lines().find(|l| l.contains("debian kernel init")).unwrap();
+        assert!(row.ends_with("   4.000    4.000    4.000"), "{row}");
+        let chart = s.chart();
+        let menu_rows: Vec<&svg::Row> = chart.rows.iter().filter(|r| r.label.contains(" menu ")).collect();
+        assert_eq!(menu_rows.len(), 4);
+        assert_eq!(menu_rows[0].label, "payload menu 1");
+        assert_eq!(menu_rows[0].bars.len(), 4);
+        assert!(close(menu_rows[0].bars[3].end, 2.5));
+        assert!(menu_rows[3].note.starts_with("FAILED"));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use hopboot_qemu::target::{self, MARKER};
 use hopboot_qemu::vm::{self, DiskAttach, Line, Vm, VmConfig};
 
 use super::json;
-use super::memory::search_memory;
+use super::memory::{search_memory, MemorySearch};
+use super::menu::{self, MenuKind, MenuRun, MenuTimeline, PayloadBench, PayloadInfo};
 use super::summary::{ImageSize, Run, Sizes, Summary};
 use super::timeline::{Kind, Timeline};
 use super::{Options, MEMORY_FLOOR_MIB, MEMORY_PROBES, MODULES};
@@ -65,16 +66,21 @@ pub fn iso8601(since_epoch: Duration) -> String {
     )
 }
 
-/// Boots `cfg` until the marker, a fatal line, QEMU's exit, `silence` without serial output
+/// Boots `cfg` until `marker`, a fatal line, QEMU's exit, `silence` without serial output
 /// (a bootloader waiting at its menu after a failure) or `timeout`. Returns the serial lines
 /// and, on failure, why.
-fn boot(cfg: &VmConfig, timeout: Duration, silence: Duration) -> Result<(Vec<Line>, Option<String>)> {
+pub(super) fn boot(
+    cfg: &VmConfig,
+    marker: &str,
+    timeout: Duration,
+    silence: Duration,
+) -> Result<(Vec<Line>, Option<String>)> {
     let spawned = Instant::now();
     let mut vm = Vm::spawn(cfg)?;
     let deadline = spawned + timeout;
     let mut scanned = 0;
     let error = loop {
-        if vm.wait_for(MARKER, Duration::from_millis(500)).is_ok() {
+        if vm.wait_for(marker, Duration::from_millis(500)).is_ok() {
             break None;
         }
         let lines = vm.lines();
@@ -89,7 +95,7 @@ fn boot(cfg: &VmConfig, timeout: Duration, silence: Duration) -> Result<(Vec<Lin
         scanned = lines.len();
         if vm.wait_exit(Duration::ZERO).is_ok() {
             // The reader may still hold the last lines: one more look once it reaches EOF.
-            if vm.wait_for(MARKER, Duration::from_secs(5)).is_ok() {
+            if vm.wait_for(marker, Duration::from_secs(5)).is_ok() {
                 break None;
             }
             let status = vm.wait_exit(Duration::ZERO).map(|s| s.to_string()).unwrap_or_default();
@@ -171,10 +177,11 @@ impl Setup {
             Kind::Bootloader if memory_mib == self.cfg.memory_mib => format!("run-{index:02}.log"),
             Kind::Bootloader => format!("memory-{memory_mib}.log"),
             Kind::Minimal => format!("minimal-{index:02}.log"),
-            Kind::Direct => format!("direct-{index:02}.log"),
+            Kind::Direct if memory_mib == self.cfg.memory_mib => format!("direct-{index:02}.log"),
+            Kind::Direct => format!("memory-direct-{memory_mib}.log"),
         };
         cfg.log = Some(out.join("logs").join(log));
-        let (lines, error) = boot(&cfg, timeout, silence)?;
+        let (lines, error) = boot(&cfg, MARKER, timeout, silence)?;
         let timeline = Timeline::from_lines_of(&lines, self.kind);
         let error = error.or_else(|| timeline.total().is_none().then(|| "no marker line".to_owned()));
         Ok(Run {
@@ -187,8 +194,126 @@ impl Setup {
     }
 }
 
+/// The smallest memory that boots `setup`'s kind, bisected below the timed runs' memory;
+/// `None` when no timed run of that kind reached the marker.
+fn memory_floor(summary: &Summary, setup: &Setup, opts: &Options) -> Option<MemorySearch> {
+    let what = match setup.kind {
+        Kind::Direct => "direct boot ",
+        _ => "",
+    };
+    let Some(total) = summary.total(setup.kind) else {
+        eprintln!(
+            "bench: no timed {} run reached the marker; skipping its memory search",
+            setup.kind.name()
+        );
+        return None;
+    };
+    // A probe gets twice the slowest timed boot (at least a minute) before it counts as failed.
+    let timeout = Duration::from_secs_f64((total.max * 2.0).max(60.0)).min(opts.timeout);
+    Some(search_memory(
+        MEMORY_FLOOR_MIB,
+        opts.memory_mib,
+        8,
+        MEMORY_PROBES,
+        |mib| {
+            let result = match setup.run(0, mib, &opts.out, timeout, PROBE_SILENCE) {
+                Ok(run) if run.ok() => Ok(()),
+                Ok(run) => Err(run.error.unwrap_or_else(|| "no marker".into())),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            eprintln!(
+                "bench: {what}memory {mib} MiB: {}",
+                result
+                    .as_ref()
+                    .map_or_else(|e| format!("fails ({e})"), |()| "boots".into())
+            );
+            result
+        },
+    ))
+}
+
+/// Rounds of menu runs: the payload under SeaBIOS, then Debian's `kernel` with hopboot's
+/// `initramfs`, both on `disk` with a menu countdown, QEMU killed once the menu is shown.
+fn menu_runs(
+    opts: &Options,
+    payload: &Path,
+    kernel: &Path,
+    initramfs: &Path,
+    disk: &DiskAttach,
+) -> Result<PayloadBench> {
+    let (info, breakdown) = PayloadInfo::read(payload)?;
+    if !breakdown {
+        eprintln!(
+            "bench: {} has no size breakdown beside it ({}); only its size is reported",
+            payload.display(),
+            payload.with_extension("json").display()
+        );
+    }
+    let (payload_append, debian_append) = menu::appends(&opts.append);
+    let mut kinds = Vec::new();
+    for (kind, cfg) in [
+        (MenuKind::Payload, VmConfig::payload(payload, payload_append.as_str())),
+        (
+            MenuKind::Debian,
+            VmConfig::new(kernel, initramfs, debian_append.as_str()),
+        ),
+    ] {
+        let mut cfg = cfg.with_disk(disk.clone());
+        cfg.memory_mib = opts.memory_mib;
+        kinds.push((kind, cfg));
+    }
+    let mut bench = PayloadBench {
+        file: payload.to_path_buf(),
+        info,
+        append: payload_append.clone(),
+        debian_append: debian_append.clone(),
+        runs: Vec::new(),
+    };
+    for i in 1..=opts.menu_runs {
+        for (kind, cfg) in &kinds {
+            let mut cfg = cfg.clone();
+            cfg.log = Some(opts.out.join("logs").join(format!("menu-{}-{i:02}.log", kind.name())));
+            let (lines, error) = menu::boot_to_menu(&cfg, opts.timeout, RUN_SILENCE)?;
+            let timeline = MenuTimeline::from_lines(&lines);
+            let error = error.or_else(|| timeline.menu().is_none().then(|| "no menu line".to_owned()));
+            let phases: Vec<String> = menu::PHASES
+                .iter()
+                .zip(timeline.phases())
+                .map(|(name, s)| format!("{name} {}", s.map_or("-".into(), |s| format!("{s:.2}"))))
+                .collect();
+            eprintln!(
+                "bench: menu run {i}/{} ({}): menu shown at {} ({}){}",
+                opts.menu_runs,
+                kind.name(),
+                timeline.menu().map_or("-".into(), |x| format!("{x:.2}s")),
+                phases.join(", "),
+                error.as_ref().map_or(String::new(), |e| format!(" FAILED: {e}"))
+            );
+            bench.runs.push(MenuRun {
+                index: i,
+                kind: *kind,
+                error,
+                timeline,
+            });
+        }
+    }
+    if bench.ok_runs(MenuKind::Payload).next().is_none() {
+        bail!(
+            "no menu run of the payload showed the menu (serial logs in {}/menu-payload-*.log)",
+            opts.out.join("logs").display()
+        );
+    }
+    Ok(bench)
+}
+
 /// Builds the standard hopboot initramfs with `compression`, with or without modules.
-fn build_image(binary: &Path, modules_dir: &Path, compression: Compression, modules: bool, out: &Path) -> Result<u64> {
+pub(super) fn build_image(
+    binary: &Path,
+    modules_dir: &Path,
+    compression: Compression,
+    modules: bool,
+    out: &Path,
+) -> Result<u64> {
     let report = build(&ImageOptions {
         binary: binary.to_path_buf(),
         modules_dir: Some(modules_dir.to_path_buf()),
@@ -336,6 +461,8 @@ pub fn run(opts: &Options) -> Result<Summary> {
         memory: None,
         minimal: minimal_image,
         enter: Vec::new(),
+        memory_direct: None,
+        payload: None,
     };
 
     // One QEMU at a time: under TCG each takes a whole core. Interleaved, so that a slow phase
@@ -375,28 +502,14 @@ pub fn run(opts: &Options) -> Result<Summary> {
         summary.enter.push(r);
     }
 
+    if let Some(payload) = &opts.payload {
+        summary.payload = Some(menu_runs(opts, payload, &kernel_path, &initramfs, &attach)?);
+    }
+
     if opts.memory_search {
-        match summary.total(Kind::Bootloader) {
-            Some(total) => {
-                // A probe gets twice the slowest timed boot (at least a minute) before it counts as failed.
-                let timeout = Duration::from_secs_f64((total.max * 2.0).max(60.0)).min(opts.timeout);
-                let search = search_memory(MEMORY_FLOOR_MIB, opts.memory_mib, 8, MEMORY_PROBES, |mib| {
-                    let result = match bootloader.run(0, mib, out, timeout, PROBE_SILENCE) {
-                        Ok(run) if run.ok() => Ok(()),
-                        Ok(run) => Err(run.error.unwrap_or_else(|| "no marker".into())),
-                        Err(e) => Err(format!("{e:#}")),
-                    };
-                    eprintln!(
-                        "bench: memory {mib} MiB: {}",
-                        result
-                            .as_ref()
-                            .map_or_else(|e| format!("fails ({e})"), |()| "boots".into())
-                    );
-                    result
-                });
-                summary.memory = Some(search);
-            }
-            None => eprintln!("bench: no timed run reached the marker; skipping the memory search"),
+        summary.memory = memory_floor(&summary, &bootloader, opts);
+        if let Some(direct) = &direct {
+            summary.memory_direct = memory_floor(&summary, direct, opts);
         }
     }
 

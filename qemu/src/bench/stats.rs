@@ -80,6 +80,13 @@ impl Summary {
         Stats::of(&v)
     }
 
+    /// The bootloader's memory floor less the direct boot's, in MiB; `None` unless both were
+    /// searched and found.
+    pub fn memory_overhead_mib(&self) -> Option<i64> {
+        let floor = |m: &Option<super::memory::MemorySearch>| m.as_ref().and_then(|m| m.min_ok_mib);
+        Some(i64::from(floor(&self.memory)?) - i64::from(floor(&self.memory_direct)?))
+    }
+
     /// Decision window over the successful runs of `kind`.
     pub fn decision_window(&self, kind: Kind) -> Option<Stats> {
         self.stat(kind, Timeline::decision_window)

@@ -3,6 +3,7 @@
 use hopboot_image_build::Compression;
 
 use super::memory::MemorySearch;
+use super::menu::PayloadBench;
 use super::timeline::{Kind, Timeline};
 use crate::minimal;
 
@@ -80,8 +81,12 @@ pub struct Summary {
     pub sizes: Option<Sizes>,
     /// `None` with `--no-memory-search`.
     pub memory: Option<MemorySearch>,
+    /// The same search for the direct boot (`--baseline-direct`).
+    pub memory_direct: Option<MemorySearch>,
     /// The minimal reference tool's image, with `--reference-minimal`.
     pub minimal: Option<minimal::Image>,
     /// Enter → "Starting new kernel" in seconds, one result per `--enter-runs` boot.
     pub enter: Vec<Result<f64, String>>,
+    /// The firmware payload's sizes and menu runs (`--payload`).
+    pub payload: Option<PayloadBench>,
 }

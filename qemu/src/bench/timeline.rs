@@ -203,7 +203,7 @@ fn strip_kernel_timestamp(text: &str) -> &str {
 }
 
 /// The kernel's `[    1.234567]` at the start of `text`.
-fn kernel_timestamp(text: &str) -> Option<f64> {
+pub(super) fn kernel_timestamp(text: &str) -> Option<f64> {
     split_kernel_timestamp(text).map(|(ts, _)| ts)
 }
 

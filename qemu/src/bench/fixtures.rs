@@ -289,6 +289,10 @@ pub(super) fn small_summary() -> Summary {
 fn small_payload() -> PayloadBench {
     const PAYLOAD: &str = "\
 0.25 early console in setup code
+0.3 early console in extract_kernel
+0.3125 
+0.4375 Decompressing Linux... Parsing ELF... done.
+0.4375 Booting the kernel (entry_offset: 0x0000000000000000).
 0.5 [    0.000000] Linux version 6.1.192
 0.5 [    0.000000] printk: bootconsole [earlyser0] enabled
 2.0 [    1.500000] Run /init as init process

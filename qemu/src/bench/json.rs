@@ -118,7 +118,7 @@ struct PayloadJson<'a> {
     goal: Goal,
     phases: ByKind<Ordered<Option<Stats>>>,
     /// The line that ends each phase.
-    phase_ends: Ordered<&'static str>,
+    phase_ends: ByKind<Ordered<&'static str>>,
     early_console: ByKind<Option<bool>>,
     runs: Vec<MenuRunJson<'a>>,
 }
@@ -305,10 +305,6 @@ impl<'a> From<&'a PayloadBench> for PayloadJson<'a> {
     fn from(b: &'a PayloadBench) -> PayloadJson<'a> {
         let menu = ByKind::of(|k| b.menu(k));
         let ratio = b.ratio();
-        let decompression_end = b
-            .markers(MenuKind::Payload)
-            .or_else(|| b.markers(MenuKind::Debian))
-            .map_or("Linux version", |(_, d)| d);
         PayloadJson {
             file: b.file.display().to_string(),
             info: &b.info,
@@ -326,13 +322,16 @@ impl<'a> From<&'a PayloadBench> for PayloadJson<'a> {
             menu,
             ratio: ratio.map(Ratios::from),
             phases: ByKind::of(|k| Ordered(b.phases(k).into_iter().map(|(n, s)| (n.to_owned(), s)).collect())),
-            phase_ends: Ordered(
-                menu::PHASES
-                    .iter()
-                    .zip(menu::phase_ends(decompression_end))
-                    .map(|(n, e)| ((*n).to_owned(), e))
-                    .collect(),
-            ),
+            phase_ends: ByKind::of(|k| {
+                let ends = menu::phase_ends(b.markers(k).map_or("Linux version", |(_, d)| d));
+                Ordered(
+                    menu::PHASES
+                        .iter()
+                        .zip(ends)
+                        .map(|(n, e)| ((*n).to_owned(), e))
+                        .collect(),
+                )
+            }),
             early_console: ByKind::of(|k| b.early_console(k)),
             runs: b.runs.iter().map(MenuRunJson::from).collect(),
         }

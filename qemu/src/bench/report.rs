@@ -320,13 +320,9 @@ impl Summary {
                 menu::GOAL_RATIO,
             );
         }
-        let decompression_end = p
-            .markers(MenuKind::Payload)
-            .or_else(|| p.markers(MenuKind::Debian))
-            .map_or("Linux version", |(_, d)| d);
-        let ends = menu::phase_ends(decompression_end);
         let phase_name = |n: &str| n.replace('_', " ");
         for k in [MenuKind::Payload, MenuKind::Debian] {
+            let ends = menu::phase_ends(p.markers(k).map_or("Linux version", |(_, d)| d));
             for ((name, st), end) in p.phases(k).into_iter().zip(ends) {
                 let end: String = end.chars().take(22).collect();
                 row(s, &format!("  {} {} (→ {end})", k.name(), phase_name(name)), st);
@@ -393,6 +389,7 @@ mod tests {
             "Debian kernel + hopboot initramfs (1 ok)",
             "payload / Debian: 0.19x (median of 1 rounds), 0.19x (of the medians); goal ≤ 3 s: met, ≤ 0.30x: met",
             "payload firmware (→ early console in setup)",
+            "payload decompression (→ Booting the kernel)",
             "debian decompression (→ Linux version)",
         ] {
             assert!(table.contains(want), "{want}\n{table}");

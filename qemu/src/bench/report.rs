@@ -86,8 +86,12 @@ impl Summary {
             0 => String::new(),
             n => format!(" + {n} minimal (C reference tool)"),
         };
+        let menus = match self.payload.as_ref().map_or(0, |p| p.runs.len()) {
+            0 => String::new(),
+            n => format!(" + {n} to the menu (payload, Debian kernel)"),
+        };
         let subtitle = format!(
-            "{} bootloader runs{reference}{direct}, {}, {} host CPUs, {} MiB guest, {}",
+            "{} bootloader runs{reference}{direct}{menus}, {}, {} host CPUs, {} MiB guest, {}",
             count(Kind::Bootloader),
             self.accel,
             self.cpus,
@@ -403,6 +407,11 @@ mod tests {
         assert_eq!(menu_rows[0].bars.len(), 4);
         assert!(close(menu_rows[0].bars[3].end, 2.5));
         assert!(menu_rows[3].note.starts_with("FAILED"));
+        assert!(
+            chart.subtitle.contains(" + 4 to the menu (payload, Debian kernel)"),
+            "{}",
+            chart.subtitle
+        );
     }
 
     #[test]

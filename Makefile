@@ -100,7 +100,7 @@ bench: build payload
 
 # The smallest guest memory that boots the real Debian 12 install of `make test-distro`
 # through hopboot and directly (its own kernel and initrd, GRUB's command line): see
-# docs/bench.md. Root only when the disk is not built yet; about 20-30 minutes under TCG.
+# docs/bench.md. Root only when the disk is not built yet; about 15 minutes under TCG.
 .PHONY: bench-distro
 bench-distro: build
 	$(QEMU_CLI) bench --distro --out $(TARGET)/bench-distro

@@ -980,7 +980,7 @@ mod tests {
         );
         assert_eq!(
             problem_line(&e),
-            "vdc: stopped answering after 3.0 s (opening its partitions); left out"
+            "vdc: stopped answering after 3.0 s, left out (opening its partitions)"
         );
     }
 

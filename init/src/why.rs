@@ -122,8 +122,8 @@ mod tests {
         let w = why_nothing(&d, Duration::from_secs(2), &[PathBuf::from("/dev/vda")]);
         assert_eq!(
             w,
-            "no readable filesystem on /dev/vda: /dev/vda: stopped answering after 3.0 s \
-             (opening its partitions); left out"
+            "no readable filesystem on /dev/vda: /dev/vda: stopped answering after 3.0 s, \
+             left out (opening its partitions)"
         );
     }
 }

@@ -186,7 +186,7 @@ pub enum Problem {
     Uki(#[from] crate::format::sdboot::uki::ReadError<FsError>),
     /// A disk that did not finish answering within its deadline
     /// (`hopboot.disk_timeout=`); its entries are left out of this round.
-    #[error("stopped answering after {} s ({doing}); left out", tenths(*.after))]
+    #[error("stopped answering after {} s, left out ({doing})", tenths(*.after))]
     Stalled {
         /// How long the disk had.
         after: std::time::Duration,

@@ -250,7 +250,10 @@ impl VolumeInfo {
 enum Op {
     Read(String, u64),
     Range(String, u64, usize),
-    Copy(String, u64),
+    /// Streams the file; emptied chunks come back on the receiver, to be
+    /// filled again (fresh memory costs a page fault per page, and under
+    /// emulation those cost more than the copy).
+    Copy(String, u64, Receiver<Msg>),
     Kind(String),
     Size(String),
     List(String),
@@ -341,9 +344,10 @@ fn answer(fs: &dyn FsView, op: Op, out: &SyncSender<Msg>) {
         Op::Kind(path) => Msg::Kind(fs.kind(&path)),
         Op::Size(path) => Msg::Size(fs.size(&path)),
         Op::List(path) => Msg::List(fs.list(&path)),
-        Op::Copy(path, limit) => {
+        Op::Copy(path, limit, spare) => {
             let mut w = ChunkWriter {
                 out: out.clone(),
+                spare,
                 buf: Vec::new(),
             };
             let done = fs.copy_to(&path, limit, &mut w).and_then(|n| {
@@ -361,6 +365,8 @@ fn answer(fs: &dyn FsView, op: Op, out: &SyncSender<Msg>) {
 /// Cuts a stream into [`CHUNK`]-sized messages.
 struct ChunkWriter {
     out: SyncSender<Msg>,
+    /// Chunks the caller has emptied.
+    spare: Receiver<Msg>,
     buf: Vec<u8>,
 }
 
@@ -380,6 +386,15 @@ impl Write for ChunkWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         if self.buf.len() >= CHUNK {
             self.send()?;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = match self.spare.try_recv() {
+                Ok(Msg::Data(mut v)) => {
+                    v.clear();
+                    v
+                }
+                _ => Vec::with_capacity(CHUNK),
+            };
         }
         let n = b.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(b.get(..n).unwrap_or_default());
@@ -571,15 +586,19 @@ impl FsView for ThreadFs {
 
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
         let doing = self.doing("reading", path);
-        let Some(rx) = self.link.send(self.vol, Op::Copy(path.into(), limit), &doing) else {
+        let (spare, spares) = mpsc::sync_channel(2);
+        let Some(rx) = self.link.send(self.vol, Op::Copy(path.into(), limit, spares), &doing) else {
             return Err(self.link.error(path));
         };
         loop {
             match self.link.wait(&rx, &doing) {
-                Some(Msg::Data(d)) => out.write_all(&d).map_err(|source| FsError::Io {
-                    path: path.to_string(),
-                    source,
-                })?,
+                Some(Msg::Data(d)) => {
+                    out.write_all(&d).map_err(|source| FsError::Io {
+                        path: path.to_string(),
+                        source,
+                    })?;
+                    let _ = spare.try_send(Msg::Data(d));
+                }
                 Some(Msg::Copied(r)) => return r,
                 _ => return Err(self.link.error(path)),
             }

@@ -5,11 +5,12 @@
 //! menu appears within hopboot's disk deadline (`hopboot.disk_timeout`,
 //! default 3 s) after the disks are found (disks that stop while being
 //! opened cost one deadline together, a disk that stops later in discovery
-//! one more), with the healthy disk's entries; each failing disk is named on
-//! the menu with what went wrong; booting ends in the healthy disk's entry.
+//! one more), with the healthy disk's entries; a failing disk is the menu's
+//! problem line, and `x` lists each with what went wrong; the default entry
+//! (on a failing disk) fails to load, and the healthy disk's entry boots.
 //!
 //! The images are never changed: the faults are between them and the guest.
-//! Two boots, each through a fallback; run with `--test-threads=2`.
+//! Two boots; run with `--test-threads=2`.
 
 use hopboot_qemu::demo::{demo_disk, Demo, DemoInfo};
 use hopboot_qemu::disk::FIRST_PARTITION_OFFSET;
@@ -28,7 +29,8 @@ const SLACK_MS: u64 = 2000;
 /// How long the tests wait for the menu at all: on the code before the
 /// per-disk threads, a stalled disk kept it away for good.
 const MENU_WAIT: Duration = Duration::from_secs(120);
-const APPEND: &str = "hopboot.wait=30 hopboot.timeout=2";
+/// A countdown long enough for the keys the tests send.
+const APPEND: &str = "hopboot.wait=30 hopboot.timeout=60";
 
 fn demo(name: &str, variant: Demo) -> DemoInfo {
     let s = setup();
@@ -74,12 +76,40 @@ fn on_time(vm: &Vm, took_ms: u64, deadlines: u64) {
     );
 }
 
-/// Waits for the menu line under the key help that starts with `text`.
-fn note(vm: &mut Vm, text: &str) -> String {
+/// The menu's problem line (the first problem, "! vdc: …"): a failing disk.
+fn first_problem(vm: &mut Vm) -> String {
     let line = vm
-        .wait_for_line(text, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("menu note {text:?}: {e:#}"));
+        .wait_for_line("! vd", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("no disk on the problem line: {e:#}"));
     hopboot_qemu::vm::strip_ansi(&line.text)
+}
+
+/// Presses `x` and returns the problems the menu lists, then goes back.
+fn problems(vm: &mut Vm) -> Vec<String> {
+    vm.send(b"x").unwrap();
+    let head = vm
+        .wait_for_line("Problems met finding entries:", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    vm.wait_for_line("(any key: back)", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let lines = vm.lines();
+    let from = lines.iter().rposition(|l| l == &head).unwrap();
+    let list = lines[from + 1..]
+        .iter()
+        .map(|l| hopboot_qemu::vm::strip_ansi(&l.text).trim().to_string())
+        .take_while(|l| l != "(any key: back)")
+        .collect();
+    vm.send(b" ").unwrap();
+    list
+}
+
+/// Picks entry `n` (1-9) and boots it; returns the target's marker line.
+fn boot_entry(vm: &mut Vm, n: u8) -> String {
+    std::thread::sleep(Duration::from_millis(300));
+    vm.send(&[b'0' + n]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    vm.send(b"\r").unwrap();
+    marker(vm)
 }
 
 /// The target's marker line once it powered off.
@@ -137,8 +167,8 @@ fn sector_inside(disk: &Path, path: &str) -> u64 {
 /// reads), and vda, the first disk with the default entry, answers
 /// discovery but stops in the middle of its kernel. The menu comes within
 /// two deadlines (vdc and vdd together while opening, then vde) with vda's
-/// and vdb's entries and names vdc, vdd and vde; the countdown boots vdb's
-/// entry once vda's kernel read is given up.
+/// and vdb's entries and names vdc, vdd and vde; loading vda's default
+/// entry (while the countdown runs) is given up, and vdb's entry boots.
 #[test]
 fn disks_that_stop_answering_are_named_and_left_behind() {
     let grub = demo("stop-grub", Demo::Grub);
@@ -169,28 +199,34 @@ fn disks_that_stop_answering_are_named_and_left_behind() {
     for gone in ["vdc1", "vdd1", "vde1"] {
         assert!(!m.contains(gone), "{gone} on the menu:\n{m}");
     }
+    let first = first_problem(&mut vm);
+    assert!(first.contains("stopped answering after 3.0 s"), "{first}");
+    let failed = vm
+        .wait_for_line("'Debian GNU/Linux': cannot read kernel", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(failed.text.contains("vda stopped answering"), "{}", failed.text);
     // Disks that stop while being opened cost one deadline together; each
     // one that stops later in discovery costs one more. Where the
     // one-request-per-second disk runs out depends on how many requests
     // the kernel's scan left it: either is right.
+    let listed = problems(&mut vm);
     let mut deadlines = 1;
     for (disk, doing) in [
         ("vdc", Some("(opening its partitions)")),
         ("vdd", None),
         ("vde", Some("(looking up vde1:/")),
     ] {
-        let n = note(&mut vm, &format!("{disk}: stopped answering after 3.0 s, left out ("));
-        assert!(n.contains(doing.unwrap_or("(")), "{n}");
-        if !n.contains("(opening its partitions)") {
+        let want = format!("{disk}: stopped answering after 3.0 s, left out (");
+        let Some(p) = listed.iter().find(|p| p.starts_with(&want)) else {
+            panic!("{want:?} not among the problems: {listed:#?}");
+        };
+        assert!(p.contains(doing.unwrap_or("(")), "{p}");
+        if !p.contains("(opening its partitions)") {
             deadlines += 1;
         }
     }
     on_time(&vm, took, deadlines);
-    let failed = vm
-        .wait_for_line("'Debian GNU/Linux': cannot read kernel", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(failed.text.contains("vda stopped answering"), "{}", failed.text);
-    assert_eq!(marker(&mut vm), marker_line(&scan.expected_cmdline));
+    assert_eq!(boot_entry(&mut vm, 3), marker_line(&scan.expected_cmdline));
     let booting = vm
         .lines()
         .into_iter()
@@ -200,12 +236,12 @@ fn disks_that_stop_answering_are_named_and_left_behind() {
 }
 
 /// EIO from four disks beside a healthy one: vda's kernel (the default
-/// entry: its boot fails and falls back), both GPT headers of vdc, the
+/// entry: loading it fails), both GPT headers of vdc, the
 /// ext4 superblock of vdd1, the primary GPT header of vde (the backup is
 /// read instead: its entries show; the kernel reads the disk in 4 KiB
 /// pages, so LBA 0 fails with LBA 1 and the kernel itself finds no
 /// partitions). The menu, as fast as without faults, names vdc and vdd1
-/// with the read error; the countdown boots vdb's entry.
+/// with the read error; vdb's entry boots.
 #[test]
 fn read_errors_are_named_and_the_healthy_disk_boots() {
     let grub = demo("eio-grub", Demo::Grub);
@@ -234,14 +270,24 @@ fn read_errors_are_named_and_the_healthy_disk_boots() {
     for want in ["grub vda1", "scan vdb1", "scan vde1"] {
         assert!(m.contains(want), "{want} not on the menu:\n{m}");
     }
-    // Both GPT headers, and the superblock.
-    note(&mut vm, "vdc: read error at byte 0: I/O error");
-    note(&mut vm, "vdd1: reading its first 4096 bytes: I/O error");
+    let first = first_problem(&mut vm);
+    assert!(first.contains("I/O error"), "{first}");
     let failed = vm
         .wait_for_line("'Debian GNU/Linux': cannot read kernel", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(failed.text.contains("I/O error"), "{}", failed.text);
-    assert_eq!(marker(&mut vm), marker_line(&scan.expected_cmdline));
+    // Both GPT headers, and the superblock.
+    let listed = problems(&mut vm);
+    for want in [
+        "vdc: read error at byte 0: I/O error",
+        "vdd1: reading its first 4096 bytes: I/O error",
+    ] {
+        assert!(
+            listed.iter().any(|p| p.starts_with(want)),
+            "{want:?} not among {listed:#?}"
+        );
+    }
+    assert_eq!(boot_entry(&mut vm, 3), marker_line(&scan.expected_cmdline));
     let booting = vm
         .lines()
         .into_iter()

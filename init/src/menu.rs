@@ -486,9 +486,11 @@ pub fn problem_line(e: &DiscoveryError) -> String {
     let msg = e.message();
     // Messages often start with the file the path already names.
     let file = e.path.split_once(':').map_or(e.path.as_str(), |(_, f)| f);
+    // A disk as its partitions are named: "vdb", not "/dev/vdb".
+    let path = e.path.strip_prefix("/dev/").unwrap_or(&e.path);
     match msg.strip_prefix(file) {
-        Some(rest) if !file.is_empty() && rest.starts_with(':') => format!("{}{rest}", e.path),
-        _ => format!("{}: {msg}", e.path),
+        Some(rest) if !file.is_empty() && rest.starts_with(':') => format!("{path}{rest}"),
+        _ => format!("{path}: {msg}"),
     }
 }
 
@@ -965,6 +967,21 @@ mod tests {
         assert_eq!(top_for(983, top, 1000), 983);
         assert_eq!(top_for(5, 0, 1000), 0);
         assert_eq!(top_for(3, 0, 4), 0);
+    }
+
+    #[test]
+    fn a_disk_is_named_as_its_partitions_are() {
+        let e = DiscoveryError::new(
+            "/dev/vdc",
+            hopboot_loader::model::Problem::Stalled {
+                after: Duration::from_secs(3),
+                doing: "opening its partitions".into(),
+            },
+        );
+        assert_eq!(
+            problem_line(&e),
+            "vdc: stopped answering after 3.0 s, left out (opening its partitions)"
+        );
     }
 
     #[test]

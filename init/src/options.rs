@@ -11,6 +11,10 @@ use std::time::Duration;
 pub struct Options {
     /// How long to wait for block devices (`hopboot.wait=SECONDS`, default 5).
     pub wait: Duration,
+    /// How long one disk may take to answer a round of discovery, and any
+    /// one read when booting (`hopboot.disk_timeout=SECONDS`, default
+    /// [`DEFAULT_DISK_TIMEOUT`]; 0 is not a deadline and means the default).
+    pub disk_timeout: Duration,
     /// Menu countdown (`hopboot.timeout=SECONDS`); `None` = the default.
     pub timeout: Option<Duration>,
     /// Entry to boot without a menu (`hopboot.entry=` id, title or index).
@@ -29,6 +33,9 @@ impl Options {
         let secs = |k: &str| parse_seconds(c.get(k)?);
         Options {
             wait: secs("hopboot.wait").unwrap_or(Duration::from_secs(5)),
+            disk_timeout: secs("hopboot.disk_timeout")
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_DISK_TIMEOUT),
             timeout: secs("hopboot.timeout"),
             entry: c.get("hopboot.entry").map(str::to_string),
             append: c.get("hopboot.append").map(str::to_string),
@@ -41,6 +48,11 @@ impl Options {
         }
     }
 }
+
+/// Default of `hopboot.disk_timeout=`: what a disk that stops answering
+/// adds to the time to the menu. A healthy disk answers discovery in tens of
+/// milliseconds on hardware and well under a second under emulation.
+pub const DEFAULT_DISK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Longest wait or countdown accepted, in seconds (a day): more is a typo.
 const MAX_SECONDS: u64 = 86_400;
@@ -84,17 +96,21 @@ mod tests {
 
     #[test]
     fn quotes_and_last_wins() {
-        let c = Cmdline::parse(r#"root=/dev/vda1 hopboot.append="a b" ro hopboot.wait=2 hopboot.wait=0.5 quiet"#);
+        let c = Cmdline::parse(
+            r#"root=/dev/vda1 hopboot.append="a b" ro hopboot.wait=2 hopboot.wait=0.5 hopboot.disk_timeout=1.5 quiet"#,
+        );
         let o = Options::from_cmdline(&c);
         assert_eq!(o.append.as_deref(), Some("a b"));
         assert_eq!(o.wait, Duration::from_millis(500));
+        assert_eq!(o.disk_timeout, Duration::from_millis(1500));
     }
 
     #[test]
     fn bad_numbers_fall_back() {
-        let c = Cmdline::parse("hopboot.wait=-1 hopboot.timeout=NaN hopboot.debug");
+        let c = Cmdline::parse("hopboot.wait=-1 hopboot.timeout=NaN hopboot.debug hopboot.disk_timeout=0");
         let o = Options::from_cmdline(&c);
         assert_eq!(o.wait, Duration::from_secs(5));
+        assert_eq!(o.disk_timeout, DEFAULT_DISK_TIMEOUT);
         assert_eq!(o.timeout, None);
         assert!(o.debug);
     }
@@ -126,9 +142,12 @@ mod tests {
             "\u{0}",
             "99999999999999999999",
         ] {
-            let c = Cmdline::parse(&format!("hopboot.wait={v} hopboot.timeout={v} hopboot.kexec={v}"));
+            let c = Cmdline::parse(&format!(
+                "hopboot.wait={v} hopboot.timeout={v} hopboot.kexec={v} hopboot.disk_timeout={v}"
+            ));
             let o = Options::from_cmdline(&c);
             assert_eq!(o.wait, Duration::from_secs(5), "{v}");
+            assert_eq!(o.disk_timeout, DEFAULT_DISK_TIMEOUT, "{v}");
             assert_eq!(o.timeout, None, "{v}");
             assert_eq!(o.kexec, Method::Auto, "{v}");
         }

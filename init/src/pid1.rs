@@ -5,14 +5,15 @@ use crate::machine::Pid1Machine;
 use crate::menu::Choice;
 use crate::options::{choose, Options};
 use crate::prompt::{self, Action};
-use hopboot_loader::block::Disk;
 use hopboot_loader::cmdline::Cmdline;
-use hopboot_loader::discover::{self, Discovery};
+use hopboot_loader::discover::Discovery;
 use hopboot_loader::kexec::{self, KexecError};
-use hopboot_loader::model::{BootEntry, DiscoveryError, Problem};
-use hopboot_loader::source::disk;
+use hopboot_loader::model::BootEntry;
+use hopboot_loader::source::threaded::Threads;
+use hopboot_loader::source::Machine;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Monotonic stage times since hopboot started, for the log and benchmarks.
@@ -34,8 +35,11 @@ pub struct State {
     /// The entry currently loaded with kexec (index, full command line), so
     /// booting it needs only the reboot syscall.
     pub loaded: Option<(usize, String)>,
-    /// Mounts the kernel-mount fallback made, unmounted before kexec or a rescan.
-    pub machine: Pid1Machine,
+    /// Mounts the kernel-mount fallback made, unmounted before kexec or a
+    /// rescan; shared with the disks' threads, which mount.
+    pub machine: Arc<Pid1Machine>,
+    /// The disks' threads, some perhaps blocked on a dead disk.
+    pub threads: Threads,
 }
 
 /// Why PID 1 could not do what was asked; shown on the menu and the prompt.
@@ -96,7 +100,8 @@ pub fn run() -> ! {
         clock,
         failed: Vec::new(),
         loaded: None,
-        machine: Pid1Machine::default(),
+        machine: Arc::new(Pid1Machine::default()),
+        threads: Threads::default(),
     };
     let mut round = Round {
         first: true,
@@ -139,7 +144,7 @@ fn one_round(state: &mut State, round: &mut Round) {
     if round.scan {
         state.machine.unmount_all();
         let wait = if round.first { state.opts.wait } else { Duration::ZERO };
-        state.discovery = scan_devices(wait, &state.clock, &state.machine);
+        state.discovery = scan_devices(state, wait);
         round.scan = false;
     }
     if state.discovery.entries.is_empty() {
@@ -245,7 +250,7 @@ fn menu_choice(
     // While the countdown runs, load the default entry, so that the timeout
     // (or Enter on it) only needs the reboot syscall.
     let volumes: Vec<String> = state.discovery.volumes.iter().map(|v| v.identity()).collect();
-    let problems: Vec<String> = state.discovery.errors.iter().map(crate::menu::problem_line).collect();
+    let problems = problem_lines(&state.discovery);
     let unattended = state.opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let mut preload = || {
         if let Some(e) = entries.get(default) {
@@ -276,6 +281,16 @@ fn menu_choice(
         round.typed = c.take_typed();
     }
     choice
+}
+
+/// The problems for the menu (see `menu::problem_line`), disks that failed
+/// first ("vdb: stopped answering after 3.0 s, left out (…)", "vdc: read
+/// error at byte 0: I/O error"): the menu shows the first under the list,
+/// and what is wrong with the hardware matters more than what is written on it.
+fn problem_lines(d: &Discovery) -> Vec<String> {
+    let device = d.errors.iter().filter(|e| e.problem.is_device_failure());
+    let other = d.errors.iter().filter(|e| !e.problem.is_device_failure());
+    device.chain(other).map(crate::menu::problem_line).collect()
 }
 
 /// Mounts the API filesystems. Failures are logged once the logger is up
@@ -486,12 +501,16 @@ pub fn list_disks() -> Vec<PathBuf> {
 }
 
 /// Opens every disk and discovers entries; waits up to `wait` for disks to
-/// appear and for at least one entry, re-reading only when the disk set changes.
-pub fn scan_devices(wait: Duration, clock: &Clock, machine: &Pid1Machine) -> Discovery {
+/// appear and for at least one entry, re-reading only when the disk set
+/// changes. Each disk is read on a thread of its own and has
+/// `hopboot.disk_timeout=` to answer (see `source::threaded`): a disk that
+/// stops answering is named and left out, the others' entries show on time.
+pub fn scan_devices(state: &mut State, wait: Duration) -> Discovery {
     let deadline = Instant::now() + wait;
     let mut seen: Vec<PathBuf> = Vec::new();
     let mut result = Discovery::default();
     let mut delay = Duration::from_millis(5);
+    let machine: Arc<dyn Machine + Send + Sync> = state.machine.clone();
     loop {
         let disks = list_disks();
         if disks != seen {
@@ -499,14 +518,9 @@ pub fn scan_devices(wait: Duration, clock: &Clock, machine: &Pid1Machine) -> Dis
             log::info!(
                 "block devices: {} (stage=devices t={}ms)",
                 if disks.is_empty() { "none".into() } else { names(&disks) },
-                clock.ms()
+                state.clock.ms()
             );
-            let (answering, mut errors) = answering(&disks, DISK_DEADLINE);
-            let mut volumes = Vec::new();
-            for (i, path) in disks.iter().enumerate().filter(|(_, p)| answering.contains(p)) {
-                volumes.extend(disk::open_path(path, i, machine, &mut errors));
-            }
-            result = discover::discover(volumes, errors);
+            result = state.threads.open(&disks, &machine, state.opts.disk_timeout).discover();
             if !result.entries.is_empty() {
                 break;
             }
@@ -521,61 +535,12 @@ pub fn scan_devices(wait: Duration, clock: &Clock, machine: &Pid1Machine) -> Dis
         "found {} entries on {} filesystems (stage=entries t={}ms)",
         result.entries.len(),
         result.volumes.len(),
-        clock.ms()
+        state.clock.ms()
     );
     for e in &result.errors {
         log::warn!("{}: {}", e.path, e.problem);
     }
     result
-}
-
-/// How long a disk may take to answer its first read before it is skipped
-/// (it is tried again on the next rescan).
-const DISK_DEADLINE: Duration = Duration::from_secs(2);
-
-/// Which disks answer a first read within `deadline`, each tried in its own
-/// thread: a disk that hangs must not freeze the menu. A hung thread stays
-/// blocked in the kernel; the disk is reported and left out.
-fn answering(disks: &[PathBuf], deadline: Duration) -> (Vec<PathBuf>, Vec<DiscoveryError>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    for p in disks {
-        let (tx, p) = (tx.clone(), p.clone());
-        let spawned = std::thread::Builder::new().name("disk-probe".into()).spawn(move || {
-            let r = Disk::open(&p).map_err(Problem::Open).and_then(|d| {
-                let mut b = vec![0u8; 4096.min(usize::try_from(d.size).unwrap_or(4096))];
-                d.read_at(0, &mut b).map_err(Problem::from)
-            });
-            let _ = tx.send((p, r));
-        });
-        if let Err(e) = spawned {
-            log::warn!("cannot start a probe thread: {e}");
-        }
-    }
-    drop(tx);
-    let end = Instant::now() + deadline;
-    let mut ok = Vec::new();
-    let mut errors = Vec::new();
-    let mut answered: Vec<PathBuf> = Vec::new();
-    while answered.len() < disks.len() {
-        let left = end.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((p, r)) => {
-                answered.push(p.clone());
-                match r {
-                    Ok(()) => ok.push(p),
-                    Err(e) => errors.push(DiscoveryError::new(p.display().to_string(), e)),
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    for p in disks.iter().filter(|p| !answered.contains(p)) {
-        errors.push(DiscoveryError::new(
-            p.display().to_string(),
-            Problem::NoAnswer(deadline.as_secs()),
-        ));
-    }
-    (ok, errors)
 }
 
 fn names(paths: &[PathBuf]) -> String {
@@ -660,7 +625,7 @@ fn act(state: &mut State, action: Action, tty: Option<&str>) -> Result<Option<bo
         Action::Boot(i) => boot(state, i, None).map(|never| match never {}),
         Action::Rescan => {
             state.machine.unmount_all();
-            state.discovery = scan_devices(Duration::ZERO, &state.clock, &state.machine);
+            state.discovery = scan_devices(state, Duration::ZERO);
             Ok(None)
         }
         Action::Reboot | Action::Poweroff => {

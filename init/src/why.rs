@@ -114,12 +114,16 @@ mod tests {
         let mut d = Discovery::default();
         d.errors.push(hopboot_loader::model::DiscoveryError::new(
             "/dev/vda",
-            hopboot_loader::model::Problem::NoAnswer(2),
+            hopboot_loader::model::Problem::Stalled {
+                after: Duration::from_millis(2960),
+                doing: "opening its partitions".into(),
+            },
         ));
         let w = why_nothing(&d, Duration::from_secs(2), &[PathBuf::from("/dev/vda")]);
         assert_eq!(
             w,
-            "no readable filesystem on /dev/vda: /dev/vda: no answer within 2 s; skipped (press r to rescan)"
+            "no readable filesystem on /dev/vda: /dev/vda: stopped answering after 3.0 s, \
+             left out (opening its partitions)"
         );
     }
 }

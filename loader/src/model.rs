@@ -184,9 +184,15 @@ pub enum Problem {
     /// A Unified Kernel Image could not be read.
     #[error(transparent)]
     Uki(#[from] crate::format::sdboot::uki::ReadError<FsError>),
-    /// A device did not answer its first read in time.
-    #[error("no answer within {0} s; skipped (press r to rescan)")]
-    NoAnswer(u64),
+    /// A disk that did not finish answering within its deadline
+    /// (`hopboot.disk_timeout=`); its entries are left out of this round.
+    #[error("stopped answering after {} s, left out ({doing})", tenths(*.after))]
+    Stalled {
+        /// How long the disk had.
+        after: std::time::Duration,
+        /// What it was asked when it stopped ("reading vdb1:/boot/grub/grub.cfg").
+        doing: String,
+    },
     /// What a config's own reader reported (a syntax error, a bad line…).
     #[error("{0}")]
     Config(String),
@@ -241,11 +247,35 @@ pub enum Problem {
     NoKernel,
 }
 
+/// `2.0`: seconds with one decimal, without float formatting (its tables
+/// cost kilobytes in PID 1).
+fn tenths(d: std::time::Duration) -> String {
+    let t = (d.as_millis() + 50) / 100;
+    format!("{}.{}", t / 10, t % 10)
+}
+
 fn entry_prefix(entry: &Option<String>) -> String {
     entry.as_ref().map(|t| format!("entry '{t}': ")).unwrap_or_default()
 }
 
 impl Problem {
+    /// Whether the problem is the hardware failing (a read error, a device
+    /// that stopped answering), as opposed to what is written on it: such
+    /// problems are named on the menu, not only in the log.
+    pub fn is_device_failure(&self) -> bool {
+        use crate::block::BlockError;
+        use crate::source::VolumeError;
+        matches!(
+            self,
+            Problem::Open(_)
+                | Problem::Stalled { .. }
+                | Problem::Table(BlockError::Io { .. })
+                | Problem::Fs(FsError::Io { .. })
+                | Problem::Volume(VolumeError::Fs(FsError::Io { .. }))
+                | Problem::Uki(crate::format::sdboot::uki::ReadError::Read(FsError::Io { .. }))
+        )
+    }
+
     /// Whether the problem is an entry that names a kernel hopboot cannot find.
     pub fn is_missing_kernel(&self) -> bool {
         matches!(

@@ -104,6 +104,32 @@ pub struct DiskAttach {
     /// virtio-blk, virtio-scsi and NVMe take 4096; AHCI and USB storage are
     /// refused (QEMU's ide-hd and usb-storage only do 512).
     pub block_size: Option<u32>,
+    /// Faults QEMU's block layer injects between the image and the guest.
+    pub faults: Vec<Fault>,
+}
+
+/// A fault QEMU's own block layer injects into a disk's reads: the guest
+/// sees a failing or stalling device, the image is untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Reads that touch any of these 512-byte sectors fail with EIO: a
+    /// `blkdebug` filter with an `inject-error` rule per sector, active
+    /// from the start (event `none`, which blkdebug raises when it opens).
+    ReadErrors(Vec<u64>),
+    /// A `throttle` filter: after a burst of `burst` requests, one request
+    /// per second. The burst lets the kernel's own partition scan (which
+    /// runs inside the driver's probe, so inside module loading) pass.
+    OnePerSecond {
+        /// Requests answered at once.
+        burst: u64,
+    },
+    /// A `throttle` filter: after a burst of `burst` bytes, one byte per
+    /// second: the next request waits for hours, so the disk stops
+    /// answering in the middle of whatever it was asked.
+    StopAfter {
+        /// Bytes answered before it stops.
+        burst: u64,
+    },
 }
 
 impl DiskAttach {
@@ -114,7 +140,15 @@ impl DiskAttach {
             interface: DiskInterface::default(),
             readonly: false,
             block_size: None,
+            faults: Vec::new(),
         }
+    }
+
+    /// Injects `fault` into the disk's reads (several faults stack, the
+    /// first nearest the guest).
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
     }
 
     /// Shows the disk to the guest with `bytes`-byte logical and physical sectors.
@@ -374,8 +408,12 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
                 disk.path.display()
             ),
         };
-        args.push("-drive".into());
-        args.push(format!("file={file},format=raw,if=none,id={id},{protect}").into());
+        if disk.faults.is_empty() {
+            args.push("-drive".into());
+            args.push(format!("file={file},format=raw,if=none,id={id},{protect}").into());
+        } else {
+            args.extend(fault_chain(&id, &file, disk)?);
+        }
         let mut device = |s: String| {
             args.push("-device".into());
             args.push(s.into());
@@ -408,6 +446,73 @@ fn disk_args(disks: &[DiskAttach]) -> Result<Vec<OsString>> {
         }
     }
     Ok(args)
+}
+
+/// `-blockdev` (and `-object throttle-group`) arguments for a disk with
+/// faults: the image (`file`, then `raw`) under one filter per fault, the
+/// last of them named `id` for the device.
+fn fault_chain(id: &str, file: &str, disk: &DiskAttach) -> Result<Vec<OsString>> {
+    ensure!(
+        !(disk.readonly && disk.interface == DiskInterface::Ahci),
+        "disk {}: an AHCI disk cannot be read-only, and faults need -blockdev (no snapshot=on)",
+        disk.path.display()
+    );
+    let ro = if disk.readonly { "on" } else { "off" };
+    let mut args: Vec<OsString> = Vec::new();
+    let mut blockdev = |s: String| {
+        args.push("-blockdev".into());
+        args.push(s.into());
+    };
+    blockdev(format!(
+        "driver=file,node-name={id}-file,filename={file},read-only={ro}"
+    ));
+    blockdev(format!("driver=raw,node-name={id}-raw,file={id}-file,read-only={ro}"));
+    let mut below = format!("{id}-raw");
+    let mut groups = Vec::new();
+    for (n, fault) in disk.faults.iter().enumerate().rev() {
+        let node = if n == 0 { id.to_string() } else { format!("{id}-f{n}") };
+        match fault {
+            Fault::ReadErrors(sectors) => {
+                ensure!(
+                    !sectors.is_empty(),
+                    "disk {}: ReadErrors without sectors",
+                    disk.path.display()
+                );
+                let rules: String = sectors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        format!(
+                            ",inject-error.{i}.event=none,inject-error.{i}.iotype=read,\
+                             inject-error.{i}.errno=5,inject-error.{i}.sector={s}"
+                        )
+                    })
+                    .collect();
+                blockdev(format!(
+                    "driver=blkdebug,node-name={node},image={below},read-only={ro}{rules}"
+                ));
+            }
+            Fault::OnePerSecond { burst } | Fault::StopAfter { burst } => {
+                let limits = match fault {
+                    Fault::OnePerSecond { .. } => format!("x-iops-total=1,x-iops-total-max={}", burst.max(&1)),
+                    _ => format!("x-bps-total=1,x-bps-total-max={}", burst.max(&1)),
+                };
+                let group = format!("{node}-group");
+                groups.push(format!("throttle-group,id={group},{limits}"));
+                blockdev(format!(
+                    "driver=throttle,node-name={node},throttle-group={group},file={below},read-only={ro}"
+                ));
+            }
+        }
+        below = node;
+    }
+    let mut out: Vec<OsString> = Vec::new();
+    for g in groups {
+        out.push("-object".into());
+        out.push(g.into());
+    }
+    out.extend(args);
+    Ok(out)
 }
 
 /// The accelerator QEMU runs with: `tcg`, unless [`ACCEL_ENV`] asks for `kvm` (or
@@ -936,6 +1041,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing.img"), "{err}");
+    }
+
+    #[test]
+    fn faults_become_filters_between_the_image_and_the_device() {
+        let dir = crate::tmp::TempDir::beside(&std::env::temp_dir().join("vm-faults"), "t").unwrap();
+        let img = dir.path().join("d.img");
+        std::fs::write(&img, b"").unwrap();
+        let f = img.display().to_string();
+        let disks = [
+            DiskAttach::new(&img),
+            DiskAttach::new(&img)
+                .read_only()
+                .with_fault(Fault::ReadErrors(vec![1, 2050])),
+            DiskAttach::new(&img)
+                .read_only()
+                .with_fault(Fault::OnePerSecond { burst: 10 })
+                .with_fault(Fault::StopAfter { burst: 65536 }),
+        ];
+        let joined = joined_disk_args(&disks);
+        let want = [
+            format!("-drive file={f},format=raw,if=none,id=disk0,readonly=off"),
+            format!("-blockdev driver=file,node-name=disk1-file,filename={f},read-only=on"),
+            "-blockdev driver=raw,node-name=disk1-raw,file=disk1-file,read-only=on".into(),
+            "-blockdev driver=blkdebug,node-name=disk1,image=disk1-raw,read-only=on,\
+             inject-error.0.event=none,inject-error.0.iotype=read,inject-error.0.errno=5,inject-error.0.sector=1,\
+             inject-error.1.event=none,inject-error.1.iotype=read,inject-error.1.errno=5,inject-error.1.sector=2050"
+                .into(),
+            "-device virtio-blk-pci,drive=disk1".into(),
+            // The last fault is nearest the image, the first nearest the guest.
+            "-object throttle-group,id=disk2-f1-group,x-bps-total=1,x-bps-total-max=65536 \
+             -object throttle-group,id=disk2-group,x-iops-total=1,x-iops-total-max=10"
+                .into(),
+            "-blockdev driver=throttle,node-name=disk2-f1,throttle-group=disk2-f1-group,file=disk2-raw,read-only=on \
+             -blockdev driver=throttle,node-name=disk2,throttle-group=disk2-group,file=disk2-f1,read-only=on \
+             -device virtio-blk-pci,drive=disk2"
+                .into(),
+        ];
+        for w in want {
+            assert!(joined.contains(&w), "{w}\nnot in\n{joined}");
+        }
+        let ahci = DiskAttach::new(&img)
+            .read_only()
+            .with_interface(DiskInterface::Ahci)
+            .with_fault(Fault::ReadErrors(vec![1]));
+        assert!(disk_args(&[ahci]).is_err());
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
     if !disk.path.starts_with("/dev") {
         sizes = vec![512, 4096];
     }
+    // A read error on one copy is what the backup is for: it is returned
+    // only when no copy could be read.
+    let mut failed: Option<BlockError> = None;
     for ss in sizes {
         let total = disk.size / ss;
         if total < 3 {
@@ -99,7 +102,14 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
         }
         let ss_usize = usize::try_from(ss).unwrap_or(512);
         for lba in [1, total - 1] {
-            let sector = disk.read_vec(lba * ss, ss_usize)?;
+            let sector = match disk.read_vec(lba * ss, ss_usize) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("{e}; trying the other GPT header");
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
             let Some(h) = parse_header(&sector) else { continue };
             if h.my_lba != lba {
                 continue;
@@ -111,7 +121,14 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
             if array_end > disk.size {
                 continue;
             }
-            let array = disk.read_vec(h.entries_lba * ss, usize::try_from(array_len).unwrap_or(0))?;
+            let array = match disk.read_vec(h.entries_lba * ss, usize::try_from(array_len).unwrap_or(0)) {
+                Ok(a) => a,
+                Err(e) => {
+                    log::warn!("{e} (GPT entries of the header at LBA {lba}); trying the other GPT header");
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
             if crc32(&array) != h.entries_crc {
                 log::warn!(
                     "{}: GPT header at LBA {lba}: entry array CRC mismatch",
@@ -129,7 +146,10 @@ pub fn read(disk: &Disk) -> Result<Option<Vec<Partition>>, BlockError> {
             return Ok(Some(parts));
         }
     }
-    Ok(None)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
 }
 
 fn entries(disk: &Disk, h: &Header, array: &[u8], ss: u64, total: u64) -> Vec<Partition> {

@@ -265,8 +265,22 @@ pub enum TableKind {
 
 /// Finds the partitions of `disk`: GPT (when the MBR is protective or a valid
 /// GPT header exists), else MBR, else the whole disk as one partition.
+///
+/// A read error on the first sectors is not the end: the kernel reads a disk
+/// in 4 KiB pages, so one bad sector among LBA 0-7 takes the MBR and the
+/// primary GPT with it; the backup GPT at the end of the disk is tried then,
+/// and the first error is returned only when it fails too.
 pub fn partitions(disk: &Disk) -> Result<(TableKind, Vec<Partition>), BlockError> {
-    let lba0 = disk.read_vec(0, 512.min(usize::try_from(disk.size).unwrap_or(512)))?;
+    let lba0 = match disk.read_vec(0, 512.min(usize::try_from(disk.size).unwrap_or(512))) {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!("{e}; looking for the backup GPT header");
+            return match gpt::read(disk) {
+                Ok(Some(parts)) => Ok((TableKind::Gpt, parts)),
+                Ok(None) | Err(_) => Err(e),
+            };
+        }
+    };
     let mbr = mbr::parse_boot_sector(&lba0);
     let protective = mbr.as_ref().is_some_and(|m| m.protective);
     if protective || mbr.is_none() {

@@ -57,7 +57,20 @@ pub fn open_path(path: &Path, index: usize, machine: &dyn Machine, errors: &mut 
     }
 }
 
+/// Bytes read from the start of a partition before the filesystem probes:
+/// where ext4, FAT and XFS keep their superblocks.
+const HEAD: u64 = 4096;
+
 fn open_partition(p: &Partition, machine: &dyn Machine) -> Result<Option<Box<dyn FsView>>, VolumeError> {
+    // The probes take a read error for "not this filesystem"; a partition
+    // whose first sectors cannot be read is a failing disk, and says so.
+    let mut head = vec![0u8; usize::try_from(HEAD.min(p.window.len())).unwrap_or(0)];
+    if let Err(source) = p.window.read_at(0, &mut head) {
+        return Err(VolumeError::Fs(FsError::Io {
+            path: format!("reading its first {} bytes", head.len()),
+            source,
+        }));
+    }
     if crate::fs::ext4::probe(&p.window) {
         return match Ext4Fs::open(p.window.clone()) {
             Ok(fs) => Ok(Some(Box::new(fs))),

@@ -5,7 +5,9 @@
 //!   mount for what those cannot read (btrfs, xfs, ext4 with a journal
 //!   ext4-view refuses…);
 //! - [`dir`]: a directory given on the command line, as one filesystem;
-//! - [`live`]: the running system's `/`, `/boot` and ESP mounts.
+//! - [`live`]: the running system's `/`, `/boot` and ESP mounts;
+//! - [`threaded`]: PID 1's way to use [`disk`]: each disk opened and read on
+//!   a thread of its own, with a deadline on every answer.
 //!
 //! A source never acts on the machine by itself: what it needs done (load a
 //! filesystem module, lock a partition read-only, mount it) it asks of the
@@ -22,6 +24,7 @@ pub mod dir;
 pub mod disk;
 pub mod kernel_fs;
 pub mod live;
+pub mod threaded;
 
 use std::path::{Path, PathBuf};
 

@@ -28,6 +28,9 @@ const EFI_LINE: &str = "efi: EFI v2";
 const EFIVARS_LINE: &str = "Registered efivars operations";
 const SCREEN_DRAWN: &str = "HOPBOOT-TARGET-SCREEN drawn";
 
+/// Held by the tests that run `make` in the cached kernel tree, one at a time.
+static KERNEL_TREE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The payload `make payload` built.
 fn payload() -> PathBuf {
     let p = hopboot_qemu::paths::target_dir()
@@ -283,6 +286,7 @@ fn the_screen_works_after_kexec_under_ovmf() {
 /// compared once by hand: see docs/payload.md.)
 #[test]
 fn the_payload_build_is_reproducible() {
+    let _tree = KERNEL_TREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let target = hopboot_qemu::paths::target_dir().unwrap();
     let dir = target.join("payload");
     let first = std::fs::read(payload()).unwrap();
@@ -322,4 +326,37 @@ fn the_payload_build_is_reproducible() {
     assert_eq!(first.len(), second.len(), "the two builds differ in size");
     let differ = first.iter().zip(&second).filter(|(a, b)| a != b).count();
     assert_eq!(differ, 0, "the two builds differ in {differ} bytes");
+}
+
+/// Over its budget, `hopboot-payload` fails and prints the breakdown (on the cached
+/// tree: nothing is rebuilt).
+#[test]
+fn a_payload_over_its_budget_is_refused_with_the_breakdown() {
+    let _tree = KERNEL_TREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let target = hopboot_qemu::paths::target_dir().unwrap();
+    let dir = target.join("payload");
+    let _ = payload();
+    let out = std::process::Command::new(target.join("debug/hopboot-payload"))
+        .arg("--initramfs")
+        .arg(dir.join("initramfs.cpio"))
+        .arg("--output")
+        .arg(dir.join("over-budget.bzImage"))
+        .arg("--work")
+        .arg(&dir)
+        .arg("--fragment")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../payload/kernel.config"))
+        .args(["--budget", "2000000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 2,000,000-byte budget was accepted\n{err}");
+    assert!(err.contains("over its budget of 2000000 bytes"), "{err}");
+    assert!(
+        err.contains("kernel share") && err.contains("hopboot initramfs share"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("over-budget.bzImage").exists(),
+        "an over-budget payload was written"
+    );
 }

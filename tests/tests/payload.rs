@@ -279,6 +279,24 @@ fn the_screen_works_after_kexec_under_ovmf() {
     check_efi_after_kexec(&boot);
 }
 
+/// Runs `hopboot-payload` on `make payload`'s initramfs and cached tree, writing `output`.
+fn rebuild(output: &Path, extra: &[&str]) -> std::process::Output {
+    let target = hopboot_qemu::paths::target_dir().unwrap();
+    let dir = target.join("payload");
+    std::process::Command::new(target.join("debug/hopboot-payload"))
+        .arg("--initramfs")
+        .arg(dir.join("initramfs.cpio"))
+        .arg("--output")
+        .arg(output)
+        .arg("--work")
+        .arg(&dir)
+        .arg("--fragment")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../payload/kernel.config"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// Two builds give the same bytes. The cached kernel tree is made to redo every step
 /// where a build could pick up the time, the user, the host or a build counter: the
 /// version stamp (`init/version.o`, `compile.h`, `.version`), the built-in initramfs,
@@ -310,18 +328,13 @@ fn the_payload_build_is_reproducible() {
         let _ = std::fs::remove_file(build.join(f));
     }
     let again = dir.join("reproduced.bzImage");
-    let status = std::process::Command::new(target.join("debug/hopboot-payload"))
-        .arg("--initramfs")
-        .arg(dir.join("initramfs.cpio"))
-        .arg("--output")
-        .arg(&again)
-        .arg("--work")
-        .arg(&dir)
-        .arg("--fragment")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../payload/kernel.config"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "hopboot-payload failed: {status}");
+    let out = rebuild(&again, &[]);
+    assert!(
+        out.status.success(),
+        "hopboot-payload failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let second = std::fs::read(&again).unwrap();
     assert_eq!(first.len(), second.len(), "the two builds differ in size");
     let differ = first.iter().zip(&second).filter(|(a, b)| a != b).count();
@@ -333,21 +346,8 @@ fn the_payload_build_is_reproducible() {
 #[test]
 fn a_payload_over_its_budget_is_refused_with_the_breakdown() {
     let _tree = KERNEL_TREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let target = hopboot_qemu::paths::target_dir().unwrap();
-    let dir = target.join("payload");
-    let _ = payload();
-    let out = std::process::Command::new(target.join("debug/hopboot-payload"))
-        .arg("--initramfs")
-        .arg(dir.join("initramfs.cpio"))
-        .arg("--output")
-        .arg(dir.join("over-budget.bzImage"))
-        .arg("--work")
-        .arg(&dir)
-        .arg("--fragment")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../payload/kernel.config"))
-        .args(["--budget", "2000000"])
-        .output()
-        .unwrap();
+    let dir = payload().parent().unwrap().to_path_buf();
+    let out = rebuild(&dir.join("over-budget.bzImage"), &["--budget", "2000000"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a 2,000,000-byte budget was accepted\n{err}");
     assert!(err.contains("over its budget of 2000000 bytes"), "{err}");

@@ -122,8 +122,9 @@ fuzz-smoke:
 
 # A real Debian 12 installation (debootstrap, its own update-initramfs and grub-mkconfig;
 # scripts/build-distro-rootfs.sh) booted through hopboot until its systemd prints a marker:
-# tests/tests/distro.rs. Root only (debootstrap, chroot; skipped otherwise); part of `make test`. About
-# 3 minutes with the cache in target/distro/cache, 6-8 minutes on a cold cache.
+# tests/tests/distro.rs, booted three ways (Debian kernel + initramfs, the payload under SeaBIOS and
+# under OVMF). Root only (debootstrap, chroot; skipped otherwise); part of `make test`. About
+# 4 minutes with the cache in target/distro/cache, 6-7 minutes on a cold cache (2026-12-03: 6.5 min).
 .PHONY: test-distro
 test-distro: build payload
 	@if [ "$$(id -u)" != 0 ]; then \

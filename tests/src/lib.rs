@@ -16,6 +16,13 @@ use std::time::Duration;
 /// userspace, so no filesystem modules.
 pub const MODULES: &[&str] = &["virtio_blk", "virtio_pci"];
 
+/// The first kernel's line when it jumps to the kexec'd one.
+pub const KEXEC_LINE: &str = "kexec_core: Starting new kernel";
+/// A kernel's first EFI line (`efi: EFI v2.70 by EDK II` with Debian's OVMF).
+pub const EFI_LINE: &str = "efi: EFI v2";
+/// Printed only when EFI runtime services are usable (after kexec: the runtime map arrived).
+pub const EFIVARS_LINE: &str = "Registered efivars operations";
+
 /// Generous limit for one boot through hopboot to the target under TCG.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 

@@ -17,15 +17,15 @@ use hopboot_qemu::disk::{sha256_file, Fs, Partition};
 use hopboot_qemu::qmp::{Ppm, Qmp};
 use hopboot_qemu::target::{marker_line, MARKER};
 use hopboot_qemu::vm::{DiskAttach, Firmware, Line, Vm, VmConfig};
-use hopboot_tests::{custom_disk, custom_disk_with, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL, TARGET_INITRD, UKI};
+use hopboot_tests::{
+    custom_disk, custom_disk_with, setup, BOOT_TIMEOUT, EFIVARS_LINE, EFI_LINE, HOST_FILE, KERNEL, KEXEC_LINE,
+    TARGET_INITRD, UKI,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const KEXEC_LINE: &str = "kexec_core: Starting new kernel";
 const MENU_LINE: &str = "menu shown (stage=menu";
 const CHOSEN_LINE: &str = "(stage=chosen";
-const EFI_LINE: &str = "efi: EFI v2";
-const EFIVARS_LINE: &str = "Registered efivars operations";
 const SCREEN_DRAWN: &str = "HOPBOOT-TARGET-SCREEN drawn";
 
 /// Held by the tests that run `make` in the cached kernel tree, one at a time.

@@ -8,17 +8,14 @@ use hopboot_qemu::demo::{demo_disk, Demo};
 use hopboot_qemu::disk::{sha256_file, Fs, Partition};
 use hopboot_qemu::target::{marker_line, MARKER};
 use hopboot_qemu::vm::Line;
-use hopboot_tests::{boot_hopboot_uefi, custom_disk_with, setup, BOOT_TIMEOUT, UKI};
+use hopboot_tests::{
+    boot_hopboot_uefi, custom_disk_with, setup, BOOT_TIMEOUT, EFIVARS_LINE, EFI_LINE, KEXEC_LINE, UKI,
+};
 use std::path::Path;
 use std::time::Duration;
 
 /// Why hopboot must fall back to the kernel's loader here (loader/src/kexec.rs).
 const UEFI_REASON: &str = "UEFI machine: the new kernel needs the EFI runtime map";
-/// The kernel's first EFI line (`efi: EFI v2.70 by EDK II` with this OVMF).
-const EFI_LINE: &str = "efi: EFI v2";
-/// Printed only when EFI runtime services are usable (the runtime map arrived).
-const EFIVARS_LINE: &str = "Registered efivars operations";
-const KEXEC_LINE: &str = "kexec_core: Starting new kernel";
 
 /// Boots `disk` through hopboot under OVMF until the target powers off;
 /// checks everything a UEFI boot must show and returns the marker line.

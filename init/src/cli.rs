@@ -1,22 +1,35 @@
 //! hopboot as a command-line tool (not PID 1).
 
 use hopboot_loader::discover;
-use hopboot_loader::source::{disk, live, NoMachine};
+use hopboot_loader::source::{disk, NoMachine};
 use std::path::PathBuf;
 
 const USAGE: &str = "usage:
   hopboot probe [--json] [-v] [PATH...]
-      Shows the boot entries hopboot would offer, in menu order; boots nothing.
-      PATH: a directory (the root of one filesystem), a disk image, or a block device.
-      Without PATH: the running system's /, /boot, /efi and /boot/efi.
-  hopboot load [ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file] [-v]
-      Loads ENTRY (id, title or 0-based index; default: the bootloader's default) of the
-      running system, then exits. `systemctl kexec` (or `hopboot exec`) boots it.
+      Shows the boot entries hopboot would offer, in menu order, with their ids; boots
+      nothing. PATH: a directory (the root of one filesystem), a disk image, or a block
+      device. Without PATH: the running system's boot filesystems: /, /boot, /efi and
+      /boot/efi, mounted or not (found in /etc/fstab and by GPT partition type).
+  hopboot list [PATH...]
+      One line per entry: index, id and title; `*` marks the default. ENTRY below takes
+      any of the three.
+  hopboot load [ENTRY] [--entry ENTRY] [--next] [--reuse-cmdline] [--append ARGS]
+               [--kexec-file] [--systemd] [-v]
+      Loads ENTRY (id, title or 0-based index; default: the entry the bootloader would
+      boot, including a one-shot from grub-reboot or `bootctl set-oneshot`) of the running
+      system, then exits. `systemctl kexec` (or `hopboot exec`) boots it.
+      --next also uses up GRUB's one-shot (next_entry) as GRUB does when it boots it,
+      with the system's own grub-editenv.
       --reuse-cmdline uses /proc/cmdline (without BOOT_IMAGE= and initrd= items) instead
       of the entry's command line. On BIOS machines hopboot sets the kernel up itself
       (kexec_load); on UEFI, under lockdown or with --kexec-file the kernel's loader
       (kexec_file_load) does.
-  hopboot boot [ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file] [--force]
+      --systemd is for hopboot-kexec.service: at boot, with nothing loaded, it loads a
+      placeholder so that `systemctl kexec` is accepted; at `systemctl kexec`, it loads
+      the entry in the placeholder's place (or unloads it, so the machine reboots
+      through its firmware, if that fails); a kernel loaded by `hopboot load` is kept.
+  hopboot boot [ENTRY] [--entry ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file]
+               [--force]
       Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
       without --force (use `hopboot load` + `systemctl kexec` there).
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
@@ -29,12 +42,16 @@ pub fn run(args: Vec<String>) -> i32 {
         return 2;
     };
     match cmd.as_str() {
-        "probe" => probe(rest),
+        "probe" => probe(rest, false),
+        "list" => probe(rest, true),
         "load" => load(rest, false),
         "boot" => load(rest, true),
         "exec" => exec(),
         "unload" => match hopboot_loader::sys::kexec_file_unload() {
-            Ok(()) => 0,
+            Ok(()) => {
+                crate::live::forget();
+                0
+            }
             Err(e) => {
                 eprintln!("hopboot unload: {e}");
                 1
@@ -55,16 +72,18 @@ pub fn run(args: Vec<String>) -> i32 {
     }
 }
 
-fn probe(args: &[String]) -> i32 {
+/// `hopboot probe` (`list`: one line per entry).
+fn probe(args: &[String], list: bool) -> i32 {
+    let name = if list { "list" } else { "probe" };
     let mut json = false;
     let mut verbose = false;
     let mut paths = Vec::new();
     for a in args {
         match a.as_str() {
-            "--json" => json = true,
+            "--json" if !list => json = true,
             "-v" | "--verbose" => verbose = true,
             a if a.starts_with('-') => {
-                eprintln!("hopboot probe: unknown option {a}\n{USAGE}");
+                eprintln!("hopboot {name}: unknown option {a}\n{USAGE}");
                 return 2;
             }
             a => paths.push(PathBuf::from(a)),
@@ -72,7 +91,7 @@ fn probe(args: &[String]) -> i32 {
     }
     crate::kmsg::init_stderr(verbose);
     let d = if paths.is_empty() {
-        discover::discover(live::volumes(), Vec::new())
+        crate::live::discover()
     } else {
         // The CLI never mounts: a partition only the kernel could read is reported.
         let mut errors = Vec::new();
@@ -82,18 +101,17 @@ fn probe(args: &[String]) -> i32 {
         }
         discover::discover(volumes, errors)
     };
+    let mark = |e: &hopboot_loader::model::BootEntry| if e.default { '*' } else { ' ' };
     if json {
         print!("{}", hopboot_loader::json::discovery(&d));
+    } else if list {
+        for (i, e) in d.entries.iter().enumerate() {
+            println!("{}{i:>2}  {}  {}", mark(e), e.id, e.title);
+        }
     } else {
         for (i, e) in d.entries.iter().enumerate() {
-            println!(
-                "{}{:>2}. {}  ({}, {})",
-                if e.default { '*' } else { ' ' },
-                i + 1,
-                e.title,
-                e.format,
-                e.device
-            );
+            println!("{}{i:>2}. {}  ({}, {})", mark(e), e.title, e.format, e.device);
+            println!("      id      {}", e.id);
             println!("      kernel  {}", e.kernel);
             for r in &e.initrds {
                 println!("      initrd  {r}");
@@ -118,20 +136,35 @@ fn load(args: &[String], boot: bool) -> i32 {
     let mut append: Option<String> = None;
     let mut force = false;
     let mut verbose = false;
+    let mut next = false;
+    let mut systemd = false;
     let mut method = hopboot_loader::kexec::Method::Auto;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut value = |flag: &str| match it.next() {
+            Some(v) => Ok(v.clone()),
+            None => {
+                eprintln!("hopboot {name}: {flag} needs an argument");
+                Err(2)
+            }
+        };
         match a.as_str() {
             "--reuse-cmdline" => reuse = true,
-            "--append" => match it.next() {
-                Some(v) => append = Some(v.clone()),
-                None => {
-                    eprintln!("hopboot {name}: --append needs an argument");
-                    return 2;
-                }
+            "--append" => match value("--append") {
+                Ok(v) => append = Some(v),
+                Err(code) => return code,
             },
             a if a.starts_with("--append=") => append = Some(a.trim_start_matches("--append=").to_string()),
+            "--entry" if entry.is_none() => match value("--entry") {
+                Ok(v) => entry = Some(v),
+                Err(code) => return code,
+            },
+            a if a.starts_with("--entry=") && entry.is_none() => {
+                entry = Some(a.trim_start_matches("--entry=").to_string())
+            }
             "--force" if boot => force = true,
+            "--next" if !boot => next = true,
+            "--systemd" if !boot => systemd = true,
             "--kexec-file" => method = hopboot_loader::kexec::Method::File,
             "-v" | "--verbose" => verbose = true,
             a if a.starts_with('-') => {
@@ -140,11 +173,12 @@ fn load(args: &[String], boot: bool) -> i32 {
             }
             a if entry.is_none() => entry = Some(a.to_string()),
             a => {
-                eprintln!("hopboot {name}: unexpected argument {a}");
+                eprintln!("hopboot {name}: unexpected argument {a} (one ENTRY at most)");
                 return 2;
             }
         }
     }
+    // Under systemd the lines go to the journal and the console: say what happens.
     crate::kmsg::init_stderr(verbose);
     if boot && !force && std::process::id() != 1 && std::path::Path::new("/run/systemd/system").is_dir() {
         eprintln!(
@@ -153,37 +187,18 @@ fn load(args: &[String], boot: bool) -> i32 {
         );
         return 1;
     }
-    let d = discover::discover(live::volumes(), Vec::new());
-    for e in &d.errors {
-        log::warn!("{}: {}", e.path, e.problem);
+    let how = crate::live::How {
+        entry: entry.as_deref(),
+        reuse,
+        append: append.as_deref(),
+        method,
+        next,
+    };
+    if systemd {
+        return crate::live::systemd(&how);
     }
-    let i = match crate::options::choose(&d, entry.as_deref()) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("hopboot {name}: {e}");
-            return 1;
-        }
-    };
-    let Some(mut e) = d.entries.get(i).cloned() else {
-        return 1;
-    };
-    if reuse {
-        let current = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-        e.cmdline = hopboot_loader::cmdline::strip_loader_items(&current);
-    }
-    println!(
-        "hopboot {name}: '{}' from {}: {} {}",
-        e.title,
-        e.device,
-        e.kernel,
-        e.boot_cmdline(append.as_deref())
-    );
-    let Some(vol) = d.volume_of(&e) else {
-        eprintln!("hopboot {name}: the disk holding this entry is gone");
-        return 1;
-    };
-    if let Err(err) = hopboot_loader::kexec::load(&e, vol.fs.as_ref(), append.as_deref(), method) {
-        eprintln!("hopboot {name}: {err}");
+    if let Err(e) = crate::live::load(&how, name) {
+        eprintln!("hopboot {name}: {e}");
         return 1;
     }
     if !boot {

@@ -5,6 +5,7 @@
 
 mod cli;
 mod kmsg;
+mod live;
 mod machine;
 mod menu;
 mod options;

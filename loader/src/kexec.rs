@@ -308,6 +308,29 @@ fn classic_load(
     }
 }
 
+/// Whether a kernel is loaded for kexec (`/sys/kernel/kexec_loaded`), by
+/// either system call; `None` when the kernel does not say.
+pub fn loaded() -> Option<bool> {
+    match std::fs::read_to_string("/sys/kernel/kexec_loaded").ok()?.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Loads the [`crate::bzimage::placeholder`]: a stand-in that resets the
+/// machine through its firmware if it is ever started. x86-64 only, and only
+/// where `kexec_load` is allowed (not under lockdown).
+pub fn load_placeholder() -> std::io::Result<()> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    }
+    let platform = crate::bzimage::Platform::read()
+        .ok_or_else(|| std::io::Error::other("no memory map in /sys/firmware/memmap"))?;
+    let p = crate::bzimage::placeholder(&platform).map_err(std::io::Error::other)?;
+    crate::sys::kexec_load(p.entry, &p.segments())
+}
+
 /// Syncs and starts the loaded kernel. Returns only on failure.
 pub fn reboot_into() -> std::io::Error {
     nix::unistd::sync();

@@ -271,6 +271,57 @@ pub fn plan<'a>(
     })
 }
 
+/// What the placeholder prints on COM1 before it resets the machine.
+pub const PLACEHOLDER_MESSAGE: &str = "\r\nhopboot: the kexec placeholder ran (no kernel was loaded in its place at shutdown); resetting through the firmware\r\n";
+
+/// A stand-in "kernel" for `kexec_load` that only resets the machine: the
+/// verifier with one table row that can never match, so it prints
+/// [`PLACEHOLDER_MESSAGE`] on COM1 and triple-faults. `hopboot load
+/// --systemd` loads it at boot so that `systemctl kexec` accepts the request
+/// (it refuses when no kernel is loaded and `/sbin/kexec` is missing), and
+/// replaces it with the real entry at shutdown; should that never happen,
+/// `systemctl kexec` ends in a firmware reboot, never in a hang.
+#[derive(Debug)]
+pub struct Placeholder {
+    /// Where `kexec_load` jumps: the verifier.
+    pub entry: u64,
+    /// The one segment's bytes.
+    pub page: Vec<u8>,
+    /// Its physical address.
+    pub addr: u64,
+}
+
+impl Placeholder {
+    /// The segment for `kexec_load`.
+    pub fn segments(&self) -> Vec<Segment<'_>> {
+        vec![Segment {
+            buf: &self.page,
+            mem: self.addr,
+            memsz: page_up(self.page.len() as u64),
+        }]
+    }
+}
+
+/// Lays out the [`Placeholder`] high below 4 GiB in `platform`'s RAM.
+pub fn placeholder(platform: &Platform) -> Result<Placeholder, BzError> {
+    let len = page_up((VERIFY_OFF + V_MSG + PLACEHOLDER_MESSAGE.len() + 1) as u64);
+    let addr = Free(platform.ram.clone())
+        .top(len, PAGE, MIB, GIB4)
+        .ok_or(BzError::NoRoom("placeholder"))?;
+    let mut page = vec![0u8; len as usize];
+    put(&mut page, VERIFY_OFF, &VERIFIER);
+    // One row: the page's first qword (zero, so its digest is 0), expected 1.
+    for (k, v) in [addr, 1, 1].into_iter().enumerate() {
+        put(&mut page, VERIFY_OFF + V_TABLE + k * 8, &v.to_le_bytes());
+    }
+    put(&mut page, VERIFY_OFF + V_MSG, PLACEHOLDER_MESSAGE.as_bytes());
+    Ok(Placeholder {
+        entry: addr + VERIFY_OFF as u64,
+        page,
+        addr,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,5 +532,30 @@ mod tests {
             plan(&img, None, &long, &qemu_512m(), None),
             Err(BzError::CmdlineTooLong { len: 2048, max: 2047 })
         ));
+    }
+
+    /// The placeholder's verifier must always take its "changed" branch:
+    /// its one row names the page's own first qword, whose digest differs
+    /// from the expected value, and the message is where it prints from.
+    #[test]
+    fn placeholder_always_resets() {
+        let p = placeholder(&qemu_512m()).unwrap();
+        let ram = &qemu_512m().ram;
+        assert!(ram
+            .iter()
+            .any(|r| r.start <= p.addr && p.addr + p.page.len() as u64 <= r.end));
+        assert!(p.addr + (p.page.len() as u64) <= GIB4);
+        assert_eq!(p.entry, p.addr + VERIFY_OFF as u64);
+        let v = VERIFY_OFF;
+        assert_eq!(&p.page[v..v + VERIFIER.len()], &VERIFIER[..]);
+        let row = |k: usize| le_u64(&p.page, v + V_TABLE + k * 8);
+        assert_eq!(row(0), p.addr);
+        assert_eq!(row(1), 1);
+        assert_ne!(row(2), digest(&p.page[..8]), "the row must never match");
+        assert_eq!(row(4), 0, "one row, then the end of the table");
+        let msg = &p.page[v + V_MSG..];
+        assert!(msg.starts_with(PLACEHOLDER_MESSAGE.as_bytes()));
+        assert_eq!(msg[PLACEHOLDER_MESSAGE.len()], 0);
+        assert_eq!(p.segments().len(), 1);
     }
 }

@@ -6,6 +6,7 @@
 //! read by GRUB's `blscfg`, not here.
 
 pub mod bls;
+pub mod efivars;
 pub mod uki;
 
 use crate::format::{grub, BootFormat, Config, Found};

@@ -169,23 +169,27 @@ fn use_up_grub_oneshot(d: &Discovery, e: &BootEntry) {
         return;
     }
     let file: PathBuf = mount.join(inside.trim_start_matches('/'));
-    for tool in ["grub-editenv", "grub2-editenv"] {
-        match std::process::Command::new(tool)
-            .arg(&file)
-            .args(["unset", "next_entry"])
-            .status()
-        {
-            Ok(s) if s.success() => {
+    let Ok(c_file) = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    for tool in [c"grub-editenv", c"grub2-editenv"] {
+        let name = tool.to_string_lossy();
+        match hopboot_loader::sys::run(&[tool, &c_file, c"unset", c"next_entry"], 0) {
+            Ok((0, _)) => {
                 println!(
-                    "hopboot load: used up GRUB's one-shot entry ({tool} {} unset next_entry)",
+                    "hopboot load: used up GRUB's one-shot entry ({name} {} unset next_entry)",
                     file.display()
                 );
                 return;
             }
-            Ok(s) => {
-                eprintln!("hopboot load: --next: {tool} {} unset next_entry: {s}", file.display());
+            Ok((code, _)) => {
+                eprintln!(
+                    "hopboot load: --next: {name} {} unset next_entry exited {code}",
+                    file.display()
+                );
                 return;
             }
+            // Not installed (ENOENT): try the next name.
             Err(_) => continue,
         }
     }
@@ -199,10 +203,8 @@ fn use_up_grub_oneshot(d: &Discovery, e: &BootEntry) {
 /// is-system-running` says "stopping"); asked only when the state file does
 /// not tell.
 fn stopping() -> bool {
-    std::process::Command::new("systemctl")
-        .arg("is-system-running")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "stopping")
+    hopboot_loader::sys::run(&[c"systemctl", c"is-system-running"], 64)
+        .is_ok_and(|(_, out)| out.trim_ascii() == b"stopping")
 }
 
 /// `hopboot load --systemd`, run by hopboot-kexec.service at boot and again

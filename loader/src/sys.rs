@@ -234,3 +234,59 @@ pub fn spawn_session(prog: &CStr, tty: BorrowedFd<'_>) -> io::Result<i32> {
         libc::_exit(127)
     }
 }
+
+/// Runs `argv[0]` (looked up in `PATH`) with `argv`, the caller's environment
+/// and standard error, and waits for it; returns its exit status (a signal
+/// `n` as `128 + n`) and up to `max` bytes of its standard output. For the
+/// CLI's few calls of system tools (`std::process::Command` costs the static
+/// binary 25 KB; posix_spawn is what it uses underneath).
+pub fn run(argv: &[&CStr], max: usize) -> io::Result<(i32, Vec<u8>)> {
+    use std::io::Read;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    args.push(std::ptr::null_mut());
+    let prog = argv.first().ok_or(io::ErrorKind::InvalidInput)?;
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `actions` is initialised by posix_spawn_file_actions_init
+    // before use and destroyed after; the dup2 action names fds that stay
+    // open for the whole call (`write_end`: dup2 clears close-on-exec on the
+    // copy); `args` is a NULL-terminated array of pointers to C strings that
+    // outlive the call (posix_spawn does not write through them despite the
+    // `*mut` type); `environ` is the process's own environment.
+    let rc = unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, write_end.as_raw_fd(), 1);
+        extern "C" {
+            static environ: *const *mut libc::c_char;
+        }
+        let rc = libc::posix_spawnp(
+            &mut pid,
+            prog.as_ptr(),
+            &actions,
+            std::ptr::null(),
+            args.as_ptr(),
+            environ,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        rc
+    };
+    drop(write_end);
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    let mut out = Vec::new();
+    // Read what fits, then drain the rest so the child never blocks on a full pipe.
+    let mut pipe = std::fs::File::from(read_end);
+    let _ = (&mut pipe).take(max as u64).read_to_end(&mut out);
+    let _ = io::copy(&mut pipe, &mut io::sink());
+    let status = loop {
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break code,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    Ok((status, out))
+}

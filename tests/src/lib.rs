@@ -5,7 +5,7 @@
 //! cargo themselves.
 
 use anyhow::{Context, Result};
-use hopboot_image_build::{Compression, Options, Profile};
+use hopboot_image_build::{compress, Compression, Options, Profile};
 use hopboot_qemu::kernel::Kernel;
 use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
 use std::path::PathBuf;
@@ -467,5 +467,37 @@ pub fn shell_initramfs(out: &std::path::Path, modules: &[&str]) -> Result<()> {
         output: out.to_path_buf(),
     })
     .with_context(|| format!("building {}", out.display()))?;
+    Ok(())
+}
+
+/// A small running Linux system for the CLI's live-system tests, as a gzip
+/// newc cpio at `out`: `init` (a busybox shell script) as /init, busybox with
+/// `applets`, hopboot as /bin/hopboot, and a /boot holding the test kernel, the
+/// target initramfs and `grub_cfg` as /boot/grub/grub.cfg (`{v}` in it is the
+/// kernel version).
+pub fn live_system(out: &std::path::Path, init: &str, applets: &[&str], grub_cfg: &str) -> Result<()> {
+    use hopboot_image_build::cpio::Archive;
+    let s = setup();
+    let v = &s.kernel.version;
+    let mut a = Archive::new();
+    a.add_file("init", init.as_bytes().to_vec(), 0o755);
+    a.add_file("bin/busybox", std::fs::read(busybox()?)?, 0o755);
+    for applet in applets {
+        a.add_symlink(&format!("bin/{applet}"), "busybox");
+    }
+    let hopboot = hopboot_qemu::paths::musl_bin("hopboot")?;
+    a.add_file("bin/hopboot", std::fs::read(hopboot)?, 0o755);
+    a.add_char_dev("dev/console", 0o600, 5, 1);
+    for d in ["proc", "sys", "run"] {
+        a.add_dir(d, 0o755);
+    }
+    a.add_file(&format!("boot/vmlinuz-{v}"), std::fs::read(&s.kernel.vmlinuz)?, 0o644);
+    a.add_file(
+        &format!("boot/initrd.img-{v}"),
+        hopboot_qemu::target::target_initramfs_bytes()?,
+        0o644,
+    );
+    a.add_file("boot/grub/grub.cfg", grub_cfg.replace("{v}", v).into_bytes(), 0o644);
+    std::fs::write(out, compress(&a.to_newc(0), Compression::Gzip)?)?;
     Ok(())
 }

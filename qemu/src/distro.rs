@@ -52,6 +52,8 @@ pub struct DistroDisk {
     pub rootfs_time: Duration,
     /// Time spent building the disk image from the directory (mkfs.ext4 -d, sgdisk).
     pub image_time: Duration,
+    /// The installed tree the image was made from (kept for [`layout_disk`]).
+    pub rootfs: PathBuf,
 }
 
 /// `<target dir>/distro`: the cache, the staging directory and the default image path.
@@ -79,10 +81,9 @@ pub fn distro_disk(out: &Path) -> Result<DistroDisk> {
     );
     let rootfs_time = started.elapsed();
 
-    let result = image_from_rootfs(out, &staging, rootfs_time);
-    // The directory is only the source of the image; the cache keeps what is slow to redo.
-    let _ = fs::remove_dir_all(&staging);
-    result
+    // The directory stays (`DistroDisk::rootfs`): [`layout_disk`] derives other
+    // layouts of the same installation from it.
+    image_from_rootfs(out, &staging, rootfs_time)
 }
 
 fn image_from_rootfs(out: &Path, rootfs: &Path, rootfs_time: Duration) -> Result<DistroDisk> {
@@ -119,6 +120,133 @@ fn image_from_rootfs(out: &Path, rootfs: &Path, rootfs_time: Duration) -> Result
         partition_mib,
         rootfs_time,
         image_time: started.elapsed(),
+        rootfs: rootfs.to_path_buf(),
+    })
+}
+
+/// The /boot filesystem's UUID in [`Layout::SeparateBoot`].
+pub const BOOT_FS_UUID: &str = "5d1a8b2e-0c4f-4e3b-9a6d-44f15720b007";
+
+/// Where the installed system keeps /boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// /boot is a directory of the root filesystem (what [`distro_disk`] builds).
+    RootBoot,
+    /// /boot is its own ext4 partition (the second), in /etc/fstab by UUID.
+    SeparateBoot,
+}
+
+/// A disk derived from a built installation, and what booting it directly needs.
+#[derive(Debug, Clone)]
+pub struct LayoutDisk {
+    /// The raw disk image.
+    pub disk: PathBuf,
+    /// The installed kernel and initrd, copied out for QEMU's -kernel/-initrd.
+    pub kernel: PathBuf,
+    /// The installed system's own initramfs.
+    pub initrd: PathBuf,
+}
+
+/// Builds `out` from `base`'s installed tree in `layout`, with `files` (path in the
+/// installed system, contents, mode) and `links` (path, target) added and `remove`
+/// (paths) taken away; the
+/// tree itself is left as it is (the copy is made of hard links, and every changed
+/// file is replaced, never written in place).
+pub fn layout_disk(
+    out: &Path,
+    base: &DistroDisk,
+    layout: Layout,
+    files: &[(&str, Vec<u8>, u32)],
+    links: &[(&str, &str)],
+    remove: &[&str],
+) -> Result<LayoutDisk> {
+    use std::os::unix::fs::PermissionsExt;
+    let work = out.with_extension("rootfs");
+    let _ = fs::remove_dir_all(&work);
+    let status = Command::new("cp").arg("-al").arg(&base.rootfs).arg(&work).status()?;
+    ensure!(
+        status.success(),
+        "cp -al {} {} failed",
+        base.rootfs.display(),
+        work.display()
+    );
+    let inside = |p: &str| work.join(p.trim_start_matches('/'));
+    for p in remove {
+        let p = inside(p);
+        if p.is_dir() {
+            fs::remove_dir_all(&p)?;
+        } else if p.symlink_metadata().is_ok() {
+            fs::remove_file(&p)?;
+        }
+    }
+    let mut fstab = fs::read_to_string(inside("etc/fstab"))?;
+    if layout == Layout::SeparateBoot {
+        fstab.push_str(&format!("UUID={BOOT_FS_UUID} /boot ext4 defaults 0 2\n"));
+    }
+    let mut all: Vec<(&str, Vec<u8>, u32)> = vec![("/etc/fstab", fstab.into_bytes(), 0o644)];
+    all.extend(files.iter().cloned());
+    for (path, bytes, mode) in &all {
+        let p = inside(path);
+        if let Some(dir) = p.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        // A hard link to the base tree: replace, never write through it.
+        let _ = fs::remove_file(&p);
+        fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(*mode))?;
+    }
+    for (path, target) in links {
+        let p = inside(path);
+        let _ = fs::remove_file(&p);
+        std::os::unix::fs::symlink(target, &p).with_context(|| format!("linking {}", p.display()))?;
+    }
+    let kernel = out.with_extension("vmlinuz");
+    let initrd = out.with_extension("initrd");
+    fs::copy(inside(&format!("boot/vmlinuz-{}", base.kernel_version)), &kernel)?;
+    fs::copy(inside(&format!("boot/initrd.img-{}", base.kernel_version)), &initrd)?;
+    let root_part = |mib| Partition {
+        part_uuid: Some(PART_UUID.to_owned()),
+        ..Partition::new(
+            mib,
+            "8300",
+            Fs::Ext4 {
+                uuid: Some(FS_UUID.to_owned()),
+            },
+        )
+        .with_label(LABEL)
+        .with_staging(&work)
+    };
+    let parts = match layout {
+        Layout::RootBoot => vec![root_part(partition_size_mib(&work)?)],
+        Layout::SeparateBoot => {
+            // /boot's contents move to their own filesystem; the mount point stays, empty.
+            let boot = out.with_extension("boot");
+            let _ = fs::remove_dir_all(&boot);
+            fs::rename(inside("boot"), &boot)?;
+            fs::create_dir(inside("boot"))?;
+            let boot_mib = partition_size_mib(&boot)?;
+            vec![
+                root_part(partition_size_mib(&work)?),
+                Partition::new(
+                    boot_mib,
+                    "8300",
+                    Fs::Ext4 {
+                        uuid: Some(BOOT_FS_UUID.to_owned()),
+                    },
+                )
+                .with_label("debian12-boot")
+                .with_staging(&boot),
+            ]
+        }
+    };
+    disk::build_disk(out, Table::Gpt, &parts)?;
+    for p in [work, out.with_extension("boot")] {
+        let _ = fs::remove_dir_all(p);
+    }
+    Ok(LayoutDisk {
+        disk: out.to_path_buf(),
+        kernel,
+        initrd,
     })
 }
 

@@ -471,3 +471,132 @@ fn kernel_timestamps_are_read_from_console_lines() {
     assert_eq!(kernel_time(&line("hopboot: no stamp")), None);
     assert_eq!(kernel_time(&line("[ garbage ] x")), None);
 }
+
+/// The installed system's driver of the kexec test (one step per boot).
+const KEXEC_DRIVER: &str = include_str!("../distro/kexec-driver.sh");
+/// Its lines on ttyS0.
+const KT: &str = "HOPBOOT-KT ";
+/// The driver's unit: started at every boot, after the boot transaction (so it can
+/// wait for the boot to finish and read the failed units).
+const KEXEC_DRIVER_UNIT: &str = "[Unit]
+Description=hopboot distro test: one step of the kexec test
+After=multi-user.target
+
+[Service]
+Type=exec
+ExecStart=/usr/local/sbin/hopboot-kexec-driver
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// The `step=N up cmdline=[...] failed=[...] boot=[...]` line of step `n`.
+fn step_up(lines: &[Line], n: u32) -> Option<(String, String, String)> {
+    let prefix = format!("{KT}step={n} up cmdline=[");
+    let l = lines.iter().find(|l| l.text.contains(&prefix))?;
+    let rest = &l.text[l.text.find(&prefix)? + prefix.len()..];
+    let (cmdline, rest) = rest.split_once("] failed=[")?;
+    let (failed, rest) = rest.split_once("] boot=[")?;
+    Some((
+        cmdline.to_owned(),
+        failed.trim().to_owned(),
+        rest.trim_end_matches(']').to_owned(),
+    ))
+}
+
+/// `systemctl kexec` on the installed Debian 12 with hopboot-kexec.service, /boot on its
+/// own partition (issue 12's tests 1-4): booted directly the first time (QEMU -kernel,
+/// a command line of its own), the system installs hopboot and enables the unit, then
+/// kexecs five times through it, each boot checked from the serial console:
+/// 1, 2. `systemctl kexec` with nothing loaded by hand, twice in a row: GRUB's default
+///    entry comes up (its command line, not the first boot's), no failed units;
+/// 3. `hopboot load --entry hopboot-second` (a second GRUB entry): that entry comes up;
+/// 4. `umount /boot` then `hopboot load`: loaded from the block device, default entry;
+/// 5. `grub-reboot 2` then `hopboot load --next`: the third top-level entry (after the
+///    "Advanced options" submenu) comes up, and GRUB's next_entry is used up.
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
+fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
+    use hopboot_qemu::distro::{layout_disk, Layout, FS_UUID};
+    setup();
+    let dir = distro_dir().unwrap();
+    let d = disk();
+    let hopboot = std::fs::read(hopboot_qemu::paths::musl_bin("hopboot").unwrap()).unwrap();
+    let root = hopboot_qemu::paths::workspace_root().unwrap();
+    let unit = |name: &str| std::fs::read(root.join("dist/systemd").join(name)).unwrap();
+    let files: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("/usr/bin/hopboot", hopboot, 0o755),
+        (
+            "/lib/systemd/system/hopboot-kexec.service",
+            unit("hopboot-kexec.service"),
+            0o644,
+        ),
+        (
+            "/lib/systemd/system/hopboot-kexec@.service",
+            unit("hopboot-kexec@.service"),
+            0o644,
+        ),
+        (
+            "/usr/local/sbin/hopboot-kexec-driver",
+            KEXEC_DRIVER.as_bytes().to_vec(),
+            0o755,
+        ),
+        (
+            "/etc/systemd/system/hopboot-kexec-test.service",
+            KEXEC_DRIVER_UNIT.as_bytes().to_vec(),
+            0o644,
+        ),
+    ];
+    let links = [(
+        "/etc/systemd/system/multi-user.target.wants/hopboot-kexec-test.service",
+        "/etc/systemd/system/hopboot-kexec-test.service",
+    )];
+    let remove = ["/etc/systemd/system/multi-user.target.wants/hopboot-marker.service"];
+    let out = dir.join("debian12-separate-boot.img");
+    let l = layout_disk(&out, d, Layout::SeparateBoot, &files, &links, &remove).unwrap();
+
+    let first = format!("root=UUID={FS_UUID} ro console=ttyS0,115200n8 hopboot.test=first");
+    let mut cfg = VmConfig::new(&l.kernel, &l.initrd, &first).with_disk(DiskAttach::new(&l.disk));
+    cfg.memory_mib = MEMORY_MIB;
+    let serial_log = dir.join("kexec-separate-boot.log");
+    cfg.log = Some(serial_log.clone());
+    cfg.extra_args = vec!["-snapshot".into()];
+    let mut vm = Vm::spawn(&cfg).unwrap();
+    // Six boots of the installed system under TCG.
+    if let Err(e) = vm.wait_for(&format!("{KT}step=5 done"), Duration::from_secs(2400)) {
+        vm.kill();
+        panic!("{e:#}\n(full serial log: {})", serial_log.display());
+    }
+    vm.wait_exit(Duration::from_secs(180)).unwrap();
+    let lines = vm.lines();
+    for l in lines.iter().filter(|l| l.text.contains(KT)) {
+        eprintln!("distro: {l}");
+    }
+    let up = |n| step_up(&lines, n).unwrap_or_else(|| panic!("no 'up' line for step {n}"));
+    let (c0, f0, b0) = up(0);
+    assert_eq!(c0, first);
+    assert_eq!(f0, "", "failed units at the first boot");
+    assert!(b0.starts_with("/dev/vda2"), "/boot at the first boot: {b0}");
+    let default_args = format!("root=UUID={FS_UUID} ro console=ttyS0,115200n8");
+    for n in 1..=5 {
+        let (c, f, b) = up(n);
+        assert_eq!(f, "", "failed units at boot {n}: {c}");
+        assert!(b.starts_with("/dev/vda2"), "/boot at boot {n}: {b}");
+        let second = n == 3 || n == 5;
+        let want = format!(
+            "BOOT_IMAGE=/vmlinuz-{} {default_args}{}",
+            d.kernel_version,
+            if second { " hopboot.test=second" } else { "" }
+        );
+        assert_eq!(c, want, "boot {n}");
+    }
+    let editenv_after = lines
+        .iter()
+        .filter(|l| l.text.contains(&format!("{KT}step=5 | ")))
+        .map(|l| l.text.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        !editenv_after.iter().any(|l| l.contains("next_entry=2")),
+        "GRUB's one-shot still set after hopboot load --next: {editenv_after:?}"
+    );
+}

@@ -72,7 +72,8 @@ fn probe(args: &[String]) -> i32 {
     }
     crate::kmsg::init_stderr(verbose);
     let d = if paths.is_empty() {
-        discover::discover(live::volumes(), Vec::new())
+        let (volumes, errors) = live::volumes();
+        discover::discover(volumes, errors)
     } else {
         // The CLI never mounts: a partition only the kernel could read is reported.
         let mut errors = Vec::new();
@@ -153,7 +154,8 @@ fn load(args: &[String], boot: bool) -> i32 {
         );
         return 1;
     }
-    let d = discover::discover(live::volumes(), Vec::new());
+    let (volumes, errors) = live::volumes();
+    let d = discover::discover(volumes, errors);
     for e in &d.errors {
         log::warn!("{}: {}", e.path, e.problem);
     }

@@ -341,14 +341,23 @@ impl Live {
             .copied()
             .filter(|mp| *mp == "/" || self.visible(mp).is_some())
             .collect();
-        let mut mounted: Vec<&str> = Vec::new();
+        // In mount-point order, as the system stacks them: what is mounted,
+        // else what fstab says belongs there.
         for mp in LIVE_MOUNTS.iter().copied() {
             let m = self.visible(mp).cloned();
             // An automount not triggered yet: reading it would mount it.
             if mp != "/" && m.as_ref().is_none_or(|m| m.fstype == "autofs") {
+                let Some(e) = fstab::find(fstab, mp) else { continue };
+                match self.fstab_device(e, mp) {
+                    Ok(Some(dev)) => {
+                        let head = format!("{mp} ({dev}");
+                        self.add_device(&mut found, &dev, head, Some(&e.vfstype), errors);
+                    }
+                    Ok(None) => {}
+                    Err(p) => errors.push(DiscoveryError::new(format!("/etc/fstab: {mp}"), p)),
+                }
                 continue;
             }
-            mounted.push(mp);
             let dev = m.as_ref().and_then(|m| self.dev_of(m));
             let root = m.as_ref().map_or("/", |m| m.root.as_str());
             if dev.is_some() && found.iter().any(|f| f.dev == dev && f.root == root) {
@@ -362,17 +371,7 @@ impl Live {
                 .collect();
             found.push(self.mounted(mp.to_string(), mp, m.as_ref(), dev, hidden));
         }
-        for mp in LIVE_MOUNTS.iter().filter(|mp| !mounted.contains(mp)) {
-            let Some(e) = fstab::find(fstab, mp) else { continue };
-            match self.fstab_device(e, mp) {
-                Ok(Some(dev)) => {
-                    let head = format!("{mp} ({dev}");
-                    self.add_device(&mut found, &dev, head, Some(&e.vfstype), errors);
-                }
-                Ok(None) => {}
-                Err(p) => errors.push(DiscoveryError::new(format!("/etc/fstab: {mp}"), p)),
-            }
-        }
+        // Then the boot partitions of the root's disks that neither names.
         for disk in self.root_disks() {
             let Some((_, parts)) = self.report_table(&disk, errors) else {
                 continue;

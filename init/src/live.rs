@@ -27,7 +27,8 @@ pub struct How<'a> {
 
 /// The running system's entries, as its bootloader would show them.
 pub fn discover() -> Discovery {
-    let mut d = discover::discover(live::volumes(), Vec::new());
+    let (volumes, errors) = live::volumes();
+    let mut d = discover::discover(volumes, errors);
     if let Some(which) = efivars::apply(&mut d, &efivars::read(Path::new(efivars::EFIVARFS))) {
         log::info!("the default entry is systemd-boot's {which}");
     }

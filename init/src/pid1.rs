@@ -475,29 +475,11 @@ fn load_every_module(dir: &Path, clock: &Clock) {
 }
 
 /// Whole disks the kernel knows: /sys/class/block entries that are not
-/// partitions, not empty, not loop/ram devices.
+/// partitions, not empty, not loop/ram/device-mapper/RAID devices, sorted (the
+/// live source numbers disks for GRUB the same way).
 pub fn list_disks() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("/sys/class/block")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let sys = e.path();
-                    // `hidden`: NVMe multipath controller paths (nvme0c0n1) have no device node.
-                    let hidden = std::fs::read_to_string(sys.join("hidden")).is_ok_and(|h| h.trim() == "1");
-                    let skip = hidden
-                        || sys.join("partition").exists()
-                        || ["loop", "ram", "zram", "dm-", "md"].iter().any(|p| name.starts_with(p))
-                        || std::fs::read_to_string(sys.join("size"))
-                            .map(|s| s.trim() == "0")
-                            .unwrap_or(true);
-                    (!skip).then(|| PathBuf::from("/dev").join(name))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    let sys = hopboot_loader::source::sysfs::Sysfs::default();
+    sys.disks().iter().map(|d| sys.node(d)).collect()
 }
 
 /// Opens every disk and discovers entries; waits up to `wait` for disks to

@@ -181,6 +181,10 @@ pub enum Problem {
     /// A filesystem hopboot cannot read and could not have the kernel mount.
     #[error(transparent)]
     Volume(#[from] crate::source::VolumeError),
+    /// A boot filesystem the running system names (fstab, GPT type) could
+    /// not be found or read.
+    #[error(transparent)]
+    Live(#[from] crate::source::live::LiveError),
     /// A Unified Kernel Image could not be read.
     #[error(transparent)]
     Uki(#[from] crate::format::sdboot::uki::ReadError<FsError>),

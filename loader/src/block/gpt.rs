@@ -9,6 +9,9 @@ use crate::le::{le_u32, le_u64};
 
 /// Type GUID of an EFI System Partition.
 pub const TYPE_ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+/// Type GUID of an Extended Boot Loader Partition (XBOOTLDR: a separate
+/// `/boot` in the Discoverable Partitions Specification).
+pub const TYPE_XBOOTLDR: &str = "bc13c2ff-59e6-4262-a352-b275fd6f7172";
 
 const MAX_ENTRIES: u32 = 1024;
 

@@ -61,7 +61,9 @@ pub fn open_path(path: &Path, index: usize, machine: &dyn Machine, errors: &mut 
 /// where ext4, FAT and XFS keep their superblocks.
 const HEAD: u64 = 4096;
 
-fn open_partition(p: &Partition, machine: &dyn Machine) -> Result<Option<Box<dyn FsView>>, VolumeError> {
+/// The filesystem on partition `p`: a userspace reader, else a read-only
+/// kernel mount through `machine`; `None` when hopboot knows none there.
+pub(crate) fn open_partition(p: &Partition, machine: &dyn Machine) -> Result<Option<Box<dyn FsView>>, VolumeError> {
     // The probes take a read error for "not this filesystem"; a partition
     // whose first sectors cannot be read is a failing disk, and says so.
     let mut head = vec![0u8; usize::try_from(HEAD.min(p.window.len())).unwrap_or(0)];

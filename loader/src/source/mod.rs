@@ -5,7 +5,9 @@
 //!   mount for what those cannot read (btrfs, xfs, ext4 with a journal
 //!   ext4-view refuses…);
 //! - [`dir`]: a directory given on the command line, as one filesystem;
-//! - [`live`]: the running system's `/`, `/boot` and ESP mounts;
+//! - [`live`]: the running system's `/`, `/boot` and ESP, mounted or not
+//!   (then found through [`fstab`] and the GPT types of the root's disks,
+//!   [`sysfs`] naming the devices, and read like a [`disk`]'s partitions);
 //! - [`threaded`]: PID 1's way to use [`disk`]: each disk opened and read on
 //!   a thread of its own, with a deadline on every answer.
 //!
@@ -22,8 +24,10 @@
 
 pub mod dir;
 pub mod disk;
+pub mod fstab;
 pub mod kernel_fs;
 pub mod live;
+pub mod sysfs;
 pub mod threaded;
 
 use std::path::{Path, PathBuf};

@@ -44,8 +44,9 @@ pub struct Opt {
 ///
 /// A command line is a line whose first word is `program` followed by a
 /// command word; the first one fixes the commands' indentation. Lines indented
-/// deeper belong to the command above; anything else (a header such as
-/// `usage:`) is skipped.
+/// deeper belong to the command above: lines starting with `[` right under it
+/// continue its synopsis, the others describe it; anything else (a header such
+/// as `usage:`) is skipped.
 pub fn parse_commands(help: &str, program: &str) -> Result<Vec<Command>> {
     let mut commands: Vec<Command> = Vec::new();
     let mut indent: Option<usize> = None;
@@ -81,7 +82,14 @@ pub fn parse_commands(help: &str, program: &str) -> Result<Vec<Command>> {
             });
         } else if let (Some(i), Some(cmd)) = (indent, commands.last_mut()) {
             if depth > i && !text.is_empty() {
-                cmd.description.push(text.to_owned());
+                // A synopsis too long for one line goes on under it, before the
+                // description: `               [--kexec-file] [--systemd] [-v]`.
+                if cmd.description.is_empty() && text.starts_with('[') {
+                    cmd.synopsis = format!("{} {text}", cmd.synopsis).trim().to_owned();
+                    (cmd.options, cmd.positionals) = parse_synopsis(&cmd.synopsis);
+                } else {
+                    cmd.description.push(text.to_owned());
+                }
             }
         }
     }
@@ -576,6 +584,49 @@ mod tests {
         assert_eq!(c[2].description, ["Prints the entries' ids."]);
         assert_eq!(c[3].synopsis, "");
         assert_eq!(c[3].description, ["Boots the kernel loaded before (like `kexec -e`)."]);
+    }
+
+    /// A synopsis wrapped onto a second line, and a description line that
+    /// starts with an option (it is not synopsis).
+    const WRAPPED: &str = "usage:
+  hopboot list [PATH...]
+      One line per entry.
+  hopboot load [ENTRY] [--entry ENTRY] [--next] [--reuse-cmdline] [--append ARGS]
+               [--kexec-file] [--systemd] [-v]
+      Loads ENTRY.
+      --next also uses up GRUB's one-shot.
+  hopboot exec      Boots it.";
+
+    #[test]
+    fn wrapped_synopsis() {
+        let c = parse_commands(WRAPPED, "hopboot").unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].positionals, ["PATH..."]);
+        let load = &c[1];
+        assert_eq!(
+            load.synopsis,
+            "[ENTRY] [--entry ENTRY] [--next] [--reuse-cmdline] [--append ARGS] [--kexec-file] [--systemd] [-v]"
+        );
+        let names: Vec<&str> = load.options.iter().map(|o| o.names[0].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "--entry",
+                "--next",
+                "--reuse-cmdline",
+                "--append",
+                "--kexec-file",
+                "--systemd",
+                "-v"
+            ]
+        );
+        assert_eq!(load.options[0].arg.as_deref(), Some("ENTRY"));
+        assert_eq!(
+            load.description,
+            ["Loads ENTRY.", "--next also uses up GRUB's one-shot."]
+        );
+        let m = man_synopsis("hopboot", &c);
+        assert!(m.contains("[\\-\\-kexec\\-file] [\\-\\-systemd] [\\-v]\n"), "{m}");
     }
 
     #[test]

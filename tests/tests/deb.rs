@@ -307,7 +307,10 @@ systemctl --root="$r" enable hopboot-kexec.service hopboot-kexec@2.service >&2
 # An admin's own unit of another name, enabled: must stay.
 printf '[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' >"$r/etc/systemd/system/keep-me.service"
 systemctl --root="$r" enable keep-me.service >&2
-mkdir -p "$r/run/hopboot" && echo x >"$r/run/hopboot/state"
+# What hopboot notes at runtime; "user" (a kernel loaded by hand): the prerm does not
+# unload it (it only unloads what the unit armed, and this test must not touch the
+# host's kexec state).
+mkdir -p "$r/run/hopboot" && echo "user debian-6.1" >"$r/run/hopboot/loaded"
 facts enabled
 chroot "$r" dpkg -r hopboot >&2
 facts removed

@@ -15,8 +15,8 @@
 # Reproducible: every mtime is $SOURCE_DATE_EPOCH (default: the last commit's
 # time), owners are root:root (--root-owner-group), dpkg-deb sorts the tar
 # members, gzip runs with -n, xz with one thread. The same tree and binaries give
-# the same bytes. DEB_MAINTAINER overrides the Maintainer (default: the last
-# commit's author).
+# the same bytes. DEB_MAINTAINER overrides the Maintainer (default: the author of
+# the last commit to dist/debian/).
 set -euo pipefail
 umask 022
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,10 +50,15 @@ shown=$("$HOPBOOT" --version)
 
 commit=$(git -C "$ROOT" log -1 --format=%h 2>/dev/null || echo unknown)
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct)
+    SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || true)
 fi
 export SOURCE_DATE_EPOCH
-maintainer=${DEB_MAINTAINER:-$(git -C "$ROOT" log -1 --format='%an <%ae>')}
+# The author of the last change to the packaging, not of whatever merge came last.
+maintainer=${DEB_MAINTAINER:-$(git -C "$ROOT" log -1 --format='%an <%ae>' -- dist/debian 2>/dev/null || true)}
+if [ -z "$maintainer" ] || [ -z "$SOURCE_DATE_EPOCH" ]; then
+    echo "build-deb: outside a git checkout, set DEB_MAINTAINER and SOURCE_DATE_EPOCH" >&2
+    exit 1
+fi
 
 mkdir -p "$OUT"
 work=$(mktemp -d "$TARGET/deb-build.XXXXXX")

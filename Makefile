@@ -27,7 +27,7 @@ APPEND    ?= console=ttyS0 panic=-1
 # cargo test threads for the QEMU tests: each QEMU takes a core under TCG.
 QEMU_TEST_THREADS ?= 2
 
-.PHONY: all deps build initramfs demo-disk qemu payload qemu-payload test unit-test qemu-test lint fmt clean
+.PHONY: all deps build initramfs demo-disk qemu payload qemu-payload test unit-test qemu-test lint fmt clean deb
 
 all: build
 
@@ -36,8 +36,11 @@ deps:
 
 # The PID 1 binary and the target's /init are static musl builds; the host
 # tools (image builder, QEMU harness) are ordinary debug builds.
+# The image builder is also built static, for the .deb, in a cargo run of its own so that
+# its dependencies' features are not unified into the hopboot binary's.
 build: deps
 	cargo build --release --target $(MUSL) -p hopboot -p hopboot-target-init
+	cargo build --release --target $(MUSL) -p hopboot-image-build
 	cargo build -p hopboot-image-build -p hopboot-qemu
 
 kernel-info: build
@@ -78,7 +81,22 @@ unit-test: build
 qemu-test: build payload
 	cargo test -p hopboot-tests -- --test-threads=$(QEMU_TEST_THREADS)
 
-test: build lint unit-test qemu-test fuzz-smoke test-distro
+test: build lint unit-test qemu-test deb fuzz-smoke test-distro
+
+# target/deb/hopboot_<version>_amd64.deb, built with dpkg-deb (scripts/build-deb.sh;
+# docs/packaging.md). dist/debian/static-crates (the crates linked into the static
+# binaries, for the copyright file) is refreshed first; commit it when it changes.
+DEB_CRATES := dist/debian/static-crates
+deb: build
+	{ echo "# Crates linked into the static binaries (make deb rewrites this file; commit it)."; \
+	  cargo tree --locked -e normal,no-proc-macro --target $(MUSL) -p hopboot -p hopboot-image-build \
+	    --prefix none --format '{p}: {l}' | grep -v ' (/' | sed -e 's/ (\*)$$//' -e 's/ v\([0-9]\)/ \1/' \
+	    | grep . | LC_ALL=C sort -u; } >$(TARGET)/static-crates.new
+	@if ! cmp -s $(TARGET)/static-crates.new $(DEB_CRATES); then \
+	    mv $(TARGET)/static-crates.new $(DEB_CRATES); \
+	    echo "deb: $(DEB_CRATES) changed (the linked crates did): commit it"; \
+	else rm -f $(TARGET)/static-crates.new; fi
+	scripts/build-deb.sh
 
 fmt:
 	cargo fmt --all

@@ -12,7 +12,8 @@ FUZZ=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$FUZZ")
 OUT=${1:-$FUZZ/target/seeds}
 CORPUS=$ROOT/tests/corpus
-STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+# systemd's EFI stub as the tests find it (target/efi-stub/ or the system's); none: no UKI seed.
+STUB=$("$ROOT/scripts/efi-stub.sh" 2>/dev/null || echo /nonexistent)
 export MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME=1700000000
 
 rm -rf "$OUT"

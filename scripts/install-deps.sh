@@ -1,14 +1,79 @@
 #!/usr/bin/env bash
-# Installs what `make qemu` / `make test` need on a Debian 12 machine.
-# Root: installs missing apt packages (qemu from bookworm-backports, because these
-# machines carry qemu-utils from backports and bookworm's qemu-system-x86 conflicts with it).
+# Installs what `make qemu` / `make test` need on a Debian 12 machine, without changing
+# the host's system:
+#   - packages come from the default release (bookworm);
+#   - qemu-system-x86 alone comes from bookworm-backports, and only when the installed
+#     qemu-utils is newer than the default release's qemu-system-x86 (these machines carry
+#     backports' qemu-utils, which bookworm's qemu-system-x86 cannot go with); the
+#     backports source is added only then;
+#   - systemd's EFI stub (tests build UKIs with it) is not installed: unless the host has
+#     it, it is unpacked from Debian's systemd-boot-efi .deb into target/efi-stub/
+#     (scripts/efi-stub.sh --fetch);
+#   - the install is simulated first (apt-get install -s) and refused when the plan would
+#     install, upgrade, downgrade or remove a core package of the host (systemd, udev,
+#     libc6, init, the kernel, ...; CORE below) or remove any package.
+# --dry-run: show the plan and the guard's verdict; install nothing (needs no root).
+# --check-simulation FILE: apply the guard to saved `apt-get install -s` output (tests).
 # Not root: prints what is missing and exits non-zero.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# Packages whose change would change how the host boots or runs: the guard refuses a plan
+# that touches one of them (an extended regular expression on the package name).
+CORE='systemd|systemd-sysv|systemd-timesyncd|systemd-resolved|libsystemd0|libsystemd-shared|libsystemd-core|libpam-systemd|libnss-systemd|udev|libudev1|init|init-system-helpers|sysvinit-core|sysvinit-utils|openrc|runit-init|libc6|libc-bin|libc-l10n|locales|libgcc-s1|libstdc\+\+6|dpkg|apt|libapt-pkg6\.0|base-files|bash|dash|coreutils|util-linux|mount|login|passwd|libpam0g|libpam-modules|libpam-runtime|dbus|dbus-daemon|dbus-system-bus-common|libdbus-1-3|linux-image-.*|linux-base|firmware-.*|grub-.*|grub2-.*|shim-.*|initramfs-tools.*|dracut.*|kmod|libkmod2|e2fsprogs'
+
+# guard FILE: reads `apt-get install -s` output; prints what the plan does; exits 1 with a
+# reason when it touches a core package or removes anything.
+guard() {
+    awk -v core="^($CORE)\$" '
+        # Inst PKG [OLD] (NEW RELEASE [ARCH])   an upgrade or downgrade when [OLD] is there
+        # Remv PKG [OLD]
+        $1 == "Inst" {
+            if ($3 ~ /^\[/) { old = substr($3, 2, length($3) - 2); new = substr($4, 2); what = "change" }
+            else { old = ""; new = substr($3, 2); what = "new" }
+            n[what]++
+            line = $2 (old != "" ? " " old " -> " new : " " new)
+            list[what] = list[what] "  " line "\n"
+            if ($2 ~ core) bad = bad "  " $2 ": " (old != "" ? "would change " old " -> " new : "would be installed (" new ")") "\n"
+        }
+        $1 == "Remv" {
+            n["remove"]++
+            list["remove"] = list["remove"] "  " $2 "\n"
+            bad = bad "  " $2 ": would be removed\n"
+        }
+        END {
+            printf "install-deps: the plan: %d new, %d upgraded or downgraded, %d removed\n", n["new"], n["change"], n["remove"]
+            if (n["change"]) printf "install-deps: upgraded or downgraded:\n%s", list["change"]
+            if (n["remove"]) printf "install-deps: removed:\n%s", list["remove"]
+            if (bad != "") {
+                printf "install-deps: REFUSED: this install would change the host'\''s system:\n%s", bad
+                printf "install-deps: nothing was installed. Install the packages yourself if you mean it,\n"
+                printf "install-deps: or on a machine (VM, container) whose system may change.\n"
+                exit 1
+            }
+        }' "$1"
+}
+
+if [ "${1:-}" = --check-simulation ]; then
+    guard "$2"
+    exit
+fi
+dry_run=false
+[ "${1:-}" = --dry-run ] && dry_run=true
 
 need_rust_target() {
-    if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-        echo "install-deps: adding rust target x86_64-unknown-linux-musl"
-        rustup target add x86_64-unknown-linux-musl
+    if ! command -v rustup >/dev/null 2>&1; then
+        $dry_run && { echo "install-deps: (no rustup here: the Rust target is not checked)"; return 0; }
+        echo "install-deps: rustup is missing (https://rustup.rs)" >&2
+        return 1
+    fi
+    if ! rustup target list --installed 2>/dev/null | grep -x x86_64-unknown-linux-musl >/dev/null; then
+        if $dry_run; then
+            echo "install-deps: would add the Rust target x86_64-unknown-linux-musl"
+        else
+            echo "install-deps: adding rust target x86_64-unknown-linux-musl"
+            rustup target add x86_64-unknown-linux-musl
+        fi
     fi
 }
 
@@ -45,8 +110,6 @@ for cmd in "${!PKG[@]}"; do
         missing+=("${PKG[$cmd]}")
     fi
 done
-# Debian's systemd EFI stub is used to build a real UKI in tests.
-[ -e /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || missing+=(systemd-boot-efi)
 # OVMF (UEFI firmware) for the UEFI end-to-end tests (tests/tests/uefi.rs).
 [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || missing+=(ovmf)
 # `make payload`: Debian's kernel source, and libelf for the kernel's objtool.
@@ -57,37 +120,107 @@ done
 
 need_rust_target
 
+# systemd's EFI stub, unpacked (not installed) unless the host has it; apt-get download
+# works without root.
+if stub=$("$HERE/efi-stub.sh" 2>/dev/null); then
+    :
+elif $dry_run; then
+    echo "install-deps: would unpack systemd-boot-efi's linuxx64.efi.stub into target/efi-stub/ (not installed)"
+else
+    "$HERE/efi-stub.sh" --fetch >/dev/null
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
+    $dry_run && echo "install-deps: no package is missing"
     exit 0
 fi
 # de-duplicate
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$(id -u)" -ne 0 ] && ! $dry_run; then
     echo "install-deps: missing packages: ${missing[*]}" >&2
     echo "install-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
-    echo "install-deps: (qemu-system-x86 may need -t bookworm-backports when qemu-utils comes from backports)" >&2
+    echo "install-deps: (qemu-system-x86 needs /bookworm-backports when qemu-utils comes from backports)" >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 bpo="${codename}-backports"
-if ! grep -rqs -- "$bpo" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    # Use the mirror apt already uses for the main archive.
-    uri=$(grep -rhs -E '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ \
-          | grep -Eo 'https?://[^ ]*debian/?' | grep -v security | head -n1 || true)
-    uri=${uri:-http://deb.debian.org/debian}
-    echo "install-deps: adding $bpo from $uri"
-    cat >/etc/apt/sources.list.d/hopboot-backports.sources <<SRC
+[ "$(id -u)" -eq 0 ] && apt-get update -qq
+
+installed_version() { # PKG: its version if installed, else nothing
+    dpkg-query -W -f='${db:Status-Status} ${Version}\n' "$1" 2>/dev/null | awk '$1 == "installed" {print $2}'
+}
+
+# Everything from the default release, except qemu-system-x86 when the installed
+# qemu-utils is newer than the default release offers (backports'): bookworm's
+# qemu-system-x86 wants its own qemu-utils version.
+args=()
+for p in "${missing[@]}"; do
+    if [ "$p" != qemu-system-x86 ]; then
+        args+=("$p")
+        continue
+    fi
+    qu=$(installed_version qemu-utils)
+    cand=$(apt-cache policy qemu-system-x86 | awk '$1 == "Candidate:" {print $2}')
+    if [ -n "$qu" ] && [ -n "$cand" ] && [ "$cand" != "(none)" ] && dpkg --compare-versions "$qu" gt "$cand"; then
+        echo "install-deps: qemu-utils $qu is newer than the default release's qemu-system-x86 $cand: qemu-system-x86 from $bpo"
+        if ! grep -rqs -- "$bpo" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            if $dry_run; then
+                echo "install-deps: would add the $bpo source (absent: the plan below cannot show backports' qemu)"
+            else
+                # Use the mirror apt already uses for the main archive.
+                uri=$(grep -rhs -E '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ \
+                      | grep -Eo 'https?://[^ ]*debian/?' | grep -v security | head -n1 || true)
+                uri=${uri:-http://deb.debian.org/debian}
+                echo "install-deps: adding $bpo from $uri"
+                cat >/etc/apt/sources.list.d/hopboot-backports.sources <<SRC
 Types: deb
 URIs: $uri
 Suites: $bpo
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+                apt-get update -qq
+            fi
+        fi
+        args+=("qemu-system-x86/$bpo")
+    else
+        args+=(qemu-system-x86)
+    fi
+done
+
+echo "install-deps: missing: ${args[*]}"
+sim=$(mktemp)
+trap 'rm -f "$sim"' EXIT
+# Backports' qemu-system-x86 wants some dependencies at backports' versions (its own
+# qemu-system-common, qemu-system-data, seabios, ...); apt names them when it cannot
+# resolve the plan. Each is then taken from backports too, and the plan simulated again.
+for round in 1 2 3 4 5 6 7 8; do
+    if apt-get install -s --no-install-recommends "${args[@]}" >"$sim" 2>&1; then
+        break
+    fi
+    more=()
+    if [[ " ${args[*]}" == *"/$bpo"* ]]; then
+        while read -r dep; do
+            [[ " ${args[*]} " == *" $dep/$bpo "* ]] && continue
+            # (no `| grep -q`: with pipefail, apt-cache's SIGPIPE would read as "not found")
+            [[ "$(apt-cache policy "$dep")" == *" $bpo/"* ]] && more+=("$dep/$bpo")
+        done < <(grep -Eo '(Pre-)?Depends: [a-z0-9][a-z0-9.+-]+' "$sim" | awk '{print $2}' | sort -u)
+    fi
+    if [ ${#more[@]} -eq 0 ] || [ "$round" = 8 ]; then
+        cat "$sim" >&2
+        echo "install-deps: apt cannot install these packages (simulation above)" >&2
+        exit 1
+    fi
+    echo "install-deps: also from $bpo (backports' qemu-system-x86 needs them): ${more[*]}"
+    args+=("${more[@]}")
+done
+guard "$sim"
+if $dry_run; then
+    echo "install-deps: dry run: nothing installed"
+    exit 0
 fi
-echo "install-deps: installing ${missing[*]}"
-apt-get update -qq
-# qemu-utils from backports is already installed on these machines; keep qemu consistent with it.
-apt-get install -y -qq --no-install-recommends -t "$bpo" "${missing[@]}"
+echo "install-deps: installing ${args[*]}"
+apt-get install -y -qq --no-install-recommends "${args[@]}"

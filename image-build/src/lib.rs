@@ -23,6 +23,7 @@
 
 mod compress;
 pub mod cpio;
+pub mod helpdoc;
 pub mod modules;
 pub mod payload;
 pub mod profile;

@@ -7,14 +7,37 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-/// systemd's EFI stub (Debian package systemd-boot-efi).
-pub const EFI_STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+/// Where Debian's systemd-boot-efi package puts systemd's EFI stub.
+const STUB_PATH: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 
-/// Builds the UKI `out`: [`EFI_STUB`] plus `sections` (name, file with the
+/// systemd's EFI stub, the first that exists (as `scripts/efi-stub.sh` looks):
+/// `$HOPBOOT_EFI_STUB`; `target/efi-stub/usr/lib/systemd/boot/efi/linuxx64.efi.stub`,
+/// unpacked from Debian's systemd-boot-efi .deb by `scripts/install-deps.sh` (the
+/// package is not installed: it used to drag the host's systemd along); the installed
+/// package's `/usr/lib/systemd/boot/efi/linuxx64.efi.stub`.
+pub fn efi_stub() -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    if let Some(p) = std::env::var_os("HOPBOOT_EFI_STUB").filter(|p| !p.is_empty()) {
+        tried.push(PathBuf::from(p));
+    }
+    tried.push(crate::paths::target_dir()?.join("efi-stub").join(STUB_PATH));
+    tried.push(Path::new("/").join(STUB_PATH));
+    if let Some(p) = tried.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    let shown: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    anyhow::bail!(
+        "systemd's EFI stub is missing (looked at {}): run scripts/efi-stub.sh --fetch or scripts/install-deps.sh",
+        shown.join(", ")
+    )
+}
+
+/// Builds the UKI `out`: [`efi_stub`] plus `sections` (name, file with the
 /// contents) in order. A large file (the kernel) is not read into memory.
 pub fn build(out: &Path, sections: &[(&str, PathBuf)]) -> Result<()> {
-    let stub = std::fs::read(EFI_STUB).with_context(|| format!("reading {EFI_STUB} (install systemd-boot-efi)"))?;
-    let mut vma = free_vma(&stub).with_context(|| format!("{EFI_STUB}: not a PE image"))?;
+    let stub_path = efi_stub()?;
+    let stub = std::fs::read(&stub_path).with_context(|| format!("reading {}", stub_path.display()))?;
+    let mut vma = free_vma(&stub).with_context(|| format!("{}: not a PE image", stub_path.display()))?;
     let mut cmd = Command::new("objcopy");
     for (name, path) in sections {
         let len = std::fs::metadata(path)
@@ -24,7 +47,7 @@ pub fn build(out: &Path, sections: &[(&str, PathBuf)]) -> Result<()> {
         cmd.arg("--change-section-vma").arg(format!("{name}={vma:#x}"));
         vma += align64k(len.max(1));
     }
-    crate::cmd::run(cmd.arg(EFI_STUB).arg(out))?;
+    crate::cmd::run(cmd.arg(&stub_path).arg(out))?;
     Ok(())
 }
 
@@ -75,7 +98,7 @@ mod tests {
         let out = d.path().join("t.efi");
         build_from_bytes(&out, &[(".osrel", b"ID=t\n"), (".linux", &[0xab; 5000])]).unwrap();
         let uki = std::fs::read(&out).unwrap();
-        let stub = std::fs::read(EFI_STUB).unwrap();
+        let stub = std::fs::read(efi_stub().unwrap()).unwrap();
         assert!(free_vma(&uki).unwrap() > free_vma(&stub).unwrap());
         assert!(uki.windows(5000).any(|w| w.iter().all(|b| *b == 0xab)));
         assert_eq!(free_vma(b"MZ not a PE"), None);

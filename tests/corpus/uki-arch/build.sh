@@ -6,9 +6,10 @@
 set -euo pipefail
 out="$1/roots/1-esp/EFI/Linux/arch-linux.efi"
 here="$(cd "$(dirname "$0")" && pwd)"
-stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
-if [ ! -r "$stub" ] || ! command -v objcopy >/dev/null || ! command -v objdump >/dev/null; then
-    echo "uki-arch needs $stub (Debian: systemd-boot-efi) and objcopy/objdump (binutils)" >&2
+# systemd's EFI stub as the tests find it (scripts/efi-stub.sh: target/efi-stub/ or the system's).
+stub=$("$here/../../../scripts/efi-stub.sh") || exit 1
+if ! command -v objcopy >/dev/null || ! command -v objdump >/dev/null; then
+    echo "uki-arch needs objcopy/objdump (binutils)" >&2
     exit 1
 fi
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT

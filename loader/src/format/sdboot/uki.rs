@@ -486,8 +486,6 @@ mod tests {
     use super::*;
     use std::path::{Path, PathBuf};
 
-    use hopboot_qemu::uki::EFI_STUB as STUB;
-
     const OS_RELEASE: &str = "NAME=\"Fedora Linux\"\nVERSION=\"39 (Workstation Edition)\"\nID=fedora\n\
         VERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39 (Workstation Edition)\"\n\
         CPE_NAME=\"cpe:/o:fedoraproject:fedora:39\"\nHOME_URL='https://fedoraproject.org/'\n";
@@ -532,7 +530,8 @@ mod tests {
 
     #[test]
     fn the_stub_alone_is_not_a_uki() {
-        let stub = std::fs::read(STUB).unwrap_or_else(|e| panic!("{STUB}: {e}: install systemd-boot-efi"));
+        let stub_path = hopboot_qemu::uki::efi_stub().unwrap_or_else(|e| panic!("{e:#}"));
+        let stub = std::fs::read(&stub_path).unwrap_or_else(|e| panic!("{}: {e}", stub_path.display()));
         assert_eq!(parse(&stub), Err(UkiError::NoLinuxSection));
     }
 
@@ -550,11 +549,15 @@ mod tests {
         ];
         let (path, linux, _) = build_uki(d.path(), b"root=/dev/vda2 ro base", &extra);
         let mut bytes = std::fs::read(&path).unwrap();
+        // The headers end at the optional header's SizeOfHeaders (the section
+        // table's place differs between systemd versions' stubs).
+        let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        let headers = le32(&bytes, le32(&bytes, 0x3c) + 24 + 60);
         for (from, to) in [(".prof_", ".profile"), (".cmdl_", ".cmdline")] {
             for n in 1..=2 {
                 let mut pat = format!("{from}{n}").into_bytes();
                 pat.push(0);
-                let at = bytes[..1024].windows(pat.len()).position(|w| w == &pat[..]).unwrap();
+                let at = bytes[..headers].windows(pat.len()).position(|w| w == &pat[..]).unwrap();
                 bytes[at..at + 8].copy_from_slice(to.as_bytes());
             }
         }

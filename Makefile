@@ -144,7 +144,7 @@ fuzz-smoke:
 # under OVMF). Root only (debootstrap, chroot; skipped otherwise); part of `make test`. About
 # 4 minutes with the cache in target/distro/cache, 6-7 minutes on a cold cache (2026-12-03: 6.5 min).
 .PHONY: test-distro
-test-distro: build payload
+test-distro: build payload deb
 	@if [ "$$(id -u)" != 0 ]; then \
 	    echo "test-distro: skipped: debootstrap and chroot need root"; \
 	else \

@@ -38,11 +38,7 @@ case $step in
         f { if ($1 == "linux") $0 = $0 " hopboot.test=second"; print }
     ' /boot/grub/grub.cfg >>/etc/grub.d/40_custom
     run update-grub
-    if [ -e /root/hopboot.deb ]; then
-        run apt-get install -y --no-download /root/hopboot.deb
-    else
-        run systemctl daemon-reload
-    fi
+    run apt-get install -y --no-download /root/hopboot.deb
     run systemctl enable --now hopboot-kexec.service
     run hopboot list
     go_on

@@ -521,21 +521,18 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
     setup();
     let dir = distro_dir().unwrap();
     let d = disk();
-    let hopboot = std::fs::read(hopboot_qemu::paths::musl_bin("hopboot").unwrap()).unwrap();
-    let root = hopboot_qemu::paths::workspace_root().unwrap();
-    let unit = |name: &str| std::fs::read(root.join("dist/systemd").join(name)).unwrap();
+    // The package `make deb` built, installed inside with apt (the driver's first step).
+    let debs = hopboot_qemu::paths::target_dir().unwrap().join("deb");
+    let deb = std::fs::read_dir(&debs)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .unwrap_or_else(|| panic!("no .deb in {}: run `make deb`", debs.display()));
     let files: Vec<(&str, Vec<u8>, u32)> = vec![
-        ("/usr/bin/hopboot", hopboot, 0o755),
-        (
-            "/lib/systemd/system/hopboot-kexec.service",
-            unit("hopboot-kexec.service"),
-            0o644,
-        ),
-        (
-            "/lib/systemd/system/hopboot-kexec@.service",
-            unit("hopboot-kexec@.service"),
-            0o644,
-        ),
+        ("/root/hopboot.deb", std::fs::read(&deb).unwrap(), 0o644),
         (
             "/usr/local/sbin/hopboot-kexec-driver",
             KEXEC_DRIVER.as_bytes().to_vec(),

@@ -150,3 +150,11 @@ test-distro: build payload deb
 	else \
 	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture --test-threads=1; \
 	fi
+
+# Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and
+# the installed Debian 12 kexecing itself through hopboot-kexec.service (root: debootstrap),
+# HOPBOOT_SOAK_RUNS times each (default 100). Counts silent resets and hangs; failing
+# serial logs stay in target/soak/. Not part of `make test`: about 2 hours under TCG.
+.PHONY: soak
+soak: build deb
+	cargo test -p hopboot-tests --test soak -- --ignored --nocapture --test-threads=1

@@ -27,6 +27,16 @@ go_on() {
 # Wait until the boot is over (the failed-units count means something then).
 systemctl is-system-running --wait >/dev/null 2>&1 || true
 say "up cmdline=[$(cat /proc/cmdline)] failed=[$(failed)] boot=[$(findmnt -n -o SOURCE /boot || echo root)]"
+# `make soak`: after the first step, only kexec, as many times as the file says.
+if [ -e "$state/soak" ] && [ "$step" -gt 0 ]; then
+    if [ "$step" -le "$(cat "$state/soak")" ]; then
+        go_on
+    else
+        say "done"
+        systemctl --no-block poweroff
+    fi
+    exit 0
+fi
 case $step in
 0)
     # First boot, started by QEMU -kernel: make grub.cfg describe this disk (the image's
@@ -38,7 +48,7 @@ case $step in
         f { if ($1 == "linux") $0 = $0 " hopboot.test=second"; print }
     ' /boot/grub/grub.cfg >>/etc/grub.d/40_custom
     run update-grub
-    run apt-get install -y --no-download /root/hopboot.deb
+    run apt-get install -y /root/hopboot.deb
     run systemctl enable --now hopboot-kexec.service
     run hopboot list
     go_on

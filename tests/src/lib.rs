@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub mod installed;
+
 /// Kernel modules the demo needs: virtio disks over PCI. ext4 is read in
 /// userspace, so no filesystem modules.
 pub const MODULES: &[&str] = &["virtio_blk", "virtio_pci"];

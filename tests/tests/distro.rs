@@ -472,38 +472,6 @@ fn kernel_timestamps_are_read_from_console_lines() {
     assert_eq!(kernel_time(&line("[ garbage ] x")), None);
 }
 
-/// The installed system's driver of the kexec test (one step per boot).
-const KEXEC_DRIVER: &str = include_str!("../distro/kexec-driver.sh");
-/// Its lines on ttyS0.
-const KT: &str = "HOPBOOT-KT ";
-/// The driver's unit: started at every boot, after the boot transaction (so it can
-/// wait for the boot to finish and read the failed units).
-const KEXEC_DRIVER_UNIT: &str = "[Unit]
-Description=hopboot distro test: one step of the kexec test
-After=multi-user.target
-
-[Service]
-Type=exec
-ExecStart=/usr/local/sbin/hopboot-kexec-driver
-
-[Install]
-WantedBy=multi-user.target
-";
-
-/// The `step=N up cmdline=[...] failed=[...] boot=[...]` line of step `n`.
-fn step_up(lines: &[Line], n: u32) -> Option<(String, String, String)> {
-    let prefix = format!("{KT}step={n} up cmdline=[");
-    let l = lines.iter().find(|l| l.text.contains(&prefix))?;
-    let rest = &l.text[l.text.find(&prefix)? + prefix.len()..];
-    let (cmdline, rest) = rest.split_once("] failed=[")?;
-    let (failed, rest) = rest.split_once("] boot=[")?;
-    Some((
-        cmdline.to_owned(),
-        failed.trim().to_owned(),
-        rest.trim_end_matches(']').to_owned(),
-    ))
-}
-
 /// `systemctl kexec` on the installed Debian 12 with hopboot-kexec.service, /boot on its
 /// own partition (issue 12's tests 1-4): booted directly the first time (QEMU -kernel,
 /// a command line of its own), the system installs hopboot and enables the unit, then
@@ -517,41 +485,12 @@ fn step_up(lines: &[Line], n: u32) -> Option<(String, String, String)> {
 #[test]
 #[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
 fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
-    use hopboot_qemu::distro::{layout_disk, Layout, FS_UUID};
+    use hopboot_qemu::distro::{Layout, FS_UUID};
+    use hopboot_tests::installed::{kexec_disk, step_up, KT};
     setup();
     let dir = distro_dir().unwrap();
     let d = disk();
-    // The package `make deb` built, installed inside with apt (the driver's first step).
-    let debs = hopboot_qemu::paths::target_dir().unwrap().join("deb");
-    let deb = std::fs::read_dir(&debs)
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .unwrap_or_else(|| panic!("no .deb in {}: run `make deb`", debs.display()));
-    let files: Vec<(&str, Vec<u8>, u32)> = vec![
-        ("/root/hopboot.deb", std::fs::read(&deb).unwrap(), 0o644),
-        (
-            "/usr/local/sbin/hopboot-kexec-driver",
-            KEXEC_DRIVER.as_bytes().to_vec(),
-            0o755,
-        ),
-        (
-            "/etc/systemd/system/hopboot-kexec-test.service",
-            KEXEC_DRIVER_UNIT.as_bytes().to_vec(),
-            0o644,
-        ),
-    ];
-    let links = [(
-        "/etc/systemd/system/multi-user.target.wants/hopboot-kexec-test.service",
-        "/etc/systemd/system/hopboot-kexec-test.service",
-    )];
-    let remove = ["/etc/systemd/system/multi-user.target.wants/hopboot-marker.service"];
-    let out = dir.join("debian12-separate-boot.img");
-    let l = layout_disk(&out, d, Layout::SeparateBoot, &files, &links, &remove).unwrap();
-
+    let l = kexec_disk("debian12-separate-boot", d, Layout::SeparateBoot, None).unwrap();
     let first = format!("root=UUID={FS_UUID} ro console=ttyS0,115200n8 hopboot.test=first");
     let mut cfg = VmConfig::new(&l.kernel, &l.initrd, &first).with_disk(DiskAttach::new(&l.disk));
     cfg.memory_mib = MEMORY_MIB;

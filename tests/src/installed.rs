@@ -1,0 +1,85 @@
+//! The installed Debian 12 system as a kexec test bed (`make test-distro`'s kexec
+//! tests and `make soak`): a disk derived from the debootstrapped installation
+//! ([`hopboot_qemu::distro::layout_disk`]) with the `.deb` that `make deb` built and a
+//! driver (`tests/distro/kexec-driver.sh`) that systemd starts at every boot: each
+//! boot is one step, and each step ends in `systemctl kexec`.
+
+use anyhow::{Context, Result};
+use hopboot_qemu::distro::{layout_disk, DistroDisk, Layout, LayoutDisk};
+use hopboot_qemu::vm::Line;
+
+/// The driver (one step per boot).
+pub const KEXEC_DRIVER: &str = include_str!("../distro/kexec-driver.sh");
+/// The prefix of the driver's lines on ttyS0.
+pub const KT: &str = "HOPBOOT-KT ";
+/// The driver's unit: started at every boot, after the boot transaction (so it can
+/// wait for the boot to finish and read the failed units).
+const KEXEC_DRIVER_UNIT: &str = "[Unit]
+Description=hopboot distro test: one step of the kexec test
+After=multi-user.target
+
+[Service]
+Type=exec
+ExecStart=/usr/local/sbin/hopboot-kexec-driver
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// The package `make deb` built.
+pub fn built_deb() -> Result<std::path::PathBuf> {
+    let debs = hopboot_qemu::paths::target_dir()?.join("deb");
+    std::fs::read_dir(&debs)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("no .deb in {}: run `make deb`", debs.display()))
+}
+
+/// `<target>/distro/NAME.img` from `base` in `layout`, with the package and the driver
+/// (enabled in place of the distro test's marker unit). `soak`: the driver only
+/// kexecs, that many times, after installing.
+pub fn kexec_disk(name: &str, base: &DistroDisk, layout: Layout, soak: Option<u32>) -> Result<LayoutDisk> {
+    let deb = built_deb()?;
+    let mut files: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("/root/hopboot.deb", std::fs::read(&deb)?, 0o644),
+        (
+            "/usr/local/sbin/hopboot-kexec-driver",
+            KEXEC_DRIVER.as_bytes().to_vec(),
+            0o755,
+        ),
+        (
+            "/etc/systemd/system/hopboot-kexec-test.service",
+            KEXEC_DRIVER_UNIT.as_bytes().to_vec(),
+            0o644,
+        ),
+    ];
+    if let Some(n) = soak {
+        files.push(("/var/lib/hopboot-test/soak", format!("{n}\n").into_bytes(), 0o644));
+    }
+    let links = [(
+        "/etc/systemd/system/multi-user.target.wants/hopboot-kexec-test.service",
+        "/etc/systemd/system/hopboot-kexec-test.service",
+    )];
+    let remove = ["/etc/systemd/system/multi-user.target.wants/hopboot-marker.service"];
+    let out = hopboot_qemu::distro::distro_dir()?.join(format!("{name}.img"));
+    layout_disk(&out, base, layout, &files, &links, &remove)
+}
+
+/// The `step=N up cmdline=[...] failed=[...] boot=[...]` line of step `n`: the
+/// command line, the failed units and /boot's source.
+pub fn step_up(lines: &[Line], n: u32) -> Option<(String, String, String)> {
+    let prefix = format!("{KT}step={n} up cmdline=[");
+    let l = lines.iter().find(|l| l.text.contains(&prefix))?;
+    let rest = &l.text[l.text.find(&prefix)? + prefix.len()..];
+    let (cmdline, rest) = rest.split_once("] failed=[")?;
+    let (failed, rest) = rest.split_once("] boot=[")?;
+    Some((
+        cmdline.to_owned(),
+        failed.trim().to_owned(),
+        rest.trim_end_matches(']').to_owned(),
+    ))
+}

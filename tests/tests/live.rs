@@ -2,11 +2,10 @@
 //! its /boot with a kernel and grub.cfg) runs `hopboot load --reuse-cmdline`
 //! and then `hopboot exec`; the kexec'd target shows the reused command line.
 
-use hopboot_image_build::cpio::Archive;
-use hopboot_image_build::{compress, Compression};
+use hopboot_image_build::Compression;
 use hopboot_qemu::target::{marker_line, MARKER};
 use hopboot_qemu::vm::{Vm, VmConfig};
-use hopboot_tests::{busybox, setup, BOOT_TIMEOUT};
+use hopboot_tests::{busybox, live_system, setup, BOOT_TIMEOUT};
 use std::time::Duration;
 
 const INIT: &str = "#!/bin/sh
@@ -28,34 +27,9 @@ exec sh
 fn load_reuse_cmdline_then_exec_on_a_running_system() {
     let s = setup();
     let v = &s.kernel.version;
-    let mut a = Archive::new();
-    a.add_file("init", INIT.as_bytes().to_vec(), 0o755);
-    a.add_file("bin/busybox", std::fs::read(busybox().unwrap()).unwrap(), 0o755);
-    for applet in ["sh", "mount", "echo", "mkdir", "rmdir", "cat"] {
-        a.add_symlink(&format!("bin/{applet}"), "busybox");
-    }
-    let hopboot = hopboot_qemu::paths::musl_bin("hopboot").unwrap();
-    a.add_file("bin/hopboot", std::fs::read(hopboot).unwrap(), 0o755);
-    a.add_char_dev("dev/console", 0o600, 5, 1);
-    for d in ["proc", "sys", "run"] {
-        a.add_dir(d, 0o755);
-    }
-    a.add_file(
-        &format!("boot/vmlinuz-{v}"),
-        std::fs::read(&s.kernel.vmlinuz).unwrap(),
-        0o644,
-    );
-    a.add_file(
-        &format!("boot/initrd.img-{v}"),
-        hopboot_qemu::target::target_initramfs_bytes().unwrap(),
-        0o644,
-    );
-    let cfg = format!(
-        "set default=0\nmenuentry 'Live Debian' {{\n  linux /boot/vmlinuz-{v} root=/dev/nothing ro from=grubcfg\n  initrd /boot/initrd.img-{v}\n}}\n"
-    );
-    a.add_file("boot/grub/grub.cfg", cfg.into_bytes(), 0o644);
+    let cfg = "set default=0\nmenuentry 'Live Debian' {\n  linux /boot/vmlinuz-{v} root=/dev/nothing ro from=grubcfg\n  initrd /boot/initrd.img-{v}\n}\n";
     let initramfs = s.work.join("live.cpio.gz");
-    std::fs::write(&initramfs, compress(&a.to_newc(0), Compression::Gzip).unwrap()).unwrap();
+    live_system(&initramfs, INIT, &["sh", "mount", "echo", "mkdir", "rmdir", "cat"], cfg).unwrap();
 
     let append = "console=ttyS0 panic=-1 live.marker=reused-42";
     let mut vm = Vm::spawn(&VmConfig::new(&s.kernel.vmlinuz, &initramfs, append)).unwrap();

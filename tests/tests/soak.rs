@@ -34,6 +34,23 @@ fn soak_dir() -> PathBuf {
     d
 }
 
+/// Counts a run that ended before its line, `e`: a reset when QEMU has exited, else a
+/// hang; keeps the log as `target/soak/NAME.log` and stops QEMU.
+fn failed(vm: &mut Vm, e: &anyhow::Error, what: &str, name: &str, resets: &mut u32, hangs: &mut u32) {
+    let reset = vm.wait_exit(Duration::ZERO).is_ok();
+    if reset {
+        *resets += 1
+    } else {
+        *hangs += 1
+    }
+    eprintln!(
+        "soak: {what}: {} ({e:#}); log {}",
+        if reset { "QEMU exited: a reset" } else { "hang" },
+        keep(vm, name).display()
+    );
+    vm.kill();
+}
+
 /// Keeps `vm`'s serial log as `target/soak/NAME.log`.
 fn keep(vm: &Vm, name: &str) -> PathBuf {
     let p = soak_dir().join(format!("{name}.log"));
@@ -48,7 +65,7 @@ fn pid1_boots_the_demo_disk_every_time() {
     let d = demo_disk(&s.work.join("soak-grub.img"), &s.kernel, Demo::Grub).unwrap();
     let want = marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline));
     let n = runs();
-    let (mut ok, mut resets, mut hangs, mut wrong) = (0, 0, 0, 0);
+    let (mut ok, mut resets, mut hangs, mut wrong) = (0, 0u32, 0u32, 0);
     let started = Instant::now();
     for i in 1..=n {
         let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=20 hopboot.timeout=0").unwrap();
@@ -63,18 +80,8 @@ fn pid1_boots_the_demo_disk_every_time() {
                 );
             }
             Err(e) => {
-                let reset = vm.wait_exit(Duration::ZERO).is_ok();
-                if reset {
-                    resets += 1
-                } else {
-                    hangs += 1
-                }
-                eprintln!(
-                    "soak: pid1 run {i}: {} ({e:#}); log {}",
-                    if reset { "QEMU exited: a reset" } else { "hang" },
-                    keep(&vm, &format!("pid1-{i}-fail")).display()
-                );
-                vm.kill();
+                let (what, name) = (format!("pid1 run {i}"), format!("pid1-{i}-fail"));
+                failed(&mut vm, &e, &what, &name, &mut resets, &mut hangs);
                 continue;
             }
         }
@@ -135,18 +142,8 @@ fn debian12_kexecs_itself_through_the_unit_every_time() {
                     next_step += 1;
                 }
                 Err(e) => {
-                    let reset = vm.wait_exit(Duration::ZERO).is_ok();
-                    if reset {
-                        resets += 1
-                    } else {
-                        hangs += 1
-                    }
-                    eprintln!(
-                        "soak: debian after step {seen}: {} ({e:#}); log {}",
-                        if reset { "QEMU exited: a reset" } else { "hang" },
-                        keep(&vm, &format!("debian-{seen}-fail")).display()
-                    );
-                    vm.kill();
+                    let (what, name) = (format!("debian after step {seen}"), format!("debian-{seen}-fail"));
+                    failed(&mut vm, &e, &what, &name, &mut resets, &mut hangs);
                     continue 'qemu;
                 }
             }

@@ -160,6 +160,13 @@ test-distro: build payload deb
 soak: build deb
 	cargo test -p hopboot-tests --test soak -- --ignored --nocapture --test-threads=1
 
+# Reboot time of the installed Debian 12 (tests/tests/reboot_bench.rs, root): systemctl
+# kexec through hopboot-kexec.service against systemctl reboot through SeaBIOS and GRUB,
+# interleaved in one VM; HOPBOOT_BENCH_REBOOTS each way (default 5). About 15 minutes.
+.PHONY: bench-reboot
+bench-reboot: build deb
+	cargo test -p hopboot-tests --test reboot_bench -- --ignored --nocapture --test-threads=1
+
 # systemctl kexec through hopboot-kexec.service on the installed Debian 12 (/boot on its
 # own partition; tests/tests/distro.rs, issue 12's tests 1-4). Root. Not yet in
 # `make test`: `make soak` shows about 1 kexec reboot in 7 resetting the machine silently

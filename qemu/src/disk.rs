@@ -286,6 +286,33 @@ fn write_gpt(out: &Path, parts: &[Partition], extents: &[Extent]) -> Result<()> 
     Ok(())
 }
 
+/// Grows the GPT disk image `disk` by `size_mib` MiB and adds an empty partition of
+/// that size and `type_code` in the new space (the backup GPT moves to the new end);
+/// the other partitions keep their numbers and contents. Returns the new partition's
+/// number. For what an installer adds later, e.g. GRUB's BIOS boot partition (`ef02`).
+pub fn append_partition(disk: &Path, size_mib: u64, type_code: &str, name: &str) -> Result<u32> {
+    let len = fs::metadata(disk)
+        .with_context(|| format!("reading {}", disk.display()))?
+        .len();
+    let f = fs::OpenOptions::new().write(true).open(disk)?;
+    f.set_len(len + (size_mib + 1) * MIB)?;
+    drop(f);
+    cmd::run(Command::new("sgdisk").arg("--move-second-header").arg(disk))?;
+    cmd::run(
+        Command::new("sgdisk")
+            .arg(format!("--new=0:0:+{size_mib}M"))
+            .arg(format!("--typecode=0:{type_code}"))
+            .arg(format!("--change-name=0:{name}"))
+            .arg(disk),
+    )?;
+    let out = cmd::run(Command::new("sgdisk").arg("--print").arg(disk))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+        .max()
+        .with_context(|| format!("sgdisk --print {} shows no partition", disk.display()))
+}
+
 /// GPT type GUID for an sgdisk type code (`8300`, `ef00`, `ea00`) or a GUID.
 pub fn gpt_type_guid(code: &str) -> Result<String> {
     let guid = match code.to_ascii_lowercase().as_str() {
@@ -608,6 +635,26 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_appended_partition_comes_last_and_leaves_the_others_alone() {
+        let dir = TempDir::beside(&std::env::temp_dir().join("append-part"), "t").unwrap();
+        let img = dir.path().join("d.img");
+        let part = Partition::new(2, "8300", Fs::Raw(b"first partition".to_vec()));
+        build_disk(&img, Table::Gpt, &[part.clone(), part]).unwrap();
+        let before = fs::read(&img).unwrap();
+        assert_eq!(append_partition(&img, 1, "ef02", "bios-grub").unwrap(), 3);
+        let info = cmd::run(Command::new("sgdisk").arg("--info=3").arg(&img)).unwrap();
+        let info = String::from_utf8_lossy(&info.stdout).to_string();
+        assert!(info.contains("21686148-6449-6E6F-744E-656564454649"), "{info}");
+        assert!(info.contains("bios-grub"), "{info}");
+        cmd::run(Command::new("sgdisk").arg("--verify").arg(&img)).unwrap();
+        // Partition 1's bytes (from 1 MiB) are where they were.
+        let after = fs::read(&img).unwrap();
+        let p1 = MIB as usize..MIB as usize + 15;
+        assert_eq!(&after[p1.clone()], &before[p1]);
+        assert_eq!(&after[MIB as usize..MIB as usize + 15], b"first partition");
+    }
 
     #[test]
     fn mbr_types() {

@@ -197,6 +197,9 @@ pub struct VmConfig {
     pub vga: bool,
     /// A QMP monitor on this Unix socket (see [`crate::qmp::Qmp`]).
     pub qmp: Option<PathBuf>,
+    /// A guest reboot resets the machine (firmware again) instead of ending QEMU
+    /// (`-no-reboot`, the default): for firmware reboots of an installed system.
+    pub reboot: bool,
 }
 
 /// OVMF's code, from Debian's `ovmf` package (the pair its QEMU firmware
@@ -251,6 +254,7 @@ impl VmConfig {
             firmware: Firmware::Bios,
             vga: false,
             qmp: None,
+            reboot: false,
         }
     }
 
@@ -313,15 +317,10 @@ impl VmConfig {
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
         push(&["-machine", "q35", "-accel", accel(), "-cpu", "max"]);
         push(&["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
-        push(&[
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-nic",
-            "none",
-            "-no-reboot",
-        ]);
+        push(&["-nodefaults", "-no-user-config", "-display", "none", "-nic", "none"]);
+        if !self.reboot {
+            push(&["-no-reboot"]);
+        }
         if self.vga {
             push(&["-vga", "std"]);
         }

@@ -4,10 +4,12 @@
 # kept in /var/lib/hopboot-test/step on the root filesystem, which survives kexec. Every
 # line for the test starts with HOPBOOT-KT and goes to ttyS0.
 set -u
-dmesg -n 1 || true
 state=/var/lib/hopboot-test
 mkdir -p "$state"
 step=$(cat "$state/step" 2>/dev/null || echo 0)
+# The kernel's own lines stay on the console for `make soak` and `make bench-reboot`
+# (what happened last before a reset; when the old kernel went down), else only ours.
+[ -e "$state/soak" ] || [ -e "$state/bench" ] || dmesg -n 1 || true
 say() { echo "HOPBOOT-KT step=$step $*" >/dev/ttyS0; }
 run() { # a command whose output the test sees
     say "run: $*"
@@ -16,13 +18,19 @@ run() { # a command whose output the test sees
 # A load the test watches QEMU's write counters around: quiet before and after, so
 # the host can read them between the lines (nothing else writes then: the journal is
 # in /run).
+# Each partition's count of completed writes (field 5 of /sys/class/block/*/stat).
+writes() {
+    for p in /sys/class/block/vd[a-z][0-9]*; do
+        printf '%s=%s ' "${p##*/}" "$(awk '{print $5}' "$p/stat")"
+    done
+}
 watched() {
     sync
-    say "watch begin"
+    say "watch begin writes: $(writes)"
     sleep 3
     run "$@"
     sync
-    say "watch end"
+    say "watch end writes: $(writes)"
     sleep 3
 }
 failed() { systemctl list-units --failed --plain --no-legend | cut -d' ' -f1 | tr '\n' ' '; }
@@ -49,8 +57,30 @@ if [ -e "$state/soak" ] && [ "$step" -gt 0 ]; then
     fi
     exit 0
 fi
+# `make bench-reboot`: after the first step, reboot N times each way, alternating:
+# odd steps through `systemctl kexec` (the unit loads the default entry at shutdown),
+# even steps through `systemctl reboot` (SeaBIOS and GRUB from the disk).
+if [ -e "$state/bench" ] && [ "$step" -gt 0 ]; then
+    echo $(($step + 1)) >"$state/step"
+    sync
+    if [ "$step" -le $((2 * $(cat "$state/bench"))) ]; then
+        if [ $(($step % 2)) -eq 1 ]; then kind=kexec; else kind=reboot; fi
+        say "bench $kind"
+        systemctl --no-block "$kind"
+    else
+        say "done"
+        systemctl --no-block poweroff
+    fi
+    exit 0
+fi
 case $step in
 0)
+    if [ -e "$state/bench" ]; then
+        # GRUB in the disk's BIOS boot partition, as Debian's installer puts it, with no
+        # menu wait (the firmware reboot at its fastest).
+        run grub-install --target=i386-pc /dev/vda
+        run sed -i 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' /etc/default/grub
+    fi
     # First boot, started by QEMU -kernel: make grub.cfg describe this disk (the image's
     # was written in a chroot), add a second entry, install hopboot, enable the unit.
     run update-grub
@@ -63,7 +93,15 @@ case $step in
     run apt-get install -y /root/hopboot.deb
     run systemctl enable --now hopboot-kexec.service
     run hopboot list
-    go_on
+    if [ -e "$state/bench" ]; then
+        # The benchmark's boots start from the firmware, in a QEMU of their own.
+        echo 1 >"$state/step"
+        sync
+        say "installed"
+        systemctl --no-block poweroff
+    else
+        go_on
+    fi
     ;;
 1)
     # The default entry, through the unit; once more in a row.

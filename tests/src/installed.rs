@@ -43,6 +43,18 @@ pub fn built_deb() -> Result<std::path::PathBuf> {
 /// (enabled in place of the distro test's marker unit). `soak`: the driver only
 /// kexecs, that many times, after installing.
 pub fn kexec_disk(name: &str, base: &DistroDisk, layout: Layout, soak: Option<u32>) -> Result<LayoutDisk> {
+    let soak = soak.map(|n| ("/var/lib/hopboot-test/soak", format!("{n}\n").into_bytes(), 0o644));
+    kexec_disk_with(name, base, layout, soak.as_slice())
+}
+
+/// [`kexec_disk`] with `extra` files in the installation (e.g. the driver's
+/// `/var/lib/hopboot-test/bench`).
+pub fn kexec_disk_with(
+    name: &str,
+    base: &DistroDisk,
+    layout: Layout,
+    extra: &[(&str, Vec<u8>, u32)],
+) -> Result<LayoutDisk> {
     let deb = built_deb()?;
     let mut files: Vec<(&str, Vec<u8>, u32)> = vec![
         ("/root/hopboot.deb", std::fs::read(&deb)?, 0o644),
@@ -57,9 +69,7 @@ pub fn kexec_disk(name: &str, base: &DistroDisk, layout: Layout, soak: Option<u3
             0o644,
         ),
     ];
-    if let Some(n) = soak {
-        files.push(("/var/lib/hopboot-test/soak", format!("{n}\n").into_bytes(), 0o644));
-    }
+    files.extend(extra.iter().cloned());
     let links = [(
         "/etc/systemd/system/multi-user.target.wants/hopboot-kexec-test.service",
         "/etc/systemd/system/hopboot-kexec-test.service",

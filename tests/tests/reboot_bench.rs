@@ -89,6 +89,9 @@ fn phases(lines: &[Line], k: u32, kind: &str) -> Option<Phases> {
     })
 }
 
+/// One of a reboot's figures.
+type Field = fn(&Phases) -> f64;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -153,8 +156,8 @@ fn debian12_reboots_through_kexec_and_through_the_firmware() {
             firmware.push(p)
         }
     }
-    let med = |v: &[Phases], f: fn(&Phases) -> f64| median(v.iter().map(f).collect());
-    let fields: [(&str, fn(&Phases) -> f64); 5] = [
+    let med = |v: &[Phases], f: Field| median(v.iter().map(f).collect());
+    let fields: [(&str, Field); 5] = [
         ("total", Phases::total),
         ("shutdown", |p| p.shutdown),
         ("load", |p| p.load),

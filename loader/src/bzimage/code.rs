@@ -2,18 +2,21 @@
 //! kernel's 64-bit entry and the verifier before it, with their patched
 //! fields and table offsets, and the verifier's [`digest`].
 
-/// The entry trampoline, position independent except for three absolute
-/// fields patched by `plan` ([`T_BOOT_PARAMS`], [`T_ENTRY`], [`T_GDTR_BASE`]).
-/// Assembled from `trampoline.S` next to this file (GNU as, `.code64`; the
-/// listing with offsets and bytes is there), which the test
-/// `trampoline_is_trampoline_s` assembles and compares with these bytes.
-pub(super) const TRAMPOLINE: [u8; 0x80] = {
-    let mut t = [0u8; 0x80];
-    let code: [u8; 0x41] = [
-        0xfa, 0xfc, 0x0f, 0x01, 0x15, 0x6f, 0x00, 0x00, 0x00, 0xb8, 0x18, 0x00, 0x00, 0x00, 0x8e, 0xd8, 0x8e, 0xc0,
-        0x8e, 0xd0, 0x8e, 0xe0, 0x8e, 0xe8, 0x48, 0x8d, 0x25, 0xb1, 0x00, 0x00, 0x00, 0x6a, 0x10, 0x48, 0x8d, 0x05,
-        0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x48, 0x8b, 0x35, 0x16, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x05, 0x17,
-        0x00, 0x00, 0x00, 0x31, 0xdb, 0x31, 0xed, 0x31, 0xff, 0xff, 0xe0,
+/// The entry trampoline, position independent except for four absolute
+/// fields patched by `plan` ([`T_BOOT_PARAMS`], [`T_ENTRY`],
+/// [`T_PAGE_TABLES`], [`T_GDTR_BASE`]). It loads hopboot's own identity map
+/// into CR3 first (why: trampoline.S). Assembled from `trampoline.S` next to
+/// this file (GNU as, `.code64`; the listing with offsets and bytes is
+/// there), which the test `trampoline_is_trampoline_s` assembles and compares
+/// with these bytes.
+pub(super) const TRAMPOLINE: [u8; 0x90] = {
+    let mut t = [0u8; 0x90];
+    let code: [u8; 0x4b] = [
+        0xfa, 0xfc, 0x48, 0x8b, 0x05, 0x57, 0x00, 0x00, 0x00, 0x0f, 0x22, 0xd8, 0x0f, 0x01, 0x15, 0x75, 0x00, 0x00,
+        0x00, 0xb8, 0x18, 0x00, 0x00, 0x00, 0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0x8e, 0xe0, 0x8e, 0xe8, 0x48, 0x8d,
+        0x25, 0xa7, 0x00, 0x00, 0x00, 0x6a, 0x10, 0x48, 0x8d, 0x05, 0x03, 0x00, 0x00, 0x00, 0x50, 0x48, 0xcb, 0x48,
+        0x8b, 0x35, 0x14, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x05, 0x15, 0x00, 0x00, 0x00, 0x31, 0xdb, 0x31, 0xed, 0x31,
+        0xff, 0xff, 0xe0,
     ];
     let mut i = 0;
     while i < code.len() {
@@ -26,12 +29,12 @@ pub(super) const TRAMPOLINE: [u8; 0x80] = {
         let b = gdt[g].to_le_bytes();
         let mut k = 0;
         while k < 8 {
-            t[0x68 + g * 8 + k] = b[k];
+            t[T_GDT + 0x10 + g * 8 + k] = b[k];
             k += 1;
         }
         g += 1;
     }
-    t[0x78] = 31; // GDT limit: 4 descriptors
+    t[T_GDT + 0x20] = 31; // GDT limit: 4 descriptors
     t
 };
 /// The verifier the new kernel's entry point runs first: it recomputes the
@@ -83,13 +86,15 @@ pub fn digest(buf: &[u8]) -> u64 {
 
 // The trampoline's fields plan() patches (labels in trampoline.S).
 /// The zero page's address.
-pub(super) const T_BOOT_PARAMS: usize = 0x48;
+pub(super) const T_BOOT_PARAMS: usize = 0x50;
 /// The kernel's 64-bit entry point.
-pub(super) const T_ENTRY: usize = 0x50;
+pub(super) const T_ENTRY: usize = 0x58;
+/// The top-level page table's address, loaded into CR3.
+pub(super) const T_PAGE_TABLES: usize = 0x60;
 /// The GDT (not patched; its address goes into the gdtr).
-pub(super) const T_GDT: usize = 0x58;
+pub(super) const T_GDT: usize = 0x68;
 /// The GDT's address in the gdtr `lgdt` loads.
-pub(super) const T_GDTR_BASE: usize = 0x7a;
+pub(super) const T_GDTR_BASE: usize = 0x8a;
 
 #[cfg(test)]
 mod tests {
@@ -192,6 +197,7 @@ mod tests {
         assert!(bin[TRAMPOLINE.len()..].iter().all(|&b| b == 0));
         assert_eq!(label["boot_params"], T_BOOT_PARAMS as u64);
         assert_eq!(label["entry"], T_ENTRY as u64);
+        assert_eq!(label["page_tables"], T_PAGE_TABLES as u64);
         assert_eq!(label["gdt"], T_GDT as u64);
         assert_eq!(label["gdtr_base"], T_GDTR_BASE as u64);
         // Its stack (two pushes below stack_top) is past the code and data

@@ -25,8 +25,10 @@ pub struct Platform {
     /// The running kernel's own zero page (`/sys/kernel/boot_params/data`), for
     /// screen, EDD, ACPI RSDP and subarch information.
     pub boot_params: Option<Vec<u8>>,
-    /// The CPU has 5-level paging (`la57`), so the running kernel may use it and
-    /// hand it over at kexec: only a kernel that says it copes may follow.
+    /// The running kernel uses 5-level paging (`la57` in /proc/cpuinfo: the
+    /// kernel clears the flag when it runs with 4 levels, whatever the CPU
+    /// can do) and hands it over at kexec: only a kernel that says it copes
+    /// may follow, and the trampoline's page tables have five levels.
     pub la57: bool,
 }
 

@@ -4,37 +4,43 @@
 //!
 //! Why: `kexec_file_load` makes the running kernel SHA-256 every byte of the
 //! kernel and initrd, and its purgatory hashes them all again before jumping
-//! to the new kernel. Under QEMU's TCG that is seconds. Here nothing is
-//! hashed with SHA-256; a verifier at the entry point recomputes a cheap
-//! checksum of the kernel and initrd instead ([`digest`]).
+//! to the new kernel. Under QEMU's TCG that is seconds. It also reserves the
+//! kernel's whole `init_size` (64 MiB for Debian's 6.1) as a segment, and the
+//! kernel refuses a load whose segments exceed half of RAM, so small machines
+//! fail with EINVAL. Here the kernel segment is only as big as the file and
+//! nothing is hashed with SHA-256; a verifier at the entry point recomputes a
+//! cheap checksum of the kernel and initrd instead ([`digest`]).
 //!
-//! The kernel segment spans the kernel's whole `init_size` (64 MiB for
-//! Debian's 6.1), not only the file, as the kernel's own loader and
-//! kexec-tools make it. The decompressor's first steps (its stack, the copy
-//! of itself to the top of that room, its BSS) run on the page tables the old
-//! kernel built for the jump, and the old kernel keeps those tables (and
-//! everything else it needs up to the jump) out of segment destinations
-//! only. With a file-sized segment they could sit in the decompression room
-//! and be overwritten mid-copy: a silent triple fault right after
-//! "Starting new kernel", about one kexec in seven on a Debian 12 system
-//! (`make soak`). The cost: the old kernel clears and copies those pages
-//! (tens of milliseconds), and the segments must fit in half of RAM.
+//! The decompression room after the kernel is not a segment, so the old
+//! kernel may keep things there up to the jump, the page tables of its
+//! identity map among them: it keeps them out of segment destinations only.
+//! The decompressor's first steps (its stack, the copy of itself to the top
+//! of the room, its BSS) run on whatever page tables it was started with, and
+//! overwrote those about one kexec in seven on a Debian 12 system (a silent
+//! triple fault right after "Starting new kernel", found by `make soak`). So
+//! the trampoline first switches to hopboot's own identity map, built in the
+//! boot page: 2 MiB pages over the first 4 GiB and whatever segment lies
+//! higher. (The other cure, a kernel segment as big as `init_size` as
+//! kexec-tools makes it, would put the 64 MiB room under the half-of-RAM
+//! rule above.)
 //!
 //! What is built, following Documentation/arch/x86/boot.rst ("64-bit boot
 //! protocol") and the fields the kernel's own bzImage64 loader fills:
 //! - the protected-mode kernel (the file after its setup sectors), at
 //!   `pref_address` when free, else the lowest free `kernel_alignment`-aligned
-//!   place, in a segment of `init_size` bytes (the decompression room);
+//!   place, with `init_size` bytes kept clear after it for decompression;
 //! - the initrd, page aligned, as high as `initrd_addr_max` allows;
 //! - one "boot page" segment: the zero page (`struct boot_params`: the
 //!   image's setup header, e820 map, screen/EDD info of the running kernel,
 //!   initrd and command-line pointers), a `SETUP_RNG_SEED` setup_data, the
 //!   command line, the verifier (the entry point) with its table of
-//!   digests, and a 65-byte trampoline (0x82 with its data) that loads a GDT with the
+//!   digests, a 75-byte trampoline (0x92 with its data) that loads hopboot's
+//!   page tables and a GDT with the
 //!   flat `__BOOT_CS` (0x10) / `__BOOT_DS` (0x18) segments the protocol
 //!   asks for, points `%rsi` at the zero page and jumps to the kernel's 64-bit
-//!   entry (load address + 0x200). `kexec_load` starts it with paging on and
-//!   all memory identity-mapped.
+//!   entry (load address + 0x200), and after the command line, those page
+//!   tables. `kexec_load` starts the verifier with paging on and all memory
+//!   identity-mapped by the old kernel's tables.
 //!
 //! Used only where it is equivalent: a BIOS (or coreboot without UEFI)
 //! machine, a kernel with a 64-bit entry point. On UEFI machines the new
@@ -49,7 +55,7 @@ pub use code::{digest, VERIFY_MESSAGE};
 pub use header::{parse_header, Header};
 pub use memory::{parse_iomem, Platform, E820};
 
-use code::{TRAMPOLINE, T_BOOT_PARAMS, T_ENTRY, T_GDT, T_GDTR_BASE, VERIFIER, V_MSG, V_TABLE};
+use code::{TRAMPOLINE, T_BOOT_PARAMS, T_ENTRY, T_GDT, T_GDTR_BASE, T_PAGE_TABLES, VERIFIER, V_MSG, V_TABLE};
 use header::{zero_page, XLF_5LEVEL, XLF_CAN_BE_LOADED_ABOVE_4G};
 use memory::Free;
 
@@ -64,8 +70,6 @@ pub struct Plan<'a> {
     pub kernel: &'a [u8],
     /// Where the kernel goes.
     pub kernel_addr: u64,
-    /// Its segment's size: `init_size` (or the file, if larger), page aligned.
-    pub kernel_span: u64,
     /// The initrd and where it goes.
     pub initrd: Option<(&'a [u8], u64)>,
     /// Zero page, setup data, command line and trampoline.
@@ -98,7 +102,7 @@ impl Plan<'_> {
             Segment {
                 buf: self.kernel,
                 mem: self.kernel_addr,
-                memsz: self.kernel_span,
+                memsz: page_up(self.kernel.len() as u64),
             },
             Segment {
                 buf: &self.boot_page,
@@ -185,8 +189,7 @@ pub fn plan<'a>(
     let above_4g = h.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G != 0;
 
     // Kernel: its preferred address, else the lowest aligned free place at
-    // or above it; its segment is the whole decompression room (`init_size`),
-    // so that the old kernel keeps its page tables out of it (see above).
+    // or above it; `init_size` (decompression room) is kept clear.
     let span = page_up(u64::from(h.init_size).max(kernel.len() as u64));
     let align = u64::from(h.kernel_alignment);
     let kernel_addr = if free.fits(h.pref_address, span) {
@@ -217,8 +220,19 @@ pub fn plan<'a>(
         }
     };
 
-    // Boot page, high below 4 GiB (32-bit pointers suffice).
-    let page_len = page_up((CMDLINE_OFF + cmdline.len() + 1) as u64);
+    // Boot page, high below 4 GiB (32-bit pointers suffice), with the page
+    // tables after the command line.
+    let mapped = [
+        GIB4,
+        kernel_addr + span,
+        initrd_at.map_or(0, |(buf, at)| at + page_up(buf.len() as u64)),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(GIB4);
+    let tables_off = page_up((CMDLINE_OFF + cmdline.len() + 1) as u64) as usize;
+    let tables = page_tables_len(mapped, platform.la57).ok_or(BzError::NoRoom("page tables"))?;
+    let page_len = tables_off as u64 + tables;
     let boot_addr = free
         .top(page_len, PAGE, MIB, GIB4)
         .ok_or(BzError::NoRoom("boot parameters"))?;
@@ -254,6 +268,13 @@ pub fn plan<'a>(
         TRAMPOLINE_OFF + T_GDTR_BASE,
         &(tramp + T_GDT as u64).to_le_bytes(),
     );
+    let top = identity_map(
+        &mut bp[tables_off..],
+        boot_addr + tables_off as u64,
+        mapped,
+        platform.la57,
+    );
+    put(&mut bp, TRAMPOLINE_OFF + T_PAGE_TABLES, &top.to_le_bytes());
 
     // The verifier and its table, once everything else is in place: the
     // kernel, the initrd, the boot page below the verifier (zero page,
@@ -277,11 +298,50 @@ pub fn plan<'a>(
         entry: boot_addr + VERIFY_OFF as u64,
         kernel,
         kernel_addr,
-        kernel_span: span,
         initrd: initrd_at,
         boot_page: bp,
         boot_addr,
     })
+}
+
+/// Page-table entry bits: present, writable; a 2 MiB page.
+const PTE_PW: u64 = 0x3;
+const PTE_2M: u64 = 0x80;
+const GIB: u64 = 1 << 30;
+
+/// Bytes of page tables identity-mapping `[0, end)` with 2 MiB pages: one
+/// table per GiB, one above them (up to 512 GiB), one more with 5 levels.
+/// `None` past 512 GiB.
+fn page_tables_len(end: u64, la57: bool) -> Option<u64> {
+    let gib = end.div_ceil(GIB);
+    (gib <= 512).then(|| (gib + 2 + u64::from(la57)) * PAGE)
+}
+
+/// Writes page tables into `buf` (which lies at physical `at`, page
+/// aligned, [`page_tables_len`] bytes) that identity-map `[0, end)` rounded
+/// up to whole GiB, with 2 MiB pages; returns the top-level table's address
+/// (for CR3). Tables in order: the top (a PML5 with 5 levels, pointing at
+/// the PML4), the PML4 (its first entry covers 512 GiB), the PDPT, then one
+/// page directory per GiB.
+fn identity_map(buf: &mut [u8], at: u64, end: u64, la57: bool) -> u64 {
+    let gib = end.div_ceil(GIB);
+    let first = u64::from(la57);
+    let (pml4, pdpt) = (at + first * PAGE, at + (first + 1) * PAGE);
+    let mut entry = |table: u64, index: u64, value: u64| {
+        put(buf, ((table - at) + index * 8) as usize, &value.to_le_bytes());
+    };
+    if la57 {
+        entry(at, 0, pml4 | PTE_PW);
+    }
+    entry(pml4, 0, pdpt | PTE_PW);
+    for g in 0..gib {
+        let pd = pdpt + (g + 1) * PAGE;
+        entry(pdpt, g, pd | PTE_PW);
+        for m in 0..512 {
+            entry(pd, m, (g * GIB + m * 2 * MIB) | PTE_PW | PTE_2M);
+        }
+    }
+    at
 }
 
 /// What the placeholder prints on COM1 before it resets the machine.
@@ -460,18 +520,8 @@ mod tests {
             assert_eq!(s.memsz % 4096, 0);
             assert!(s.buf.len() as u64 <= s.memsz);
             assert!(qemu_512m().ram.iter().any(|m| m.start <= r.start && r.end <= m.end));
-            if s.mem == p.kernel_addr {
-                // The whole decompression room is the kernel's segment, so that the
-                // old kernel keeps its page tables for the jump out of it.
-                assert_eq!(r, kernel_room, "the kernel segment is init_size");
-            } else {
+            if s.mem != p.kernel_addr {
                 assert!(!overlap(&r, &kernel_room), "{r:x?} inside the kernel's init_size");
-            }
-        }
-        let segs = p.segments();
-        for (i, a) in segs.iter().enumerate() {
-            for b in &segs[i + 1..] {
-                assert!(!overlap(&(a.mem..a.mem + a.memsz), &(b.mem..b.mem + b.memsz)));
             }
         }
         let bp = &p.boot_page;
@@ -520,16 +570,69 @@ mod tests {
         assert_eq!(le_u64(bp, t + T_GDTR_BASE), p.boot_addr + (t + T_GDT) as u64);
         assert_eq!(le_u64(bp, t + T_GDT + 0x10), 0x00af_9a00_0000_ffff);
         assert_eq!(le_u64(bp, t + T_GDT + 0x18), 0x00cf_9200_0000_ffff);
+        // Its page tables: in the boot page, after the command line, mapping
+        // what the decompressor touches before it builds its own.
+        let cr3 = le_u64(bp, t + T_PAGE_TABLES);
+        assert_eq!(cr3 % 4096, 0);
+        assert!(cr3 >= p.boot_addr + (CMDLINE_OFF + 18) as u64);
+        assert!(cr3 + 6 * 4096 <= p.boot_addr + bp.len() as u64);
+        for at in [
+            0x9_f000,
+            p.kernel_addr,
+            p.kernel_addr + 0x3f9_7fff,
+            p.boot_addr + t as u64,
+            initrd_at,
+            0xffff_ffff,
+        ] {
+            assert_eq!(walk(&p, cr3, at, false), Some(at), "{at:#x}");
+        }
+        assert_eq!(walk(&p, cr3, 1 << 32, false), None, "nothing above 4 GiB here");
+    }
+
+    /// What the page tables at `cr3` in `p`'s boot page map `va` to.
+    fn walk(p: &Plan, cr3: u64, va: u64, la57: bool) -> Option<u64> {
+        let read = |table: u64, index: u64| {
+            let off = table.checked_sub(p.boot_addr)? + index * 8;
+            let e = le_u64(&p.boot_page, off as usize);
+            (e & 1 == 1).then_some(e)
+        };
+        let mut table = cr3;
+        let shifts: &[u32] = if la57 { &[48, 39, 30] } else { &[39, 30] };
+        for &sh in shifts {
+            table = read(table, (va >> sh) & 511)? & !0xfff;
+        }
+        let pde = read(table, (va >> 21) & 511)?;
+        assert_eq!(pde & 0x83, 0x83, "a present, writable 2 MiB page");
+        Some((pde & !0x1f_ffff & ((1 << 52) - 1)) | (va & 0x1f_ffff))
     }
 
     #[test]
-    fn without_a_seed_there_is_no_setup_data_and_the_file_bounds_a_small_init_size() {
-        let mut img = image();
-        let file = (img.len() - 512 * (usize::from(img[0x1f1]) + 1)) as u64;
-        put(&mut img, 0x260, &0x1000u32.to_le_bytes()); // init_size below the file's size
-        let plan = plan(&img, None, b"", &qemu_512m(), None).unwrap();
-        assert_eq!(plan.kernel_span, page_up(file));
-        assert_eq!(plan.segments()[0].memsz, page_up(file));
+    fn page_tables_reach_a_kernel_above_4g_and_have_five_levels_on_la57() {
+        let img = image();
+        let mut pf = qemu_512m();
+        // RAM below 4 GiB too small for the kernel's 64 MiB room: it goes above.
+        pf.ram = vec![0x1000..0x9fc00, 0x100000..0x200_0000, 0x1_0000_0000..0x1_8000_0000];
+        pf.la57 = true;
+        let p = plan(&img, None, b"x", &pf, None).unwrap();
+        assert!(p.kernel_addr >= 1 << 32, "{:#x}", p.kernel_addr);
+        let cr3 = le_u64(&p.boot_page, TRAMPOLINE_OFF + T_PAGE_TABLES);
+        for at in [0x9_f000, p.boot_addr, p.kernel_addr, p.kernel_addr + 0x3f9_7fff] {
+            assert_eq!(walk(&p, cr3, at, true), Some(at), "{at:#x}");
+        }
+        assert_eq!(page_tables_len(513 << 30, false), None);
+        assert_eq!(page_tables_len(1, false), Some(3 * 4096));
+    }
+
+    #[test]
+    fn small_memory_still_fits_because_init_size_is_not_a_segment() {
+        let img = image();
+        let mut p = qemu_512m();
+        p.ram = vec![0x1000..0x9fc00, 0x100000..0x7fe_0000]; // 128 MiB
+        let initrd = vec![0u8; 30 << 20];
+        let plan = plan(&img, Some(&initrd), b"", &p, None).unwrap();
+        let total: u64 = plan.segments().iter().map(|s| s.memsz).sum();
+        assert!(total < 40 << 20, "{total}");
+        // No seed: no setup_data at all.
         assert_eq!(le_u64(&plan.boot_page, 0x250), 0);
     }
 

@@ -70,7 +70,10 @@ fn pid1_boots_the_demo_disk_every_time() {
     for i in 1..=n {
         let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=20 hopboot.timeout=0").unwrap();
         match vm.wait_for(MARKER, BOOT_TIMEOUT) {
-            Ok(line) if line.text.trim() == want => ok += 1,
+            Ok(line) if line.text.trim() == want => {
+                ok += 1;
+                eprintln!("soak: pid1 run {i} ok ({:.0} s)", started.elapsed().as_secs_f64());
+            }
             Ok(line) => {
                 wrong += 1;
                 eprintln!(
@@ -134,6 +137,10 @@ fn debian12_kexecs_itself_through_the_unit_every_time() {
                         }
                     }
                     seen = next_step;
+                    eprintln!(
+                        "soak: debian step {next_step} up ({:.0} s; {resets} resets, {hangs} hangs so far)",
+                        started.elapsed().as_secs_f64()
+                    );
                     if next_step > n {
                         vm.wait_for(&done, Duration::from_secs(60)).unwrap();
                         let _ = vm.wait_exit(Duration::from_secs(180));

@@ -102,6 +102,10 @@ pub struct Volume {
     pub name: String,
     /// GRUB-style device name this volume answers to (`hd0,gpt1`).
     pub grub_name: String,
+    /// A directory tree given to `hopboot probe`: the partition it stands
+    /// for is not known, so it answers to every partition of its disk
+    /// (`hdN,gptM`, `hdN,msdosM`, `hdN,M`) as well as to `hdN`.
+    pub any_partition: bool,
     /// The filesystem.
     pub fs: Box<dyn FsView>,
     /// GPT partition GUID / MBR id (`PARTUUID=`).
@@ -135,6 +139,7 @@ impl fmt::Debug for Volume {
         f.debug_struct("Volume")
             .field("name", &self.name)
             .field("grub_name", &self.grub_name)
+            .field("any_partition", &self.any_partition)
             .field("fs", &self.fs.fs_type())
             .field("uuid", &self.fs.uuid())
             .field("part_uuid", &self.part_uuid)

@@ -114,6 +114,7 @@ fn check(what: &str, fs: Box<dyn FsView>, log: &Log) -> discover::Discovery {
     let vol = Volume {
         name: what.to_string(),
         grub_name: "hd0,gpt1".into(),
+        any_partition: false,
         fs,
         part_uuid: None,
         part_label: None,

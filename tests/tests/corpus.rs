@@ -358,3 +358,36 @@ fn corpus_matches_the_real_bootloaders() {
         failed.join(", ")
     );
 }
+
+/// A tree copied without its `UUID` file: a clone whose filesystem got a new
+/// UUID, or `/boot` copied with `cp -a` and handed to `hopboot probe`.
+/// GRUB's `search --fs-uuid` then finds nothing and GRUB keeps the
+/// `set root='hd0,msdos1'` hint written before it (checked with grub-emu
+/// 2.06: after a failed search `$root` is still the hint and files are read
+/// from that partition), so it still shows and boots the whole menu. hopboot
+/// must show the same menu as for the original case: the tree given alone is
+/// hd0's partition the config lives on, and a copied `/boot` also answers
+/// under `/boot` (Debian 11's grub.cfg says `linux /boot/vmlinuz-…`).
+#[test]
+fn copies_without_a_uuid_file_show_the_menu() {
+    let bin = hopboot_bin().unwrap_or_else(|e| panic!("{e}"));
+    let case = corpus_dir().join("debian11-bios");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).expect("expected.json"))
+            .expect("expected.json is JSON");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let whole = tmp.path().join("clone");
+    copy_tree(&case.join("root"), &whole).expect("copying root/");
+    std::fs::remove_file(whole.join("UUID")).expect("the case has a UUID file");
+    let boot = tmp.path().join("boot-copy");
+    copy_tree(&case.join("root/boot"), &boot).expect("copying root/boot/");
+    let mut failures = Vec::new();
+    for tree in [&whole, &boot] {
+        let actual = probe(&bin, std::slice::from_ref(tree)).unwrap_or_else(|e| panic!("{e}"));
+        let problems = compare(&expected, &actual);
+        if !problems.is_empty() {
+            failures.push(format!("{}:\n  {}", tree.display(), problems.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

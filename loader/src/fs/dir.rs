@@ -33,6 +33,9 @@ pub struct DirFs {
     hidden: Vec<String>,
     uuid: Option<String>,
     label: Option<String>,
+    /// A copy of a `/boot` directory: `/boot/…` names its own root (see
+    /// [`DirFs::tree`]).
+    boot_is_root: bool,
 }
 
 impl DirFs {
@@ -50,12 +53,28 @@ impl DirFs {
             hidden,
             uuid,
             label,
+            boot_is_root: false,
         }
+    }
+
+    /// A tree given to `hopboot probe`. A copy of a `/boot` directory (a
+    /// GRUB config at `/grub/grub.cfg` or `/grub2/grub.cfg`, and no `/boot`
+    /// of its own) also answers under `/boot`: where `/boot` is a directory
+    /// of `/`, grub-mkconfig writes `linux /boot/vmlinuz-…`, which in the
+    /// copy is `/vmlinuz-…`, as on the partition GRUB reads.
+    pub fn tree(root: &Path) -> Self {
+        let mut fs = Self::new(root);
+        fs.boot_is_root =
+            fs.kind("/boot").is_none() && ["/grub/grub.cfg", "/grub2/grub.cfg"].iter().any(|p| fs.is_file(p));
+        fs
     }
 
     /// `path` relative to the root (`.` for the root), `None` when hidden.
     fn rel(&self, path: &str) -> Option<String> {
-        let rel = super::join("/", path);
+        let mut rel = super::join("/", path);
+        if self.boot_is_root && (rel == "/boot" || rel.starts_with("/boot/")) {
+            rel = rel.split_off("/boot".len());
+        }
         if self
             .hidden
             .iter()

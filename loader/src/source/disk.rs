@@ -28,6 +28,7 @@ pub fn open_disk(disk: &Disk, index: usize, machine: &dyn Machine, errors: &mut 
             Ok(Some(fs)) => vols.push(Volume {
                 name: p.name.clone(),
                 grub_name,
+                any_partition: false,
                 fs,
                 part_uuid: p.part_uuid.clone(),
                 part_label: p.part_label.clone(),

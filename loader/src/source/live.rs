@@ -563,6 +563,7 @@ impl Live {
             vols.push(Volume {
                 name: f.name,
                 grub_name,
+                any_partition: false,
                 fs: f.fs,
                 part_uuid: f.part_uuid,
                 part_label: f.part_label,

@@ -34,11 +34,13 @@ impl Sysfs {
         self.dev.join(name)
     }
 
-    /// The disks hopboot as PID 1 reads, by kernel name, sorted: whole block
-    /// devices with a size, without partitions themselves being listed, and
-    /// without loop, RAM, zram, device-mapper and RAID devices (their
-    /// members are the disks) or hidden NVMe multipath paths. A disk's place
-    /// in this list is its GRUB number (`hdN`).
+    /// The disks hopboot as PID 1 reads, by kernel name, in the kernel's
+    /// order ([`kernel_order`]): whole block devices with a size, without
+    /// partitions themselves being listed, and without loop, RAM, zram,
+    /// device-mapper and RAID devices (their members are the disks) or hidden
+    /// NVMe multipath paths. A disk's place in this list is its GRUB number
+    /// (`hdN`): the firmware's order is not known to Linux (docs/architecture.md,
+    /// "GRUB's device names").
     pub fn disks(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.sys.join("class/block"))
             .map(|rd| {
@@ -58,7 +60,14 @@ impl Sysfs {
                     .collect()
             })
             .unwrap_or_default();
-        v.sort();
+        // A handful of disks: an insertion sort costs less code than `sort_by`.
+        for i in 1..v.len() {
+            let mut j = i;
+            while j > 0 && kernel_order(&v[j - 1], &v[j]).is_gt() {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         v
     }
 
@@ -146,5 +155,74 @@ impl Sysfs {
         for s in slaves {
             self.walk_down(&s, depth + 1, out);
         }
+    }
+}
+
+/// The order in which the kernel names disks of one kind: `sdz` before
+/// `sdaa` (the letters count up like digits, `sd_format_disk_name`),
+/// `nvme0n2` before `nvme0n10`. Runs of digits compare as numbers; a run of
+/// letters after a known prefix (`sd`, `vd`, `hd`, `xvd`) as a letter
+/// count, shorter first. Different kinds keep the order of their names
+/// (`nvme…` < `sd…` < `vd…`).
+fn kernel_order(a: &str, b: &str) -> std::cmp::Ordering {
+    /// The kind (a known prefix, else the leading letters: `nvme`,
+    /// `mmcblk`), the rest, and whether letter runs count as numbers.
+    fn kind(name: &str) -> (&str, &str, bool) {
+        let known = ["xvd", "sd", "vd", "hd"]
+            .into_iter()
+            .find(|p| name.starts_with(p) && name.len() > p.len());
+        let end = known.map_or_else(
+            || name.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(name.len()),
+            str::len,
+        );
+        let (kind, rest) = name.split_at(end);
+        (kind, rest, known.is_some())
+    }
+    /// The first run of digits or of letters, weighed: a number by its
+    /// length without leading zeros, letters after a known prefix by their
+    /// count, other letters not at all; and the text after it.
+    fn run(s: &str, letters_count: bool) -> Option<((usize, &str), &str)> {
+        let digits = s.as_bytes().first()?.is_ascii_digit();
+        let end = s.find(|c: char| c.is_ascii_digit() != digits).unwrap_or(s.len());
+        let (run, rest) = s.split_at(end);
+        let run = if digits { run.trim_start_matches('0') } else { run };
+        let weight = if digits || letters_count { run.len() } else { 0 };
+        Some(((weight, run), rest))
+    }
+    let ((ka, mut ra, count), (kb, mut rb, _)) = (kind(a), kind(b));
+    let mut order = ka.cmp(kb);
+    while order.is_eq() {
+        match (run(ra, count), run(rb, count)) {
+            (Some((x, xr)), Some((y, yr))) => {
+                order = x.cmp(&y);
+                (ra, rb) = (xr, yr);
+            }
+            (x, y) => {
+                order = x.is_some().cmp(&y.is_some());
+                break;
+            }
+        }
+    }
+    order.then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_order;
+
+    #[test]
+    fn disks_in_the_kernels_order() {
+        let mut v = vec![
+            "sdaa", "sdb", "sda", "sdz", "nvme0n10", "nvme0n2", "nvme1n1", "vdb", "vda", "mmcblk1", "mmcblk0", "xvda",
+            "ubda", "pmem0",
+        ];
+        v.sort_by(|a, b| kernel_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "mmcblk0", "mmcblk1", "nvme0n2", "nvme0n10", "nvme1n1", "pmem0", "sda", "sdb", "sdz", "sdaa", "ubda",
+                "vda", "vdb", "xvda"
+            ]
+        );
     }
 }

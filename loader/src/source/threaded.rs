@@ -207,6 +207,7 @@ struct Report {
 struct VolumeInfo {
     name: String,
     grub_name: String,
+    any_partition: bool,
     part_uuid: Option<String>,
     part_label: Option<String>,
     fs_type: &'static str,
@@ -219,6 +220,7 @@ impl VolumeInfo {
         VolumeInfo {
             name: v.name.clone(),
             grub_name: v.grub_name.clone(),
+            any_partition: v.any_partition,
             part_uuid: v.part_uuid.clone(),
             part_label: v.part_label.clone(),
             fs_type: v.fs.fs_type(),
@@ -240,6 +242,7 @@ impl VolumeInfo {
             }),
             name: self.name,
             grub_name: self.grub_name,
+            any_partition: self.any_partition,
             part_uuid: self.part_uuid,
             part_label: self.part_label,
         }

@@ -188,6 +188,7 @@ impl Interp<'_> {
     /// does it (see the rules above). The entry's body is script text
     /// (`linux ($root)PATH OPTIONS`, `initrd ($root)PATH …`) run when it boots.
     pub(super) fn blscfg(&mut self) -> i32 {
+        self.red_hat = true;
         let root = self.env.get("root").to_string();
         let first = match self.env.get("blsdir") {
             "" => "/loader/entries".to_string(),

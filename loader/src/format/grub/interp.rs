@@ -68,6 +68,9 @@ pub(super) struct Interp<'h> {
     stop_reported: bool,
     /// Whether "too many entries" was reported.
     pub(super) entries_capped: bool,
+    /// Whether the config ran `blscfg`: it is written for Red Hat's GRUB
+    /// (see `menu::Flavour`).
+    pub(super) red_hat: bool,
 }
 
 /// Control flow leaving a command list early.
@@ -103,6 +106,7 @@ impl<'h> Interp<'h> {
             work: Cell::new(0),
             stop_reported: false,
             entries_capped: false,
+            red_hat: false,
         }
     }
 }

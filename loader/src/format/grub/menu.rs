@@ -26,9 +26,15 @@ pub(super) enum Item {
 }
 
 impl Item {
-    fn matches(&self, key: &str) -> bool {
+    fn title(&self) -> &str {
+        let (Item::Entry { title, .. } | Item::Submenu { title, .. }) = self;
+        title
+    }
+
+    /// Its `--id`, else its title (as GRUB's `menuentry` sets it).
+    fn id(&self) -> &str {
         let (Item::Entry { title, id, .. } | Item::Submenu { title, id, .. }) = self;
-        title == key || id.as_deref() == Some(key)
+        id.as_deref().unwrap_or(title)
     }
 }
 
@@ -126,7 +132,12 @@ impl Interp<'_> {
         let mut starts = Vec::new();
         self.flatten(&menu, &mut entries, &mut starts, "", 0);
         self.report_stop();
-        let default = resolve_default(&default_spec, &menu, &starts);
+        let flavour = if self.red_hat {
+            Flavour::RedHat
+        } else {
+            Flavour::Upstream
+        };
+        let default = resolve_default(&default_spec, &menu, &starts, flavour);
         GrubMenu {
             default: default.or((!entries.is_empty()).then_some(0)),
             entries,
@@ -262,37 +273,156 @@ struct Start {
     sub: Option<Box<SubMenu>>,
 }
 
-/// Resolves GRUB's `default` against the menu: index, title or id, with `>`
-/// separating submenu levels. `None` when it names nothing bootable.
-fn resolve_default(spec: &str, menu: &[Item], starts: &[Start]) -> Option<usize> {
-    let spec = spec.trim();
-    if spec.is_empty() {
+/// Which GRUB a config is written for, where the two read it differently.
+///
+/// Red Hat's GRUB (rhboot/grub2: Fedora 30+, RHEL/CentOS/Rocky/Alma 8+)
+/// carries the patch "Fix menu entry selection based on ID and title"
+/// (rhbz#1640979), which changes how `default` names an entry; upstream GRUB
+/// (Debian, Ubuntu, Arch, SUSE...) does not have it. hopboot takes a config
+/// for Red Hat's when it runs `blscfg`: that command exists only in Red
+/// Hat's GRUB, and every config its `grub2-mkconfig` has written since
+/// Fedora 30 / RHEL 8 runs it (that is also when `saved_entry` became
+/// `<machine-id>-<kernel version>`, the BLS snippet's name). Other hints are
+/// weaker: `/boot/grub2` is SUSE's path too, `$kernelopts` comes and goes
+/// with `blscfg`, and an `/EFI/redhat` or `/EFI/centos` config may be RHEL
+/// 7's GRUB 2.02, which lacks the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavour {
+    Upstream,
+    RedHat,
+}
+
+/// Resolves GRUB's `default` against the menu: per level an index, a title
+/// or an id, `>` going down into a submenu (`>>` is a `>` in a name).
+/// `None` when it names nothing bootable (GRUB then boots entry 0).
+///
+/// How a level is picked (checked with grub-emu 2.06 for upstream, read in
+/// rhboot/grub2's `grub-core/normal/menu.c` for Red Hat's):
+/// - upstream: the value is read as a number first, as C's `strtoul` with
+///   base 0 reads it (`0x` hex, a leading `0` octal, leading blanks
+///   skipped), and any number at its start wins: `0c5d…-6.5.5` is entry 0,
+///   `2nd kernel` entry 2, `0x2-foo` entry 2, `010` entry 8; only a value
+///   without a leading number is matched against each entry's title or id
+///   (the first entry with either wins);
+/// - Red Hat: ids first (the value up to its first blank; anything after
+///   the blank makes the match fail), then titles, and a number only when
+///   the whole value is one (so `1>2` names nothing).
+fn resolve_default(spec: &str, menu: &[Item], starts: &[Start], flavour: Flavour) -> Option<usize> {
+    if spec.trim().is_empty() {
         return None;
     }
     let mut items = menu;
     let mut sts = starts;
-    let mut parts = spec.split('>').peekable();
-    while let Some(key) = parts.next() {
-        let idx = match key.trim().parse::<usize>() {
-            Ok(n) if key.trim().chars().all(|c| c.is_ascii_digit()) => Some(n),
-            _ => items.iter().position(|i| i.matches(key)),
-        }?;
+    let mut rest = spec;
+    loop {
+        let idx = pick(items, rest, flavour)?;
         let st = sts.get(idx)?;
-        if parts.peek().is_none() {
-            if st.len == 0 {
-                return None;
+        // GRUB hands a submenu what follows the first `>` as its `default`.
+        match first_part(rest).1.filter(|r| !r.is_empty()) {
+            None => {
+                if st.len == 0 {
+                    return None;
+                }
+                // A submenu as default: GRUB opens it on its own default; we
+                // take that entry (or its first).
+                if let Some(sub) = &st.sub {
+                    let inner = resolve_default(&sub.default, &sub.items, &sub.starts, flavour);
+                    return inner.or(Some(st.first));
+                }
+                return Some(st.first);
             }
-            // A submenu as default: GRUB opens it on its own default; we take
-            // that entry (or its first).
-            if let Some(sub) = &st.sub {
-                let inner = resolve_default(&sub.default, &sub.items, &sub.starts);
-                return inner.or(Some(st.first));
+            Some(next) => {
+                let sub = st.sub.as_ref()?;
+                items = &sub.items;
+                sts = &sub.starts;
+                rest = next;
             }
-            return Some(st.first);
         }
-        let sub = st.sub.as_ref()?;
-        items = &sub.items;
-        sts = &sub.starts;
     }
-    None
+}
+
+/// The entry of one menu level that `spec` (this level's part and the
+/// levels below) names.
+fn pick(items: &[Item], spec: &str, flavour: Flavour) -> Option<usize> {
+    let (name, _) = first_part(spec);
+    match flavour {
+        Flavour::Upstream => match leading_number(spec) {
+            Number::Value(n, _) => as_index(n),
+            Number::Overflow => None,
+            Number::None => items.iter().position(|i| i.title() == name || i.id() == name),
+        },
+        Flavour::RedHat => {
+            let blank = spec.find(is_blank).unwrap_or(spec.len());
+            let (head, after) = spec.split_at(blank);
+            let (head_name, _) = first_part(head);
+            if let Some(i) = items.iter().position(|i| i.id() == head_name) {
+                return after.is_empty().then_some(i);
+            }
+            if let Some(i) = items.iter().position(|i| i.title() == name) {
+                return Some(i);
+            }
+            match leading_number(spec) {
+                Number::Value(n, "") => as_index(n),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// GRUB's blanks (`grub_isspace`).
+fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The first `>`-separated part of a `default` path, `>>` read as a `>`,
+/// and what follows its `>` (`None` when it is the last part).
+fn first_part(spec: &str) -> (String, Option<&str>) {
+    let mut name = String::new();
+    let mut chars = spec.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '>' {
+            if chars.peek().is_some_and(|&(_, n)| n == '>') {
+                chars.next();
+            } else {
+                return (name, spec.get(i + 1..));
+            }
+        }
+        name.push(c);
+    }
+    (name, None)
+}
+
+/// A number at the start of a text, as GRUB's `grub_strtoul(s, &end, 0)`
+/// reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum Number<'a> {
+    /// The value and the text after it.
+    Value(u64, &'a str),
+    /// More than 64 bits: GRUB's "overflow is detected".
+    Overflow,
+    /// No digit: GRUB's "unrecognized number".
+    None,
+}
+
+fn leading_number(s: &str) -> Number<'_> {
+    let s = s.trim_start_matches(is_blank);
+    let (radix, digits) = match s.as_bytes() {
+        [b'0', b'x', ..] => (16, s.get(2..).unwrap_or("")),
+        [b'0', b'0'..=b'7', ..] => (8, s),
+        _ => (10, s),
+    };
+    let end = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
+    let (num, rest) = digits.split_at(end);
+    if num.is_empty() {
+        return Number::None;
+    }
+    match u64::from_str_radix(num, radix) {
+        Ok(n) => Number::Value(n, rest),
+        Err(_) => Number::Overflow,
+    }
+}
+
+/// GRUB keeps the number as a C `int`: the low 32 bits, negative is none.
+fn as_index(n: u64) -> Option<usize> {
+    usize::try_from(n as u32 as i32).ok()
 }

@@ -485,3 +485,60 @@ fn entries_stop_at_the_text_budget() {
     );
     assert!(m.errors.iter().any(|e| e.contains("KiB of text")), "{:?}", m.errors);
 }
+
+/// `default` values that start with digits, as upstream GRUB and Red Hat's
+/// GRUB (a config that runs `blscfg`) resolve them. Upstream's answers are
+/// grub-emu 2.06's (Debian 2.06-13+deb12u2, through scripts/grub-oracle on
+/// these very menus); Red Hat's follow rhboot/grub2's "Fix menu entry
+/// selection based on ID and title" (`get_entry_number_helper`).
+#[test]
+fn numeric_looking_defaults_upstream_and_red_hat() {
+    let one = "menuentry 'Alpha' --id alpha { linux /a }\nmenuentry '2nd kernel' --id 1b2c-5.14 { linux /b }\n\
+               menuentry 'Gamma' --id 0c5d-6.5 { linux /c }\nmenuentry 'Delta' --id e1f0-6.1 { linux /d }\n";
+    let two = "menuentry 'Alpha' --id alpha { linux /a }\nmenuentry 'gamma' --id 1b2c-5.14 { linux /b }\n\
+               menuentry 'Gamma' --id 0c5d-6.5 { linux /c }\nmenuentry 'Delta' --id gamma { linux /d }\n";
+    // (menu, default, upstream's entry, Red Hat's entry)
+    let cases = [
+        (one, "0c5d-6.5", 0, 2),
+        (one, "2nd kernel", 2, 1),
+        (one, "0x2-foo", 2, 0),
+        (one, "010", 0, 0),
+        (one, "1b2c-5.14", 1, 1),
+        (one, "9abc-1", 0, 0),
+        (one, " 1", 1, 1),
+        (one, "e1f0-6.1", 3, 3),
+        (two, "gamma", 1, 3),
+        (two, "Delta", 3, 3),
+        (two, "1 ", 1, 0),
+        (two, "07", 0, 0),
+        (two, "0xyz", 0, 0),
+        (two, "4294967298", 2, 2),
+        (two, "18446744073709551616", 0, 0),
+    ];
+    for (menu, default, upstream, red_hat) in cases {
+        let m = run_cfg(&host(&format!("set default=\"{default}\"\n{menu}")));
+        assert_eq!(m.default, Some(upstream), "upstream GRUB, default={default:?}");
+        let m = run_cfg(&host(&format!("set default=\"{default}\"\nblscfg\n{menu}")));
+        assert_eq!(m.default, Some(red_hat), "Red Hat's GRUB, default={default:?}");
+    }
+}
+
+/// A submenu path: both GRUBs go down by id; Red Hat's takes a number only
+/// when it is the whole value, so `1>1` names nothing there, and an id
+/// followed by a title with blanks fails its id rule.
+#[test]
+fn default_paths_upstream_and_red_hat() {
+    let menu = "menuentry A --id a { linux /a }\nsubmenu 'Adv' --id adv {\n\
+                menuentry 'K one' --id k1 { linux /k1 }\nmenuentry 'K two' --id k2 { linux /k2 }\n}\n";
+    for (default, upstream, red_hat) in [
+        ("adv>k2", 2, 2),
+        ("1>1", 2, 0),
+        ("adv>K two", 2, 0),
+        ("Adv>K two", 2, 2),
+    ] {
+        let m = run_cfg(&host(&format!("set default=\"{default}\"\n{menu}")));
+        assert_eq!(m.default, Some(upstream), "upstream GRUB, default={default:?}");
+        let m = run_cfg(&host(&format!("set default=\"{default}\"\nblscfg\n{menu}")));
+        assert_eq!(m.default, Some(red_hat), "Red Hat's GRUB, default={default:?}");
+    }
+}

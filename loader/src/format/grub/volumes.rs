@@ -53,7 +53,7 @@ impl BootFormat for Grub {
             .errors
             .extend(menu.errors.iter().map(|m| error(Problem::Config(m.clone()))));
         for (i, g) in menu.entries.iter().enumerate() {
-            let Some(kvi) = volumes.iter().position(|v| v.grub_name == g.kernel.device) else {
+            let Some(kvi) = find_device(volumes, &g.kernel.device) else {
                 found.errors.push(error(Problem::DeviceMissing {
                     entry: g.title.clone(),
                     device: g.kernel.device.clone(),
@@ -102,7 +102,7 @@ struct Host<'a> {
 
 impl Host<'_> {
     fn vol(&self, dev: &str) -> Option<&Volume> {
-        self.vols.iter().find(|v| v.grub_name == dev)
+        self.vols.get(find_device(self.vols, dev)?)
     }
 }
 
@@ -130,5 +130,133 @@ impl GrubHost for Host<'_> {
             SearchBy::PartLabel => v.part_label.as_deref() == Some(value),
         })?;
         Some(hit.grub_name.clone())
+    }
+}
+
+/// The volume GRUB's device name `dev` reaches: the volume of that name,
+/// else the one GRUB would read under it (see [`reaches`]).
+pub(crate) fn find_device(volumes: &[Volume], dev: &str) -> Option<usize> {
+    volumes
+        .iter()
+        .position(|v| v.grub_name == dev)
+        .or_else(|| volumes.iter().position(|v| reaches(dev, v)))
+}
+
+/// A GRUB device name: disk `hdN` and, for a partition, its table (`None`
+/// for a bare number) and number.
+#[derive(Debug, PartialEq, Eq)]
+struct DeviceName<'a> {
+    disk: u32,
+    part: Option<(Option<&'a str>, u32)>,
+}
+
+/// Reads `hdN`, `hdN,gptM`, `hdN,msdosM`, `hdN,M`. Anything else (nested
+/// labels such as `hd0,msdos1,bsd1`, `cd0`, `lvm/…`) is `None`: GRUB names
+/// MBR logical partitions flat (`hd0,msdos5`), not below their extended one.
+fn device_name(name: &str) -> Option<DeviceName<'_>> {
+    let name = name.trim_start_matches('(').trim_end_matches(')');
+    let (disk, part) = match name.split_once(',') {
+        Some((d, p)) => (d, Some(p)),
+        None => (name, None),
+    };
+    let number = |s: &str| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|_| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let disk = number(disk.strip_prefix("hd")?)?;
+    let part = match part {
+        None => None,
+        Some(p) => {
+            let table = ["gpt", "msdos"].into_iter().find(|t| p.starts_with(t));
+            let n = number(table.map_or(p, |t| &p[t.len()..]))?;
+            Some((table, n))
+        }
+    };
+    Some(DeviceName { disk, part })
+}
+
+/// Whether GRUB, asked for device `dev`, reads volume `v`. Checked with
+/// grub-emu 2.06 (two disks through a device map, an MBR disk with a logical
+/// partition and a GPT disk): `(hd0,5)` and `(hd0,msdos5)` both read the
+/// logical partition, `(hd1,2)` and `(hd1,gpt2)` the GPT one; `(hd0,gpt1)`
+/// on the MBR disk, `(hd1,msdos1)` on the GPT disk, the extended partition
+/// `(hd0,msdos2)` and `(hd0,msdos1,msdos5)` read nothing. A tree given to
+/// `hopboot probe` answers to every partition of its disk.
+fn reaches(dev: &str, v: &Volume) -> bool {
+    let (Some(want), Some(have)) = (device_name(dev), device_name(&v.grub_name)) else {
+        return false;
+    };
+    if want.disk != have.disk {
+        return false;
+    }
+    if v.any_partition {
+        return true;
+    }
+    match (want.part, have.part) {
+        (None, None) => true,
+        (Some((wt, wn)), Some((ht, hn))) => wn == hn && (wt.is_none() || wt == ht),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::DirFs;
+
+    fn vol(grub_name: &str, any_partition: bool) -> Volume {
+        Volume {
+            name: grub_name.to_string(),
+            grub_name: grub_name.to_string(),
+            any_partition,
+            fs: Box::new(DirFs::new(std::path::Path::new("/nonexistent"))),
+            part_uuid: None,
+            part_label: None,
+        }
+    }
+
+    /// GRUB's device names against hopboot's volumes, as grub-emu 2.06 read
+    /// them (see [`reaches`]).
+    #[test]
+    fn grub_device_names() {
+        let vols = [
+            vol("hd0,msdos1", false),
+            vol("hd0,msdos5", false),
+            vol("hd1,gpt1", false),
+            vol("hd1,gpt2", false),
+            vol("hd2", false),
+        ];
+        for (dev, want) in [
+            ("hd0,1", Some(0)),
+            ("hd0,msdos1", Some(0)),
+            ("(hd0,5)", Some(1)),
+            ("hd0,msdos5", Some(1)),
+            ("hd0,msdos2", None),
+            ("hd0,gpt1", None),
+            ("hd0,msdos1,msdos5", None),
+            ("hd1,2", Some(3)),
+            ("hd1,gpt2", Some(3)),
+            ("hd1,msdos1", None),
+            ("hd1", None),
+            ("hd2", Some(4)),
+            ("hd2,gpt1", None),
+            ("hd3,gpt1", None),
+            ("hd,1", None),
+            ("cd0", None),
+        ] {
+            assert_eq!(find_device(&vols, dev), want, "{dev}");
+        }
+        // A tree: every partition of its disk, and the disk itself.
+        let trees = [vol("hd0", true), vol("hd1", true)];
+        for (dev, want) in [
+            ("hd0,gpt2", Some(0)),
+            ("hd0,msdos5", Some(0)),
+            ("hd0", Some(0)),
+            ("hd1,3", Some(1)),
+            ("hd2,gpt2", None),
+        ] {
+            assert_eq!(find_device(&trees, dev), want, "{dev}");
+        }
     }
 }

@@ -1,0 +1,1 @@
+normal.mod placeholder

@@ -729,7 +729,9 @@ mod tests {
     }
 
     const TIMEOUT: Duration = Duration::from_millis(400);
-    const STALL: Duration = Duration::from_millis(1500);
+    // Long enough that two rounds on a loaded 2-core machine end before a stalled read
+    // returns (1.5 s was not: the second round then saw the disk answer again).
+    const STALL: Duration = Duration::from_millis(3000);
 
     fn extlinux(label: &str) -> String {
         format!("DEFAULT {label}\nLABEL {label}\n  KERNEL /boot/vmlinuz-{label}\n  APPEND ro\n")

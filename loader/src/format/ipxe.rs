@@ -183,7 +183,10 @@ pub fn resolve_uri(base: &str, rel: &str) -> String {
     };
     let base_path = &path_part[..path_part.find(['?', '#']).unwrap_or(path_part.len())];
     if rel.is_empty() {
-        return format!("{scheme}:{authority}{}", &path_part[..path_part.find('#').unwrap_or(path_part.len())]);
+        return format!(
+            "{scheme}:{authority}{}",
+            &path_part[..path_part.find('#').unwrap_or(path_part.len())]
+        );
     }
     let split = rel.find(['?', '#']).unwrap_or(rel.len());
     let (rel_path, tail) = (&rel[..split], &rel[split..]);
@@ -301,14 +304,19 @@ fn parse_line(number: usize, line: &str) -> Line {
     let trimmed = line.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
     let (label, rest) = match trimmed.strip_prefix(':') {
         Some(after) => {
-            let end = after.find(|c: char| c.is_ascii() && is_space(c as u8)).unwrap_or(after.len());
+            let end = after
+                .find(|c: char| c.is_ascii() && is_space(c as u8))
+                .unwrap_or(after.len());
             (Some(after[..end].to_string()), &after[end..])
         }
         None => (None, trimmed),
     };
     let mut cmds = Vec::new();
     let mut words = Vec::new();
-    for w in rest.split(|c: char| c.is_ascii() && is_space(c as u8)).filter(|w| !w.is_empty()) {
+    for w in rest
+        .split(|c: char| c.is_ascii() && is_space(c as u8))
+        .filter(|w| !w.is_empty())
+    {
         let sep = match w {
             "&&" => Sep::And,
             "||" => Sep::Or,
@@ -519,11 +527,15 @@ pub fn run(
         errors_left_out: 0,
     };
     if !is_script(script) {
-        ctx.out.errors.push(format!("{uri}: not an iPXE script (no #!ipxe line)"));
+        ctx.out
+            .errors
+            .push(format!("{uri}: not an iPXE script (no #!ipxe line)"));
         return ctx.out;
     }
     if script.len() > MAX_SCRIPT_BYTES {
-        ctx.out.errors.push(format!("{uri}: larger than {MAX_SCRIPT_BYTES} bytes; not run"));
+        ctx.out
+            .errors
+            .push(format!("{uri}: larger than {MAX_SCRIPT_BYTES} bytes; not run"));
         return ctx.out;
     }
     let st = State {
@@ -547,7 +559,9 @@ pub fn run(
     };
     run_path(&mut ctx, st);
     if ctx.errors_left_out > 0 {
-        ctx.out.errors.push(format!("and {} more problems", ctx.errors_left_out));
+        ctx.out
+            .errors
+            .push(format!("and {} more problems", ctx.errors_left_out));
     }
     ctx.out
 }
@@ -644,13 +658,7 @@ fn complete(ctx: &mut Ctx, st: &mut State, ok: bool) -> bool {
                     .script
                     .lines
                     .get(f.line)
-                    .map(|l| {
-                        l.cmds
-                            .iter()
-                            .map(|c| c.words.join(" "))
-                            .collect::<Vec<_>>()
-                            .join(" … ")
-                    })
+                    .map(|l| l.cmds.iter().map(|c| c.words.join(" ")).collect::<Vec<_>>().join(" … "))
                     .unwrap_or_default();
                 if st.frames.len() == 1 {
                     ctx.error(format!("{uri}:{n}: script stopped: `{words}` failed"));
@@ -700,10 +708,7 @@ const IMAGE_OPTS: OptSpec = &[
 ];
 
 /// Splits `args` into options (up to the first other word or `--`) and the rest.
-fn options<'a>(
-    args: &'a [String],
-    spec: OptSpec,
-) -> Result<(BTreeMap<&'static str, String>, &'a [String]), String> {
+fn options(args: &[String], spec: OptSpec) -> Result<(BTreeMap<&'static str, String>, &[String]), String> {
     let mut opts = BTreeMap::new();
     let mut i = 0;
     while let Some(a) = args.get(i) {
@@ -730,7 +735,9 @@ fn options<'a>(
                 Some(v) => v,
                 None => {
                     i += 1;
-                    args.get(i).cloned().ok_or_else(|| format!("option `{a}` needs a value"))?
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("option `{a}` needs a value"))?
                 }
             }
         } else {
@@ -754,7 +761,10 @@ fn not_linux(name: &str) -> bool {
     let ext = n.rsplit_once('.').map(|(_, e)| e);
     n == "memdisk"
         || n.starts_with("wimboot")
-        || matches!(ext, Some("0" | "pxe" | "kpxe" | "kkpxe" | "kkkpxe" | "c32" | "com" | "iso" | "img"))
+        || matches!(
+            ext,
+            Some("0" | "pxe" | "kpxe" | "kkpxe" | "kkkpxe" | "c32" | "com" | "iso" | "img")
+        )
 }
 
 fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &Cmd) -> Step {
@@ -774,10 +784,8 @@ fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &C
     };
     match name.as_str() {
         // Talk to the network or the screen only: done already, or not needed.
-        "echo" | "sleep" | "dhcp" | "ifopen" | "ifconf" | "ifclose" | "ifstat" | "iflinkwait" | "ntp"
-        | "console" | "colour" | "cpair" | "show" | "imgstat" | "params" | "param" | "menu-timeout" => {
-            Step::Done(true)
-        }
+        "echo" | "sleep" | "dhcp" | "ifopen" | "ifconf" | "ifclose" | "ifstat" | "iflinkwait" | "ntp" | "console"
+        | "colour" | "cpair" | "show" | "imgstat" | "params" | "param" | "menu-timeout" => Step::Done(true),
         // Nobody answers.
         "prompt" | "read" | "login" => Step::Done(false),
         // Leave the script for something that is not a kernel we boot.
@@ -820,7 +828,11 @@ fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &C
             let Some(target) = rest.first() else {
                 return Step::Done(false);
             };
-            match script.lines.iter().position(|l| l.label.as_deref() == Some(target.as_str())) {
+            match script
+                .lines
+                .iter()
+                .position(|l| l.label.as_deref() == Some(target.as_str()))
+            {
                 Some(i) => {
                     if let Some(f) = st.frames.last_mut() {
                         f.line = i;
@@ -834,11 +846,15 @@ fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &C
         }
         "cpuid" => {
             // `cpuid --ext 29`: long mode, what netboot menus test for x86_64.
-            let long_mode = rest.len() == 2 && rest.first().is_some_and(|a| a == "--ext") && rest.get(1).is_some_and(|b| b == "29");
+            let long_mode =
+                rest.len() == 2 && rest.first().is_some_and(|a| a == "--ext") && rest.get(1).is_some_and(|b| b == "29");
             if long_mode {
                 Step::Done(cfg!(target_arch = "x86_64"))
             } else {
-                ctx.error(format!("{at}: `cpuid {}`: only `cpuid --ext 29` is known", rest.join(" ")));
+                ctx.error(format!(
+                    "{at}: `cpuid {}`: only `cpuid --ext 29` is known",
+                    rest.join(" ")
+                ));
                 Step::Done(false)
             }
         }
@@ -877,7 +893,9 @@ fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &C
             let (label, text) = if gap {
                 (None, words.join(" "))
             } else {
-                let (l, t) = words.split_first().map_or((String::new(), &[][..]), |(l, t)| (l.clone(), t));
+                let (l, t) = words
+                    .split_first()
+                    .map_or((String::new(), &[][..]), |(l, t)| (l.clone(), t));
                 let text = t.join(" ");
                 (Some(l), text)
             };
@@ -952,7 +970,11 @@ fn exec(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, cmd: &C
                 Some(n) => st.images.retain(|i| &i.name != n),
                 None => st.images.clear(),
             }
-            if st.selected.as_ref().is_some_and(|s| !st.images.iter().any(|i| &i.name == s)) {
+            if st
+                .selected
+                .as_ref()
+                .is_some_and(|s| !st.images.iter().any(|i| &i.name == s))
+            {
                 st.selected = None;
             }
             Step::Done(true)
@@ -1009,7 +1031,9 @@ fn boot(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, name: &str, rest: &[
         }
         Ok(Some(chained)) => {
             if st.frames.len() > MAX_CHAIN_DEPTH {
-                ctx.error(format!("{at}: {uri}: chained more than {MAX_CHAIN_DEPTH} deep; not run"));
+                ctx.error(format!(
+                    "{at}: {uri}: chained more than {MAX_CHAIN_DEPTH} deep; not run"
+                ));
                 return Step::Done(false);
             }
             st.frames.push(Frame {
@@ -1055,7 +1079,11 @@ fn emit(ctx: &mut Ctx, st: &State, name: &str) -> Step {
         } else {
             st.titles.join(" > ")
         },
-        id: if st.ids.is_empty() { k.name.clone() } else { st.ids.join("/") },
+        id: if st.ids.is_empty() {
+            k.name.clone()
+        } else {
+            st.ids.join("/")
+        },
         kernel: k.uri.clone(),
         initrds: st
             .images
@@ -1112,13 +1140,19 @@ fn choose(ctx: &mut Ctx, st: &mut State, script: &Rc<Script>, line: &Line, rest:
     if st.chosen.is_empty() && ctx.out.timeout_ms.is_none() {
         ctx.out.timeout_ms = Some(opts.get("timeout").and_then(|t| t.trim().parse().ok()).unwrap_or(0));
     }
-    let site = (Rc::as_ptr(script) as usize, line.number, st.frames.last().map_or(0, |f| f.cmd));
+    let site = (
+        Rc::as_ptr(script) as usize,
+        line.number,
+        st.frames.last().map_or(0, |f| f.cmd),
+    );
     if st.chosen.contains(&site) {
         // Back at a menu this path went through: its items are followed already.
         return Step::End;
     }
     if st.chosen.len() >= MAX_MENU_DEPTH {
-        ctx.error(format!("{at}: menus nested more than {MAX_MENU_DEPTH} deep; not followed"));
+        ctx.error(format!(
+            "{at}: menus nested more than {MAX_MENU_DEPTH} deep; not followed"
+        ));
         return Step::End;
     }
     for (i, item) in items.iter().enumerate() {

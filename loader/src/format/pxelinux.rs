@@ -154,13 +154,10 @@ pub fn config_names(client: &Client) -> Vec<String> {
 /// `None` when none exists (PXELINUX then reboots; the caller says why).
 pub fn find_and_parse(fs: &dyn FsView, client: &Client) -> Option<(String, ExtMenu)> {
     let prefix = prefix(client);
-    config_names(client)
-        .into_iter()
-        .find(|n| fs.is_file(n))
-        .map(|n| {
-            let menu = parse(fs, &n, &prefix);
-            (n, menu)
-        })
+    config_names(client).into_iter().find(|n| fs.is_file(n)).map(|n| {
+        let menu = parse(fs, &n, &prefix);
+        (n, menu)
+    })
 }
 
 /// Reads config `name` (as fetched) with working directory `prefix`: the
@@ -276,7 +273,10 @@ mod tests {
             boot_file: "pxelinux.0".into(),
             ..client()
         };
-        assert_eq!(config_names(&c), ["pxelinux.cfg/01-88-99-aa-bb-cc-dd", "pxelinux.cfg/default"]);
+        assert_eq!(
+            config_names(&c),
+            ["pxelinux.cfg/01-88-99-aa-bb-cc-dd", "pxelinux.cfg/default"]
+        );
     }
 
     /// syslinux's doc/pxelinux.txt example: configfile "configs/common" with
@@ -306,7 +306,10 @@ mod tests {
         };
         let names = config_names(&c);
         assert_eq!(names[0], "http://192.0.2.1/cfg/host1");
-        assert_eq!(names[1], "http://192.0.2.1/tcl/pxelinux.cfg/b8945908-d6a6-41a9-611d-74a6ab80b83d");
+        assert_eq!(
+            names[1],
+            "http://192.0.2.1/tcl/pxelinux.cfg/b8945908-d6a6-41a9-611d-74a6ab80b83d"
+        );
     }
 
     #[test]
@@ -344,7 +347,10 @@ mod tests {
     #[test]
     fn mac_config_beats_default_and_paths_use_the_prefix() {
         let server = Server::new(&[
-            ("boot/pxelinux.cfg/default", "DEFAULT a\nLABEL a\n KERNEL vmlinuz-default\n"),
+            (
+                "boot/pxelinux.cfg/default",
+                "DEFAULT a\nLABEL a\n KERNEL vmlinuz-default\n",
+            ),
             (
                 "boot/pxelinux.cfg/01-88-99-aa-bb-cc-dd",
                 "INCLUDE menus/extra.cfg\nDEFAULT mine\nLABEL mine\n MENU LABEL Mine\n KERNEL images/vmlinuz\n \
@@ -411,9 +417,6 @@ mod tests {
         let base = "http://ftp.debian.cz/pub/mirror/ftp.debian.org/debian/dists/stable/main/installer-amd64/current/images/netboot/debian-installer/amd64/";
         assert_eq!(menu.entries[0].kernel, format!("{base}linux"));
         assert_eq!(menu.entries[0].initrds, [format!("{base}initrd.gz")]);
-        assert_eq!(
-            menu.entries[0].append,
-            format!("initrd={base}initrd.gz vga=788 --")
-        );
+        assert_eq!(menu.entries[0].append, format!("initrd={base}initrd.gz vga=788 --"));
     }
 }

@@ -6,7 +6,12 @@ fn no_fetch(uri: &str) -> Fetched {
 }
 
 fn run_simple(script: &str) -> IpxeMenu {
-    run(script, "http://192.0.2.1/boot/boot.ipxe", &BTreeMap::new(), &mut no_fetch)
+    run(
+        script,
+        "http://192.0.2.1/boot/boot.ipxe",
+        &BTreeMap::new(),
+        &mut no_fetch,
+    )
 }
 
 fn titles(m: &IpxeMenu) -> Vec<&str> {
@@ -15,7 +20,11 @@ fn titles(m: &IpxeMenu) -> Vec<&str> {
 
 #[test]
 fn kernel_initrd_boot_with_nic_settings() {
-    let settings = nic_settings("net0", &[0x52, 0x54, 0, 0x12, 0x34, 0x56], Some(Ipv4Addr::new(192, 0, 2, 10)));
+    let settings = nic_settings(
+        "net0",
+        &[0x52, 0x54, 0, 0x12, 0x34, 0x56],
+        Some(Ipv4Addr::new(192, 0, 2, 10)),
+    );
     let script = "#!ipxe\r\ndhcp\r\n\
         kernel vmlinuz BOOTIF=${net0/mac:hexhyp} ip=${net0/ip} mac=${mac:hexraw} \\\r\n  quiet # comment\r\n\
         initrd initrd.img\r\ninitrd http://192.0.2.2/extra.img\r\nboot\r\n";
@@ -24,8 +33,14 @@ fn kernel_initrd_boot_with_nic_settings() {
     assert_eq!(m.entries.len(), 1);
     let e = &m.entries[0];
     assert_eq!(e.kernel, "http://192.0.2.1/boot/vmlinuz");
-    assert_eq!(e.initrds, ["http://192.0.2.1/boot/initrd.img", "http://192.0.2.2/extra.img"]);
-    assert_eq!(e.cmdline, "BOOTIF=52-54-00-12-34-56 ip=192.0.2.10 mac=525400123456 quiet");
+    assert_eq!(
+        e.initrds,
+        ["http://192.0.2.1/boot/initrd.img", "http://192.0.2.2/extra.img"]
+    );
+    assert_eq!(
+        e.cmdline,
+        "BOOTIF=52-54-00-12-34-56 ip=192.0.2.10 mac=525400123456 quiet"
+    );
     assert_eq!(e.title, "iPXE: vmlinuz");
     assert_eq!(m.default, Some(0));
     let b = entries(&m, 2, "eth0 192.0.2.10");
@@ -71,7 +86,11 @@ fn goto_labels_and_failures() {
     // An unhandled failure stops the script, reported with its line.
     let m = run_simple("#!ipxe\nisset ${nothing}\nkernel http://h/k\nboot\n");
     assert!(m.entries.is_empty());
-    assert!(m.errors.iter().any(|e| e.contains(":2: script stopped")), "{:?}", m.errors);
+    assert!(
+        m.errors.iter().any(|e| e.contains(":2: script stopped")),
+        "{:?}",
+        m.errors
+    );
 }
 
 #[test]
@@ -133,7 +152,11 @@ fn menu_items_become_entries() {
     assert_eq!(m.entries[1].initrds, ["http://192.0.2.1/boot/debian/initrd.gz"]);
     assert_eq!(m.entries[1].id, "deb");
     // The item with --default wins when choose names none.
-    let m = run_simple(&script.replace(" --default ${menu-default}", "").replace("item --key f fed", "item --default fed"));
+    let m = run_simple(
+        &script
+            .replace(" --default ${menu-default}", "")
+            .replace("item --key f fed", "item --default fed"),
+    );
     assert_eq!(m.default, Some(0));
 }
 
@@ -174,16 +197,29 @@ fn chained_scripts_share_settings_and_return() {
 #[test]
 fn chain_depth_is_bounded() {
     let mut fetch = |_: &str| Fetched::Text("#!ipxe\nchain again.ipxe\n".into());
-    let m = run("#!ipxe\nchain again.ipxe\n", "http://h/x.ipxe", &BTreeMap::new(), &mut fetch);
+    let m = run(
+        "#!ipxe\nchain again.ipxe\n",
+        "http://h/x.ipxe",
+        &BTreeMap::new(),
+        &mut fetch,
+    );
     assert!(m.entries.is_empty());
-    assert!(m.errors.iter().any(|e| e.contains("chained more than")), "{:?}", m.errors);
+    assert!(
+        m.errors.iter().any(|e| e.contains("chained more than")),
+        "{:?}",
+        m.errors
+    );
 }
 
 #[test]
 fn unknown_commands_are_reported_not_fatal() {
     let m = run_simple("#!ipxe\nfrobnicate now ||\nimgverify k k.sig || echo unsigned\nkernel http://h/k\nboot\n");
     assert_eq!(m.entries.len(), 1);
-    assert!(m.errors.iter().any(|e| e.contains("unknown command `frobnicate`")), "{:?}", m.errors);
+    assert!(
+        m.errors.iter().any(|e| e.contains("unknown command `frobnicate`")),
+        "{:?}",
+        m.errors
+    );
     assert!(m.errors.iter().any(|e| e.contains("`imgverify`")));
     // Not a script at all.
     let m = run_simple("kernel http://h/k\n");
@@ -267,7 +303,12 @@ fn netboot_cz_scripts() {
             _ => Fetched::Image,
         }
     };
-    let m = run(&testdata("netboot.cz/netboot.cz.ipxe"), "file:netboot.cz.ipxe", &settings, &mut fetch);
+    let m = run(
+        &testdata("netboot.cz/netboot.cz.ipxe"),
+        "file:netboot.cz.ipxe",
+        &settings,
+        &mut fetch,
+    );
     assert!(m.entries.is_empty());
     assert!(m.errors.is_empty(), "{:?}", m.errors);
     assert_eq!(seen, ["http://netboot.cz/index.ipxe", "http://netboot.cz/pxelinux.0"]);
@@ -281,7 +322,7 @@ fn hostile_scripts_never_panic_and_stay_bounded() {
     // A menu that fans out: 40 items, each chaining 40 more.
     let mut s = String::from("#!ipxe\n");
     for level in 0..3 {
-        s.push_str(&format!("menu\n"));
+        s.push_str("menu\n");
         for i in 0..40 {
             s.push_str(&format!("item l{level}i{i} Item {i}\n"));
         }
@@ -292,9 +333,46 @@ fn hostile_scripts_never_panic_and_stay_bounded() {
     assert!(m.entries.len() <= MAX_PATHS);
     assert!(m.errors.iter().any(|e| e.contains("menu paths")), "{:?}", m.errors);
     let words = [
-        "#!ipxe", "\n", "\n", ":a", "goto", "a", "${", "}", "${x}", "&&", "||", ";", "menu", "item", "choose", "x",
-        "--default", "--gap", "kernel", "initrd", "boot", "chain", "imgfree", "set", "x", "isset", "iseq", "exit",
-        "\\", "#", "--timeout", "imgargs", "k", "-n", "--name", "\r", ":", "b", "goto", "b",
+        "#!ipxe",
+        "\n",
+        "\n",
+        ":a",
+        "goto",
+        "a",
+        "${",
+        "}",
+        "${x}",
+        "&&",
+        "||",
+        ";",
+        "menu",
+        "item",
+        "choose",
+        "x",
+        "--default",
+        "--gap",
+        "kernel",
+        "initrd",
+        "boot",
+        "chain",
+        "imgfree",
+        "set",
+        "x",
+        "isset",
+        "iseq",
+        "exit",
+        "\\",
+        "#",
+        "--timeout",
+        "imgargs",
+        "k",
+        "-n",
+        "--name",
+        "\r",
+        ":",
+        "b",
+        "goto",
+        "b",
     ];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..300 {

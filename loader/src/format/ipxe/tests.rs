@@ -55,18 +55,21 @@ fn kernel_initrd_boot_with_nic_settings() {
 fn settings_conditions_and_chaining() {
     let script = "#!ipxe\n\
         set a one two\n\
+        set b one two\n\
         set i 0\n\
         set net0/x inner\n\
-        iseq ${a} one two && set split no || set split yes\n\
+        iseq ${a} ${b} && set split no || set split yes\n\
+        iseq x x x && set three yes ||\n\
         isset ${nothing} || set fallback 1\n\
         isset ${nothing} && set never 1 ||\n\
         set n ${net${i}/x}\n\
-        kernel http://h/k ${split} ${fallback} ${never} ${n} [${a}]\n\
+        kernel http://h/k ${split} ${fallback} ${never} ${n} [${a}] ${three}\n\
         boot\n";
     let m = run_simple(script);
     assert!(m.errors.is_empty(), "{:?}", m.errors);
-    // `iseq ${a} one two`: three arguments after expansion splits nothing → fails.
-    assert_eq!(m.entries[0].cmdline, "yes 1  inner [one two]");
+    // Words are split before expansion: `iseq ${a} ${b}` compares two
+    // arguments "one two" (equal), and `iseq` of three arguments fails.
+    assert_eq!(m.entries[0].cmdline, "no 1  inner [one two] ");
 }
 
 #[test]

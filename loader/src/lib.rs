@@ -19,6 +19,7 @@ pub mod kexec;
 pub mod kmod;
 mod le;
 pub mod model;
+pub mod net;
 pub mod source;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -18,6 +18,10 @@ pub enum Format {
     Extlinux,
     /// Plain /boot scan (no config).
     Scan,
+    /// PXELINUX config fetched from a boot server (not wired yet).
+    Pxelinux,
+    /// iPXE script fetched from a boot server (not wired yet).
+    Ipxe,
 }
 
 impl Format {
@@ -29,6 +33,8 @@ impl Format {
             Format::Uki => "uki",
             Format::Extlinux => "extlinux",
             Format::Scan => "scan",
+            Format::Pxelinux => "pxelinux",
+            Format::Ipxe => "ipxe",
         }
     }
 }

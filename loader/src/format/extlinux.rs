@@ -107,9 +107,21 @@ struct Label {
     localboot: bool,
 }
 
+/// How a config's file names become paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Names {
+    /// A filesystem: joined to the working directory and normalised.
+    #[default]
+    Local,
+    /// PXELINUX: the working directory is a text prefix
+    /// ([`crate::format::pxelinux::resolve`]).
+    Pxe,
+}
+
 /// Everything one pass over a config (and its includes) produced.
 #[derive(Default)]
 struct State {
+    names: Names,
     cwd: String,
     labels: Vec<Label>,
     current: Option<usize>,
@@ -155,7 +167,28 @@ fn is_module(file: &str) -> bool {
     }
 }
 
+/// `name` as a path from working directory `cwd`.
+fn resolve(names: Names, cwd: &str, name: &str) -> String {
+    match names {
+        Names::Local => join(cwd, name),
+        Names::Pxe => crate::format::pxelinux::resolve(cwd, name),
+    }
+}
+
+/// The directory of `path` (a CONFIG switch without a directory).
+fn dir_in(names: Names, path: &str) -> String {
+    match names {
+        Names::Local => dir_of(path),
+        // The text up to and including the last '/'.
+        Names::Pxe => path.rfind('/').map(|i| path[..=i].to_string()).unwrap_or_default(),
+    }
+}
+
 impl State {
+    fn resolve(&self, name: &str) -> String {
+        resolve(self.names, &self.cwd, name)
+    }
+
     fn label(&mut self) -> Option<&mut Label> {
         self.labels.get_mut(self.current?)
     }
@@ -246,11 +279,11 @@ impl State {
                 } else if kind == Kind::Config {
                     // CONFIG outside a label: syslinux restarts with that file.
                     let (file, dir) = word(rest);
-                    let file = join(&self.cwd, file);
+                    let file = self.resolve(file);
                     let dir = if dir.is_empty() {
-                        dir_of(&file)
+                        dir_in(self.names, &file)
                     } else {
-                        join(&self.cwd, word(dir).0)
+                        self.resolve(word(dir).0)
                     };
                     self.restart = Some((file, dir));
                 }
@@ -317,7 +350,7 @@ impl State {
     fn include(&mut self, fs: &dyn FsView, arg: &str, depth: usize, errors: &mut Vec<String>) {
         let (file, _tag) = word(arg);
         if !file.is_empty() {
-            let path = join(&self.cwd, file);
+            let path = self.resolve(file);
             self.run_file(fs, &path, depth + 1, errors);
         }
     }
@@ -345,7 +378,7 @@ fn entry(fs: &dyn FsView, st: &State, l: &Label, is_default: bool) -> Option<Ext
         None => {
             // No kernel line: the label names the kernel file, if there is one.
             let implicit = word(&l.name).0;
-            if implicit.is_empty() || is_module(implicit) || !fs.is_file(&join(&st.cwd, implicit)) {
+            if implicit.is_empty() || is_module(implicit) || !fs.is_file(&st.resolve(implicit)) {
                 return None;
             }
             (implicit, "")
@@ -374,15 +407,15 @@ fn entry(fs: &dyn FsView, st: &State, l: &Label, is_default: bool) -> Option<Ext
     Some(ExtEntry {
         label: l.name.clone(),
         title,
-        kernel: join(&st.cwd, kernel_arg),
+        kernel: st.resolve(kernel_arg),
         kernel_arg: kernel_arg.to_string(),
-        initrds: initrds(&st.cwd, l.initrd.as_deref(), &append),
+        initrds: initrds(st, l.initrd.as_deref(), &append),
         append,
     })
 }
 
 /// INITRD's list, else the last `initrd=` option of the command line.
-fn initrds(cwd: &str, initrd: Option<&str>, append: &str) -> Vec<String> {
+fn initrds(st: &State, initrd: Option<&str>, append: &str) -> Vec<String> {
     let list = match initrd {
         Some(i) => word(i).0,
         None => append
@@ -394,7 +427,7 @@ fn initrds(cwd: &str, initrd: Option<&str>, append: &str) -> Vec<String> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| join(cwd, s))
+        .map(|s| st.resolve(s))
         .collect()
 }
 
@@ -402,13 +435,28 @@ fn initrds(cwd: &str, initrd: Option<&str>, append: &str) -> Vec<String> {
 /// switches) from `fs` and builds the menu. Never fails: problems go to
 /// [`ExtMenu::errors`].
 pub fn parse(fs: &dyn FsView, config_path: &str) -> ExtMenu {
+    let path = join("/", config_path);
+    let cwd = dir_of(&path);
+    parse_in(fs, Names::Local, path, cwd)
+}
+
+/// Reads a PXELINUX config: `config` is the name as fetched (already
+/// resolved against the prefix, e.g. `boot/pxelinux.cfg/default` or a URL)
+/// and `prefix` the working directory, a text prefix to which every
+/// unqualified name in the config is appended ([`crate::format::pxelinux`]).
+/// The paths in the result are names in that form, for a network `FsView`.
+pub fn parse_pxe(fs: &dyn FsView, config: &str, prefix: &str) -> ExtMenu {
+    parse_in(fs, Names::Pxe, config.to_string(), prefix.to_string())
+}
+
+fn parse_in(fs: &dyn FsView, names: Names, mut path: String, mut cwd: String) -> ExtMenu {
+    let config_path = path.clone();
     let mut errors = Vec::new();
-    let mut path = join("/", config_path);
-    let mut cwd = dir_of(&path);
     let mut restarts = 0usize;
     let mut read = 0usize;
     loop {
         let mut st = State {
+            names,
             cwd: cwd.clone(),
             read,
             ..Default::default()
@@ -422,12 +470,12 @@ pub fn parse(fs: &dyn FsView, config_path: &str) -> ExtMenu {
             match st.labels.get(i)?.kernel.as_ref()? {
                 (Kind::Config, arg) => {
                     let (file, _) = word(arg);
-                    let file = join(&st.cwd, file);
+                    let file = st.resolve(file);
                     let app = st.labels.get(i)?.append.as_deref().map(|a| word(a).0).unwrap_or("");
                     let dir = if app.is_empty() {
-                        dir_of(&file)
+                        dir_in(st.names, &file)
                     } else {
-                        join(&st.cwd, app)
+                        st.resolve(app)
                     };
                     Some((file, dir))
                 }
@@ -501,7 +549,7 @@ fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
 fn command_line_default(fs: &dyn FsView, st: &State) -> Option<ExtEntry> {
     let cmd = st.ontimeout.as_deref().or(st.default_cmd.as_deref())?;
     let (kernel_arg, args) = word(cmd);
-    let kernel = join(&st.cwd, kernel_arg);
+    let kernel = st.resolve(kernel_arg);
     if kernel_arg.is_empty() || is_module(kernel_arg) || !fs.is_file(&kernel) {
         return None;
     }
@@ -517,7 +565,7 @@ fn command_line_default(fs: &dyn FsView, st: &State) -> Option<ExtEntry> {
         title: cmd.trim().to_string(),
         kernel,
         kernel_arg: kernel_arg.to_string(),
-        initrds: initrds(&st.cwd, None, &append),
+        initrds: initrds(st, None, &append),
         append,
     })
 }

@@ -9,6 +9,10 @@
 //! - [`extlinux`]: syslinux / extlinux / isolinux;
 //! - [`scan`]: the plain /boot scan, the fallback for a filesystem no config uses.
 //!
+//! Network formats, pure and not in [`FORMATS`] yet (no network source):
+//! [`pxelinux`] (which config a PXE client fetches, read with the syslinux
+//! parser) and [`ipxe`] (an iPXE script interpreter).
+//!
 //! [`crate::discover`] asks each format in [`FORMATS`] for the configs every
 //! volume holds and has each config read once; the precedence between
 //! formats (a filesystem is scanned only when no config boots from it, an
@@ -19,6 +23,8 @@
 
 pub mod extlinux;
 pub mod grub;
+pub mod ipxe;
+pub mod pxelinux;
 pub mod scan;
 pub mod sdboot;
 

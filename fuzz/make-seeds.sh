@@ -17,7 +17,7 @@ STUB=$("$ROOT/scripts/efi-stub.sh" 2>/dev/null || echo /nonexistent)
 export MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME=1700000000
 
 rm -rf "$OUT"
-TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage)
+TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage dhcp pxelinux ipxe)
 for t in "${TARGETS[@]}"; do mkdir -p "$OUT/$t"; done
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -43,6 +43,14 @@ while IFS= read -r -d '' f; do
 done < <(find "$CORPUS" -type f -size -1024k -print0)
 
 # A filesystem tree with every config format hopboot reads.
+# Network boot: real DHCP packets and netboot configs (loader/testdata/netboot/SOURCES.md).
+NET=$ROOT/loader/testdata/netboot
+for f in "$NET"/udhcpd/*.bin; do cp "$f" "$OUT/dhcp/"; done
+for f in "$NET"/netboot.cz/pxelinux.cfg/default "$NET"/netboot.cz/debian.conf; do
+    cp "$f" "$OUT/pxelinux/$(basename "$f")"
+done
+for f in "$NET"/*/*.ipxe; do cp "$f" "$OUT/ipxe/$(basename "$f")"; done
+
 tree() { # tree DIR
     mkdir -p "$1/boot/grub" "$1/boot/extlinux" "$1/loader/entries"
     cp "$CORPUS/grub-semantics/root/boot/grub/grub.cfg" "$1/boot/grub/grub.cfg" 2>/dev/null ||

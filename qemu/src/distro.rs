@@ -176,13 +176,13 @@ impl Layout {
         matches!(self, Layout::EspSystemdBoot | Layout::EspGrub)
     }
 
-    /// The mount point of the filesystem the boot loader reads its entries from, when
-    /// it is not /: what the kexec tests unmount by hand.
+    /// The mount point of the boot filesystem the kexec tests unmount by hand: /boot
+    /// (not a mount point in [`Layout::RootBoot`]), or the ESP (with GRUB it holds
+    /// only the grub.cfg that sends GRUB on to /boot/grub on /).
     pub fn boot_mount(self) -> &'static str {
         match self {
-            Layout::RootBoot | Layout::EspGrub => "/",
-            Layout::SeparateBoot => "/boot",
-            Layout::EspSystemdBoot => "/boot/efi",
+            Layout::RootBoot | Layout::SeparateBoot => "/boot",
+            Layout::EspSystemdBoot | Layout::EspGrub => "/boot/efi",
         }
     }
 }

@@ -88,7 +88,8 @@ set_oneshot() {
 }
 oneshot() {
     if [ -e "$oneshot_var" ]; then
-        tail -c +5 "$oneshot_var" | iconv -f UTF-16LE -t ASCII | tr -d '\000'
+        # One read(2) of the whole variable; the ids here are ASCII.
+        dd if="$oneshot_var" bs=4096 count=1 2>/dev/null | tail -c +5 | tr -d '\000'
     else
         echo unset
     fi

@@ -3,7 +3,14 @@
 # (tests/tests/distro.rs; the Rust side, qemu/src/distro.rs, turns the directory into a
 # GPT disk with mkfs.ext4 -d, no loop devices).
 #
-#   build-distro-rootfs.sh CACHE_DIR OUT_DIR FS_UUID PART_UUID
+#   build-distro-rootfs.sh CACHE_DIR OUT_DIR FS_UUID PART_UUID [BOOT]
+#
+# BOOT is `bios` (the default: GRUB's tools only, no boot loader installed) or `uefi`:
+# the base also holds Debian's UEFI boot packages (systemd-boot; grub-efi-amd64 with
+# the signed GRUB and shim), and stage 2 sets up an ESP tree in OUT_DIR/boot/efi the
+# way `bootctl install` and `kernel-install` (systemd 252) make it: loader.conf,
+# systemd-boot's binaries, and a type #1 entry with the kernel and initrd copied in
+# (qemu/src/distro.rs makes that directory the vfat ESP, or leaves it empty for GRUB).
 #
 # Two stages:
 #   1. base: `debootstrap --variant=minbase` of bookworm with the kernel, initramfs-tools,
@@ -32,6 +39,10 @@ SUITE=bookworm
 VARIANT=minbase
 # udev: device units for the fstab entry (also pulled in by initramfs-tools-core).
 INCLUDE=linux-image-amd64,initramfs-tools,systemd-sysv,udev,grub-pc-bin,grub2-common,zstd,e2fsprogs
+# BOOT=uefi adds these. grub-efi-amd64 conflicts only with grub-pc (not installed);
+# their postinsts run grub-install / bootctl only when /boot/efi/EFI/debian or an ESP
+# exists, which debootstrap's tree has not.
+UEFI_INCLUDE=systemd-boot,grub-efi-amd64,grub-efi-amd64-signed,shim-signed
 # Bump when stage 1 changes in a way the key below does not see.
 BASE_REV=1
 
@@ -46,6 +57,7 @@ if [ "${1:-}" = "--in-namespace" ]; then
     OUT=$2
     FS_UUID=$3
     PART_UUID=$4
+    BOOT=$5
     mount -t proc proc "$OUT/proc"
     # A scratch /dev: the device nodes the tools need, and the by-uuid link 10_linux
     # checks (`test -e /dev/disk/by-uuid/$GRUB_DEVICE_UUID`) before it writes
@@ -110,10 +122,39 @@ PROBE
         say "grub-probe was asked for: $(sort "$OUT/dev/grub-probe.log" | uniq -c | tr -s ' \n' ' ')"
     [ "$status" -eq 0 ] || die "grub-mkconfig failed ($status)"
     [ -x "$OUT/usr/sbin/grub-probe" ] || die "the real grub-probe was not restored"
+
+    if [ "$BOOT" = uefi ]; then
+        # systemd-boot as `bootctl install` puts it on an ESP mounted at /boot/efi.
+        # bootctl wants the root of a filesystem there: a tmpfs in this namespace,
+        # copied out afterwards. SYSTEMD_RELAX_ESP_CHECKS lets bootctl and
+        # kernel-install take a filesystem that is not vfat on no partition, and
+        # --no-variables keeps bootctl away from any EFI variable.
+        kver=$(basename "$(ls -d "$OUT"/lib/modules/* | head -n1)")
+        mkdir -p "$OUT/boot/efi"
+        mount -t tmpfs -o mode=0755 hopboot-esp "$OUT/boot/efi"
+        say "bootctl install --no-variables --esp-path=/boot/efi (in the chroot)"
+        in_chroot env SYSTEMD_RELAX_ESP_CHECKS=1 bootctl install --no-variables --esp-path=/boot/efi ||
+            die "bootctl install failed"
+        say "kernel-install add $kver (in the chroot)"
+        in_chroot env SYSTEMD_RELAX_ESP_CHECKS=1 kernel-install --verbose add "$kver" \
+            "/boot/vmlinuz-$kver" "/boot/initrd.img-$kver" || die "kernel-install add failed"
+        ls "$OUT"/boot/efi/loader/entries/*.conf >/dev/null 2>&1 ||
+            die "kernel-install wrote no entry to /boot/efi/loader/entries"
+        for f in "$OUT"/boot/efi/loader/loader.conf "$OUT"/boot/efi/loader/entries/*.conf; do
+            say "$f:"
+            sed 's/^/    /' "$f" >&2
+        done
+        rm -rf "$OUT/boot/efi.tmp"
+        cp -a "$OUT/boot/efi/." "$OUT/boot/efi.tmp"
+        umount "$OUT/boot/efi"
+        rmdir "$OUT/boot/efi"
+        mv "$OUT/boot/efi.tmp" "$OUT/boot/efi"
+        say "ESP tree: $(cd "$OUT/boot/efi" && find . -type f | sort | tr '\n' ' ')"
+    fi
     exit 0
 fi
 
-[ $# -eq 4 ] || die "usage: $0 CACHE_DIR OUT_DIR FS_UUID PART_UUID"
+[ $# -eq 4 ] || [ $# -eq 5 ] || die "usage: $0 CACHE_DIR OUT_DIR FS_UUID PART_UUID [bios|uefi]"
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and chroot)"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] ||
     die "debootstrap is missing (scripts/install-deps.sh as root installs it)"
@@ -122,6 +163,12 @@ CACHE=$(realpath -m "$1")
 OUT=$(realpath -m "$2")
 FS_UUID=$3
 PART_UUID=$4
+BOOT=${5:-bios}
+case "$BOOT" in
+    bios) ;;
+    uefi) INCLUDE=$INCLUDE,$UEFI_INCLUDE ;;
+    *) die "BOOT must be bios or uefi, not $BOOT" ;;
+esac
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 [[ $FS_UUID =~ $uuid_re ]] || die "FS_UUID $FS_UUID is not a lowercase UUID"
 [[ $PART_UUID =~ $uuid_re ]] || die "PART_UUID $PART_UUID is not a lowercase UUID"
@@ -172,6 +219,12 @@ cat >"$OUT/etc/fstab" <<EOF
 # <file system> <mount point> <type> <options> <dump> <pass>
 UUID=$FS_UUID / ext4 errors=remount-ro 0 1
 EOF
+if [ "$BOOT" = uefi ]; then
+    # What kernel-install puts in the entry's `options` (else it copies /proc/cmdline:
+    # the host's): the same as GRUB_CMDLINE_LINUX below, with the root.
+    mkdir -p "$OUT/etc/kernel"
+    echo "root=UUID=$FS_UUID ro console=ttyS0,115200n8" >"$OUT/etc/kernel/cmdline"
+fi
 echo hopboot-distro >"$OUT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\thopboot-distro\n' >"$OUT/etc/hosts"
 
@@ -223,7 +276,7 @@ ExecStart=/usr/local/sbin/hopboot-marker
 WantedBy=multi-user.target
 EOF
 
-unshare --mount --propagation private "$SELF" --in-namespace "$OUT" "$FS_UUID" "$PART_UUID"
+unshare --mount --propagation private "$SELF" --in-namespace "$OUT" "$FS_UUID" "$PART_UUID" "$BOOT"
 
 cfg=$OUT/boot/grub/grub.cfg
 grep -q "^menuentry 'Debian GNU/Linux'" "$cfg" || die "$cfg has no 'Debian GNU/Linux' entry"

@@ -18,8 +18,9 @@ const USAGE: &str = "usage:
       Loads ENTRY (id, title or 0-based index; default: the entry the bootloader would
       boot, including a one-shot from grub-reboot or `bootctl set-oneshot`) of the running
       system, then exits. `systemctl kexec` (or `hopboot exec`) boots it.
-      --next also uses up GRUB's one-shot (next_entry) as GRUB does when it boots it,
-      with the system's own grub-editenv.
+      --next also uses up the one-shot as the bootloader does when it boots it: GRUB's
+      next_entry with the system's own grub-editenv, systemd-boot's LoaderEntryOneShot
+      by deleting the EFI variable.
       --reuse-cmdline uses /proc/cmdline (without BOOT_IMAGE= and initrd= items) instead
       of the entry's command line. On BIOS machines hopboot sets the kernel up itself
       (kexec_load); on UEFI, under lockdown or with --kexec-file the kernel's loader

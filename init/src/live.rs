@@ -21,7 +21,7 @@ pub struct How<'a> {
     pub append: Option<&'a str>,
     /// `--kexec-file` or not.
     pub method: Method,
-    /// `--next`: use up GRUB's one-shot.
+    /// `--next`: use up GRUB's or systemd-boot's one-shot.
     pub next: bool,
 }
 
@@ -118,6 +118,7 @@ fn load_entry(how: &How<'_>, name: &str) -> Result<BootEntry, String> {
     kexec::load(&e, vol.fs.as_ref(), how.append, how.method).map_err(|err| err.to_string())?;
     if how.next {
         use_up_grub_oneshot(&d, &e);
+        use_up_sdboot_oneshot(Path::new(efivars::EFIVARFS), &e);
     }
     Ok(e)
 }
@@ -198,6 +199,40 @@ fn use_up_grub_oneshot(d: &Discovery, e: &BootEntry) {
         "hopboot load: --next: no grub-editenv here; GRUB's next_entry stays set in {}",
         file.display()
     );
+}
+
+/// After systemd-boot's one-shot entry (`LoaderEntryOneShot`, `bootctl
+/// set-oneshot`) was loaded, deletes the variable as systemd-boot does when it
+/// boots it. efivarfs marks the variable immutable: cleared first, as
+/// `bootctl` does. Returns whether it was deleted.
+fn use_up_sdboot_oneshot(efivarfs: &Path, e: &BootEntry) -> bool {
+    if !matches!(e.format, Format::Bls | Format::Uki) || !e.default {
+        return false;
+    }
+    let Some(var) = efivars::read(efivarfs).oneshot else {
+        log::info!("--next: systemd-boot has no one-shot entry (LoaderEntryOneShot) set");
+        return false;
+    };
+    if !efivars::names(&var, &e.id) {
+        return false;
+    }
+    let path = efivars::var_path(efivarfs, "LoaderEntryOneShot");
+    let removed = std::fs::File::open(&path)
+        .and_then(|f| hopboot_loader::sys::clear_immutable(&f))
+        .and_then(|()| std::fs::remove_file(&path));
+    match removed {
+        Ok(()) => {
+            println!("hopboot load: used up systemd-boot's one-shot entry (LoaderEntryOneShot={var} deleted)");
+            true
+        }
+        Err(err) => {
+            eprintln!(
+                "hopboot load: --next: cannot delete {}: {err}; systemd-boot's one-shot stays set",
+                path.display()
+            );
+            false
+        }
+    }
 }
 
 /// Whether systemd is shutting the system down (`systemctl
@@ -282,7 +317,45 @@ pub fn systemd(how: &How<'_>) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::State;
+    use super::*;
+
+    fn entry(id: &str, format: Format, default: bool) -> BootEntry {
+        BootEntry {
+            title: id.into(),
+            format,
+            kernel: "/vmlinuz".into(),
+            initrds: vec![],
+            cmdline: String::new(),
+            default,
+            device: "vda1".into(),
+            id: id.into(),
+            volume: 0,
+            boot_image: None,
+        }
+    }
+
+    /// On a plain directory standing in for efivarfs (no immutable flag there; the
+    /// real one is the Debian test, tests/tests/distro.rs).
+    #[test]
+    fn next_deletes_systemd_boots_oneshot_only_when_it_chose_the_entry() {
+        let dir = std::env::temp_dir().join(format!("hopboot-live-oneshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let var = efivars::var_path(&dir, "LoaderEntryOneShot");
+        let mut bytes = vec![7u8, 0, 0, 0];
+        for u in "second.conf".encode_utf16().chain([0]) {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        std::fs::write(&var, &bytes).unwrap();
+        // Another entry, a GRUB entry, or one that is not the default: kept.
+        assert!(!use_up_sdboot_oneshot(&dir, &entry("first", Format::Bls, true)));
+        assert!(!use_up_sdboot_oneshot(&dir, &entry("second", Format::Grub, true)));
+        assert!(!use_up_sdboot_oneshot(&dir, &entry("second", Format::Bls, false)));
+        assert!(var.exists());
+        assert!(use_up_sdboot_oneshot(&dir, &entry("second", Format::Bls, true)));
+        assert!(!var.exists());
+        assert!(!use_up_sdboot_oneshot(&dir, &entry("second", Format::Bls, true)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn state_lines_round_trip() {

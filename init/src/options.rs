@@ -4,6 +4,7 @@
 use hopboot_loader::cmdline::Cmdline;
 use hopboot_loader::discover::Discovery;
 use hopboot_loader::kexec::Method;
+use hopboot_loader::model::Format;
 use std::time::Duration;
 
 /// hopboot's `hopboot.*` kernel command-line options.
@@ -81,7 +82,10 @@ fn parse_seconds(v: &str) -> Option<Duration> {
 /// CLI's ENTRY: id, title or index), else the loader's default.
 pub fn choose(d: &Discovery, wanted: Option<&str>) -> Result<usize, String> {
     if let Some(w) = wanted {
-        let by_name = d.entries.iter().position(|e| e.id == w || e.title == w);
+        // systemd-boot's own ids keep the `.conf` (`bootctl list`, `set-oneshot`).
+        let by_name = d.entries.iter().position(|e| {
+            e.id == w || e.title == w || (e.format == Format::Bls && w.strip_suffix(".conf") == Some(e.id.as_str()))
+        });
         let by_index = w.parse::<usize>().ok().filter(|i| *i < d.entries.len());
         return by_name
             .or(by_index)
@@ -93,6 +97,40 @@ pub fn choose(d: &Discovery, wanted: Option<&str>) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hopboot_loader::model::BootEntry;
+
+    #[test]
+    fn choose_takes_ids_titles_indexes_and_bootctls_conf_ids() {
+        let entry = |id: &str, format| BootEntry {
+            title: format!("T {id}"),
+            format,
+            kernel: "/vmlinuz".into(),
+            initrds: vec![],
+            cmdline: String::new(),
+            default: id == "a",
+            device: "vda1".into(),
+            id: id.into(),
+            volume: 0,
+            boot_image: None,
+        };
+        let d = Discovery {
+            volumes: vec![],
+            entries: vec![
+                entry("a", Format::Bls),
+                entry("b", Format::Bls),
+                entry("g", Format::Grub),
+            ],
+            errors: vec![],
+        };
+        assert_eq!(choose(&d, None), Ok(0));
+        assert_eq!(choose(&d, Some("b")), Ok(1));
+        assert_eq!(choose(&d, Some("T b")), Ok(1));
+        assert_eq!(choose(&d, Some("2")), Ok(2));
+        // `bootctl list` shows systemd-boot's id with its .conf.
+        assert_eq!(choose(&d, Some("b.conf")), Ok(1));
+        assert!(choose(&d, Some("g.conf")).is_err());
+        assert!(choose(&d, Some("c")).is_err());
+    }
 
     #[test]
     fn quotes_and_last_wins() {

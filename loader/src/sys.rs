@@ -143,6 +143,43 @@ pub fn block_set_readonly(dev: &std::fs::File) -> io::Result<()> {
     }
 }
 
+/// `FS_IOC_GETFLAGS` / `FS_IOC_SETFLAGS` from `<linux/fs.h>`: `_IOR('f', 1, long)`,
+/// `_IOW('f', 2, long)` (the kernel reads and writes an `int` through them).
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+/// `FS_IMMUTABLE_FL`: `chattr +i`.
+const FS_IMMUTABLE_FL: libc::c_int = 0x10;
+
+/// Clears the immutable attribute of `f` (`chattr -i`), if set (a filesystem
+/// without attributes: nothing to do). efivarfs sets it on
+/// every variable the kernel does not know to be safe to delete (systemd-boot's
+/// among them): it must be cleared before the variable can be removed.
+pub fn clear_immutable(f: &std::fs::File) -> io::Result<()> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: `f` is open for the whole call; FS_IOC_GETFLAGS writes one `int`
+    // through the pointer, which points at `flags`, alive until return.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS as _, &mut flags as *mut libc::c_int) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        // A filesystem without attributes has nothing to clear.
+        return match err.raw_os_error() {
+            Some(libc::ENOTTY | libc::EOPNOTSUPP) => Ok(()),
+            _ => Err(err),
+        };
+    }
+    if flags & FS_IMMUTABLE_FL == 0 {
+        return Ok(());
+    }
+    let cleared = flags & !FS_IMMUTABLE_FL;
+    // SAFETY: as above; FS_IOC_SETFLAGS reads one `int` from `cleared`.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_SETFLAGS as _, &cleared as *const libc::c_int) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Unloads a kernel loaded by [`kexec_file_load`]; succeeds when none is loaded.
 pub fn kexec_file_unload() -> io::Result<()> {
     // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the fds and the

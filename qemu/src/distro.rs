@@ -61,9 +61,25 @@ pub fn distro_dir() -> Result<PathBuf> {
     Ok(paths::target_dir()?.join("distro"))
 }
 
+/// Which boot packages the installation holds ([`SCRIPT`]'s BOOT argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boot {
+    /// GRUB's tools only (grub-mkconfig); no boot loader installed.
+    Bios,
+    /// Also systemd-boot and GRUB for UEFI (grub-efi-amd64, signed, with shim), and an
+    /// ESP tree in `/boot/efi` as `bootctl install` and `kernel-install` make it
+    /// (for [`Layout::EspSystemdBoot`] and [`Layout::EspGrub`]).
+    Uefi,
+}
+
 /// Builds the Debian 12 disk at `out` (replacing it), with the cache in
 /// `<target dir>/distro/cache`. Needs root; the script's progress goes to stderr.
 pub fn distro_disk(out: &Path) -> Result<DistroDisk> {
+    distro_disk_for(out, Boot::Bios)
+}
+
+/// [`distro_disk`] with the boot packages of `boot`.
+pub fn distro_disk_for(out: &Path, boot: Boot) -> Result<DistroDisk> {
     let dir = distro_dir()?;
     let cache = dir.join("cache");
     let staging = out.with_extension("rootfs");
@@ -73,6 +89,10 @@ pub fn distro_disk(out: &Path) -> Result<DistroDisk> {
     let started = Instant::now();
     let mut cmd = Command::new(&script);
     cmd.arg(&cache).arg(&staging).arg(FS_UUID).arg(PART_UUID);
+    cmd.arg(match boot {
+        Boot::Bios => "bios",
+        Boot::Uefi => "uefi",
+    });
     let status = cmd.status().with_context(|| format!("running {}", script.display()))?;
     ensure!(
         status.success(),
@@ -127,6 +147,10 @@ fn image_from_rootfs(out: &Path, rootfs: &Path, rootfs_time: Duration) -> Result
 /// The /boot filesystem's UUID in [`Layout::SeparateBoot`].
 pub const BOOT_FS_UUID: &str = "5d1a8b2e-0c4f-4e3b-9a6d-44f15720b007";
 
+/// The ESP's filesystem UUID (vfat volume id) in the ESP layouts: it is partition 1,
+/// so [`crate::disk::VFAT_VOLUME_ID_BASE`] + 1.
+pub const ESP_FS_UUID: &str = "4842-0001";
+
 /// Where the installed system keeps /boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -134,6 +158,33 @@ pub enum Layout {
     RootBoot,
     /// /boot is its own ext4 partition (the second), in /etc/fstab by UUID.
     SeparateBoot,
+    /// UEFI with systemd-boot: the ESP (vfat, GPT type EF00, partition 1) mounted at
+    /// /boot/efi (in /etc/fstab by UUID) holds systemd-boot, loader.conf and the type #1
+    /// entry with its kernel and initrd, as `bootctl install` and `kernel-install` wrote
+    /// them; / is partition 2, /boot a directory of it, without a grub.cfg. Needs a base
+    /// built with [`Boot::Uefi`].
+    EspSystemdBoot,
+    /// UEFI with GRUB: the same ESP at /boot/efi, empty (the installed system runs
+    /// `grub-install` itself, as Debian's installer does); grub.cfg in /boot/grub on /.
+    /// Needs a base built with [`Boot::Uefi`].
+    EspGrub,
+}
+
+impl Layout {
+    /// Whether the ESP is partition 1 (and / partition 2).
+    pub fn has_esp(self) -> bool {
+        matches!(self, Layout::EspSystemdBoot | Layout::EspGrub)
+    }
+
+    /// The mount point of the boot filesystem the kexec tests unmount by hand: /boot
+    /// (not a mount point in [`Layout::RootBoot`]), or the ESP (with GRUB it holds
+    /// only the grub.cfg that sends GRUB on to /boot/grub on /).
+    pub fn boot_mount(self) -> &'static str {
+        match self {
+            Layout::RootBoot | Layout::SeparateBoot => "/boot",
+            Layout::EspSystemdBoot | Layout::EspGrub => "/boot/efi",
+        }
+    }
 }
 
 /// A disk derived from a built installation, and what booting it directly needs.
@@ -182,6 +233,19 @@ pub fn layout_disk(
     let mut fstab = fs::read_to_string(inside("etc/fstab"))?;
     if layout == Layout::SeparateBoot {
         fstab.push_str(&format!("UUID={BOOT_FS_UUID} /boot ext4 defaults 0 2\n"));
+    }
+    if layout.has_esp() {
+        ensure!(
+            inside("boot/efi/loader/loader.conf").is_file(),
+            "{} has no ESP tree (boot/efi/loader): build it with Boot::Uefi",
+            base.rootfs.display()
+        );
+        // As Debian's installer writes it.
+        fstab.push_str(&format!("UUID={ESP_FS_UUID} /boot/efi vfat umask=0077 0 1\n"));
+    }
+    if layout == Layout::EspSystemdBoot {
+        // systemd-boot's system: no GRUB menu to prefer over its entries.
+        fs::remove_file(inside("boot/grub/grub.cfg"))?;
     }
     let mut all: Vec<(&str, Vec<u8>, u32)> = vec![("/etc/fstab", fstab.into_bytes(), 0o644)];
     all.extend(files.iter().cloned());
@@ -238,9 +302,28 @@ pub fn layout_disk(
                 .with_staging(&boot),
             ]
         }
+        Layout::EspSystemdBoot | Layout::EspGrub => {
+            // /boot/efi's contents move to the ESP (for GRUB: none, grub-install runs
+            // in the installed system); the mount point stays, empty.
+            let esp = out.with_extension("esp");
+            let _ = fs::remove_dir_all(&esp);
+            fs::rename(inside("boot/efi"), &esp)?;
+            fs::create_dir(inside("boot/efi"))?;
+            if layout == Layout::EspGrub {
+                fs::remove_dir_all(&esp)?;
+                fs::create_dir(&esp)?;
+            }
+            let esp_mib = partition_size_mib(&esp)?;
+            vec![
+                Partition::new(esp_mib, "ef00", Fs::Vfat)
+                    .with_label("ESP")
+                    .with_staging(&esp),
+                root_part(partition_size_mib(&work)?),
+            ]
+        }
     };
     disk::build_disk(out, Table::Gpt, &parts)?;
-    for p in [work, out.with_extension("boot")] {
+    for p in [work, out.with_extension("boot"), out.with_extension("esp")] {
         let _ = fs::remove_dir_all(p);
     }
     Ok(LayoutDisk {

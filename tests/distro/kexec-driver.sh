@@ -10,6 +10,11 @@ step=$(cat "$state/step" 2>/dev/null || echo 0)
 # The kernel's own lines stay on the console for `make soak` and `make bench-reboot`
 # (what happened last before a reset; when the old kernel went down), else only ours.
 [ -e "$state/soak" ] || [ -e "$state/bench" ] || dmesg -n 1 || true
+# The layout (tests/src/installed.rs): its name, and the mount point of the boot
+# filesystem step 3 unmounts (/boot, or the ESP at /boot/efi).
+read -r layout bootmnt <"$state/layout" || { layout=separate-boot; bootmnt=/boot; }
+# systemd-boot's one-shot variable (bootctl set-oneshot), in efivarfs.
+oneshot_var=/sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
 say() { echo "HOPBOOT-KT step=$step $*" >/dev/ttyS0; }
 run() { # a command whose output the test sees
     say "run: $*"
@@ -46,7 +51,9 @@ go_on() {
 }
 # Wait until the boot is over (the failed-units count means something then).
 systemctl is-system-running --wait >/dev/null 2>&1 || true
-say "up cmdline=[$(cat /proc/cmdline)] failed=[$(failed)] boot=[$(findmnt -n -o SOURCE /boot || echo root)]"
+efi=no
+[ -d /sys/firmware/efi ] && efi=yes
+say "up cmdline=[$(cat /proc/cmdline)] failed=[$(failed)] boot=[$(findmnt -n -o SOURCE "$bootmnt" || echo root)] efi=[$efi]"
 # `make soak`: after the first step, only kexec, as many times as the file says.
 if [ -e "$state/soak" ] && [ "$step" -gt 0 ]; then
     if [ "$step" -le "$(cat "$state/soak")" ]; then
@@ -73,16 +80,8 @@ if [ -e "$state/bench" ] && [ "$step" -gt 0 ]; then
     fi
     exit 0
 fi
-case $step in
-0)
-    if [ -e "$state/bench" ]; then
-        # GRUB in the disk's BIOS boot partition, as Debian's installer puts it, with no
-        # menu wait (the firmware reboot at its fastest).
-        run grub-install --target=i386-pc /dev/vda
-        run sed -i 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' /etc/default/grub
-    fi
-    # First boot, started by QEMU -kernel: make grub.cfg describe this disk (the image's
-    # was written in a chroot), add a second entry, install hopboot, enable the unit.
+# A second GRUB entry: the first one's body with hopboot.test=second, in 40_custom.
+grub_second() {
     run update-grub
     awk -v q="'" '
         /^menuentry / && !f { f = 1; print "menuentry " q "hopboot second" q " --id hopboot-second {"; next }
@@ -90,6 +89,58 @@ case $step in
         f { if ($1 == "linux") $0 = $0 " hopboot.test=second"; print }
     ' /boot/grub/grub.cfg >>/etc/grub.d/40_custom
     run update-grub
+}
+# A second systemd-boot entry: the one kernel-install wrote, with hopboot.test=second,
+# sorted after it (sort-key), so the first stays the default.
+sdboot_second() {
+    entries=/boot/efi/loader/entries
+    first=$(ls "$entries"/*.conf | head -n1)
+    sed -e 's/^title .*/title hopboot second/' -e 's/^sort-key .*/sort-key zz-hopboot-second/' \
+        -e '/^options/ s/$/ hopboot.test=second/' "$first" >"$entries/hopboot-second.conf"
+    run cat "$first" "$entries/hopboot-second.conf"
+}
+# Sets systemd-boot's one-shot entry as `bootctl set-oneshot` does. bootctl refuses
+# unless systemd-boot started this boot (LoaderInfo), and here QEMU started the
+# kernel: write the variable itself (4 bytes of attributes NV|BS|RT, then the
+# UTF-16LE id with its NUL), in one write(2) as efivarfs wants.
+set_oneshot() {
+    if ! bootctl set-oneshot "$1" 2>/dev/null; then
+        { printf '\007\000\000\000'; printf '%s\000' "$1" | iconv -f ASCII -t UTF-16LE; } >/run/oneshot.var
+        cat /run/oneshot.var >"$oneshot_var"
+    fi
+    say "oneshot=[$(oneshot)]"
+}
+oneshot() {
+    if [ -e "$oneshot_var" ]; then
+        # One read(2) of the whole variable; the ids here are ASCII.
+        dd if="$oneshot_var" bs=4096 count=1 2>/dev/null | tail -c +5 | tr -d '\000'
+    else
+        echo unset
+    fi
+}
+case $step in
+0)
+    # First boot, started by QEMU -kernel: make the boot loader's entries describe this
+    # disk (the image's were written in a chroot), add a second entry, install
+    # hopboot, enable the unit.
+    case $layout in
+    esp-grub)
+        # As Debian's installer does on UEFI (no NVRAM entry: QEMU starts the kernel).
+        run grub-install --target=x86_64-efi --no-nvram
+        run find /boot/efi -type f
+        grub_second
+        ;;
+    esp-systemd-boot) sdboot_second ;;
+    *)
+        if [ -e "$state/bench" ]; then
+            # GRUB in the disk's BIOS boot partition, as Debian's installer puts it,
+            # with no menu wait (the firmware reboot at its fastest).
+            run grub-install --target=i386-pc /dev/vda
+            run sed -i 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' /etc/default/grub
+        fi
+        grub_second
+        ;;
+    esac
     run apt-get install -y /root/hopboot.deb
     run systemctl enable --now hopboot-kexec.service
     run hopboot list
@@ -108,24 +159,47 @@ case $step in
     go_on
     ;;
 2)
-    watched hopboot load --entry hopboot-second
+    case $layout in
+    # The id as bootctl list shows it (with .conf).
+    esp-systemd-boot) watched hopboot load --entry hopboot-second.conf ;;
+    *) watched hopboot load --entry hopboot-second ;;
+    esac
     go_on
     ;;
 3)
-    # /boot unmounted by hand: hopboot reads it from its block device.
-    run umount /boot
+    # The boot filesystem unmounted by hand: hopboot reads it from its block device.
+    run umount "$bootmnt"
     watched hopboot load
     go_on
     ;;
 4)
-    run grub-reboot 2
-    run grub-editenv list
-    run hopboot load --next
-    run grub-editenv list
+    case $layout in
+    esp-systemd-boot)
+        set_oneshot hopboot-second.conf
+        run hopboot list
+        run hopboot load --next
+        say "oneshot=[$(oneshot)]"
+        ;;
+    *)
+        # On UEFI, grub-mkconfig's 30_uefi-firmware adds "UEFI Firmware Settings"
+        # (fwsetup) before 40_custom: name the entry by its id there.
+        if [ "$layout" = esp-grub ]; then
+            run grub-reboot hopboot-second
+        else
+            run grub-reboot 2
+        fi
+        run grub-editenv list
+        run hopboot load --next
+        run grub-editenv list
+        ;;
+    esac
     go_on
     ;;
 *)
-    run grub-editenv list
+    case $layout in
+    esp-systemd-boot) say "oneshot=[$(oneshot)]" ;;
+    *) run grub-editenv list ;;
+    esac
     say "done"
     systemctl --no-block poweroff
     ;;

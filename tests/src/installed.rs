@@ -69,6 +69,18 @@ pub fn kexec_disk_with(
             0o644,
         ),
     ];
+    // What the driver does differs by boot loader and by what it unmounts.
+    let layout_name = match layout {
+        Layout::RootBoot => "root-boot",
+        Layout::SeparateBoot => "separate-boot",
+        Layout::EspSystemdBoot => "esp-systemd-boot",
+        Layout::EspGrub => "esp-grub",
+    };
+    files.push((
+        "/var/lib/hopboot-test/layout",
+        format!("{layout_name} {}\n", layout.boot_mount()).into_bytes(),
+        0o644,
+    ));
     files.extend(extra.iter().cloned());
     let links = [(
         "/etc/systemd/system/multi-user.target.wants/hopboot-kexec-test.service",
@@ -79,17 +91,33 @@ pub fn kexec_disk_with(
     layout_disk(&out, base, layout, &files, &links, &remove)
 }
 
-/// The `step=N up cmdline=[...] failed=[...] boot=[...]` line of step `n`: the
-/// command line, the failed units and /boot's source.
-pub fn step_up(lines: &[Line], n: u32) -> Option<(String, String, String)> {
+/// The `step=N up cmdline=[...] failed=[...] boot=[...] efi=[...]` line of step `n`:
+/// the command line, the failed units, the boot filesystem's source (`root` when it is
+/// /) and whether the kernel runs on UEFI (`yes`/`no`: /sys/firmware/efi).
+pub fn step_up(lines: &[Line], n: u32) -> Option<Up> {
     let prefix = format!("{KT}step={n} up cmdline=[");
     let l = lines.iter().find(|l| l.text.contains(&prefix))?;
     let rest = &l.text[l.text.find(&prefix)? + prefix.len()..];
     let (cmdline, rest) = rest.split_once("] failed=[")?;
     let (failed, rest) = rest.split_once("] boot=[")?;
-    Some((
-        cmdline.to_owned(),
-        failed.trim().to_owned(),
-        rest.trim_end_matches(']').to_owned(),
-    ))
+    let (boot, rest) = rest.split_once("] efi=[")?;
+    Some(Up {
+        cmdline: cmdline.to_owned(),
+        failed: failed.trim().to_owned(),
+        boot: boot.to_owned(),
+        efi: rest.trim_end_matches(']') == "yes",
+    })
+}
+
+/// One boot of the installed system, as its driver reported it ([`step_up`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Up {
+    /// /proc/cmdline.
+    pub cmdline: String,
+    /// The failed units, space-separated; empty when none.
+    pub failed: String,
+    /// The boot filesystem's source (`findmnt`), `root` when it is /.
+    pub boot: String,
+    /// Whether /sys/firmware/efi exists.
+    pub efi: bool,
 }

@@ -527,26 +527,103 @@ fn partition_writes_are_the_counters_differences() {
 /// 5. `grub-reboot 2` then `hopboot load --next`: the third top-level entry (after the
 ///    "Advanced options" submenu) comes up, and GRUB's next_entry is used up.
 #[test]
-#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro"]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro-kexec"]
 fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
+    systemctl_kexec(hopboot_qemu::distro::Layout::SeparateBoot);
+}
+
+/// The same five kexecs on UEFI (OVMF starts the installed kernel with QEMU -kernel, so
+/// /sys/firmware/efi exists and hopboot loads with kexec_file_load), systemd-boot on
+/// the ESP at /boot/efi with the type #1 entry `bootctl install` + `kernel-install`
+/// wrote (kernel and initrd on the ESP), and no grub.cfg:
+/// 1, 2. the unit loads systemd-boot's default (the first entry by sort-key; loader.conf
+///    names none): that entry's `options` come up;
+/// 3. `hopboot load --entry hopboot-second.conf` (the id as `bootctl list` gives it);
+/// 4. `umount /boot/efi` then `hopboot load`: the kernel is read from the unmounted ESP;
+/// 5. `LoaderEntryOneShot=hopboot-second.conf` written to efivarfs (bootctl refuses
+///    without systemd-boot having started), `hopboot load --next`: that entry comes up,
+///    and the variable is gone (used once).
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro-kexec"]
+fn debian12_systemctl_kexec_on_uefi_with_systemd_boot_on_the_esp() {
+    systemctl_kexec(hopboot_qemu::distro::Layout::EspSystemdBoot);
+}
+
+/// The same five kexecs on UEFI with GRUB: the installed system runs `grub-install
+/// --target=x86_64-efi` onto its ESP (/boot/efi) and `update-grub` at the first boot;
+/// grub.cfg is /boot/grub's on /. Step 4 unmounts the ESP; step 5 is `grub-reboot
+/// hopboot-second` (on UEFI, "UEFI Firmware Settings" comes before 40_custom's entry).
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro-kexec"]
+fn debian12_systemctl_kexec_on_uefi_with_grub_and_an_esp() {
+    systemctl_kexec(hopboot_qemu::distro::Layout::EspGrub);
+}
+
+/// The Debian 12 installation with the UEFI boot packages and an ESP tree, built once
+/// per test binary.
+fn uefi_disk() -> &'static DistroDisk {
+    static DISK: std::sync::OnceLock<Result<DistroDisk, String>> = std::sync::OnceLock::new();
+    let r = DISK.get_or_init(|| {
+        let dir = distro_dir().map_err(|e| format!("{e:#}"))?;
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        hopboot_qemu::distro::distro_disk_for(&dir.join("debian12-uefi.img"), hopboot_qemu::distro::Boot::Uefi)
+            .map_err(|e| format!("building the Debian 12 UEFI disk: {e:#}"))
+    });
+    match r {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The `options` of the one type #1 entry `kernel-install` wrote into the ESP tree.
+fn bls_options(d: &DistroDisk) -> String {
+    let dir = d.rootfs.join("boot/efi/loader/entries");
+    let confs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    assert_eq!(confs.len(), 1, "{confs:?}");
+    let text = std::fs::read_to_string(&confs[0]).unwrap();
+    let options: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("options"))
+        .map(str::trim)
+        .collect();
+    assert!(!options.is_empty(), "{}: no options line:\n{text}", confs[0].display());
+    options.join(" ")
+}
+
+fn systemctl_kexec(layout: hopboot_qemu::distro::Layout) {
     use hopboot_qemu::distro::{Layout, FS_UUID};
     use hopboot_tests::installed::{kexec_disk, step_up, KT};
-    setup();
+    let s = setup();
     let dir = distro_dir().unwrap();
-    let d = disk();
-    let l = kexec_disk("debian12-separate-boot", d, Layout::SeparateBoot, None).unwrap();
+    let (d, name) = match layout {
+        Layout::SeparateBoot => (disk(), "separate-boot"),
+        Layout::EspSystemdBoot => (uefi_disk(), "esp-systemd-boot"),
+        Layout::EspGrub => (uefi_disk(), "esp-grub"),
+        Layout::RootBoot => unreachable!("not a kexec test layout"),
+    };
+    let l = kexec_disk(&format!("debian12-{name}"), d, layout, None).unwrap();
     let first = format!("root=UUID={FS_UUID} ro console=ttyS0,115200n8 hopboot.test=first");
     let mut cfg = VmConfig::new(&l.kernel, &l.initrd, &first).with_disk(DiskAttach::new(&l.disk));
+    if layout.has_esp() {
+        // OVMF starts the kernel (its EFI stub) from QEMU's -kernel: a UEFI boot.
+        cfg = cfg.with_firmware(Firmware::uefi(s.work.join(format!("kexec-{name}.OVMF_VARS.fd"))).unwrap());
+    }
     cfg.memory_mib = MEMORY_MIB;
-    let serial_log = dir.join("kexec-separate-boot.log");
+    let serial_log = dir.join(format!("kexec-{name}.log"));
     cfg.log = Some(serial_log.clone());
-    let qmp_path = dir.join("kexec-separate-boot-qmp.sock");
+    let qmp_path = dir.join(format!("kexec-{name}-qmp.sock"));
     let _ = std::fs::remove_file(&qmp_path);
     cfg.extra_args = vec![
         "-snapshot".into(),
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_path.display()),
     ];
+    let started = std::time::Instant::now();
     let mut vm = Vm::spawn(&cfg).unwrap();
     let mut qmp = Qmp::connect(&qmp_path, Duration::from_secs(30)).unwrap();
     let wait = |vm: &mut Vm, needle: &str, secs: u64| {
@@ -556,8 +633,8 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
         }
     };
     // Six boots of the installed system under TCG (about a minute each). Around the
-    // loads by hand (steps 2 and 3, the second from the unmounted /boot), QEMU's own
-    // write counters for the disk must not move: hopboot writes to no partition.
+    // loads by hand (steps 2 and 3, the second from the unmounted boot filesystem),
+    // QEMU's own write counters for the disk are read (reported, see below).
     let mut writes = Vec::new();
     for step in [2, 3] {
         wait(&mut vm, &format!("{KT}step={step} watch begin"), 900);
@@ -568,27 +645,46 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
     }
     wait(&mut vm, &format!("{KT}step=5 done"), 900);
     vm.wait_exit(Duration::from_secs(180)).unwrap();
+    eprintln!("distro: {name}: six boots in {:.0} s", started.elapsed().as_secs_f64());
     let lines = vm.lines();
     for l in lines.iter().filter(|l| l.text.contains(KT)) {
         eprintln!("distro: {l}");
     }
     let up = |n| step_up(&lines, n).unwrap_or_else(|| panic!("no 'up' line for step {n}"));
-    let (c0, f0, b0) = up(0);
-    assert_eq!(c0, first);
-    assert_eq!(f0, "", "failed units at the first boot");
-    assert!(b0.starts_with("/dev/vda2"), "/boot at the first boot: {b0}");
+    // The boot filesystem step 3 unmounts: /boot (vda2) or the ESP (vda1).
+    let boot_dev = if layout.has_esp() { "/dev/vda1" } else { "/dev/vda2" };
+    let u0 = up(0);
+    // OVMF's loader for QEMU's -kernel adds the initrd it passes.
+    let first_seen = if layout.has_esp() {
+        format!("{first} initrd=initrd")
+    } else {
+        first.clone()
+    };
+    assert_eq!(u0.cmdline, first_seen);
+    assert_eq!(u0.failed, "", "failed units at the first boot");
+    assert!(
+        u0.boot.starts_with(boot_dev),
+        "boot filesystem at the first boot: {}",
+        u0.boot
+    );
+    assert_eq!(u0.efi, layout.has_esp(), "/sys/firmware/efi at the first boot");
     let default_args = format!("root=UUID={FS_UUID} ro console=ttyS0,115200n8");
+    let want = |second: bool| {
+        let extra = if second { " hopboot.test=second" } else { "" };
+        match layout {
+            Layout::SeparateBoot => format!("BOOT_IMAGE=/vmlinuz-{} {default_args}{extra}", d.kernel_version),
+            Layout::EspGrub => format!("BOOT_IMAGE=/boot/vmlinuz-{} {default_args}{extra}", d.kernel_version),
+            // systemd-boot passes the entry's options as they are.
+            _ => format!("{}{extra}", bls_options(d)),
+        }
+    };
     for n in 1..=5 {
-        let (c, f, b) = up(n);
-        assert_eq!(f, "", "failed units at boot {n}: {c}");
-        assert!(b.starts_with("/dev/vda2"), "/boot at boot {n}: {b}");
+        let u = up(n);
+        assert_eq!(u.failed, "", "failed units at boot {n}: {}", u.cmdline);
+        assert!(u.boot.starts_with(boot_dev), "boot filesystem at boot {n}: {}", u.boot);
+        assert_eq!(u.efi, layout.has_esp(), "/sys/firmware/efi at boot {n}");
         let second = n == 3 || n == 5;
-        let want = format!(
-            "BOOT_IMAGE=/vmlinuz-{} {default_args}{}",
-            d.kernel_version,
-            if second { " hopboot.test=second" } else { "" }
-        );
-        assert_eq!(c, want, "boot {n}");
+        assert_eq!(u.cmdline, want(second), "boot {n}");
     }
     for (step, before, after) in &writes {
         eprintln!(
@@ -603,15 +699,17 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
             "distro: step {step}: {} writes to the disk while hopboot loaded; per partition: {parts:?}",
             after.wr_operations - before.wr_operations
         );
-        // At step 3 /boot (vda2) is not mounted and hopboot reads its block device:
-        // nothing may write to it. (At step 2 it is mounted: the kernel may write
-        // atimes of the files read, which is not hopboot's doing.)
+        // At step 3 the boot filesystem (/boot on vda2, or the ESP on vda1) is not
+        // mounted and hopboot reads its block device: nothing may write to it. (At
+        // step 2 it is mounted: the kernel may write atimes of the files read, which
+        // is not hopboot's doing.)
         if *step == 3 {
-            let boot = parts.iter().find(|(p, _)| p == "vda2");
+            let part = boot_dev.trim_start_matches("/dev/");
+            let boot = parts.iter().find(|(p, _)| p == part);
             assert_eq!(
                 boot.map(|(_, n)| *n),
                 Some(0),
-                "writes to the unmounted /boot: {parts:?}"
+                "writes to the unmounted {part}: {parts:?}"
             );
         }
         assert!(
@@ -619,13 +717,30 @@ fn debian12_systemctl_kexec_with_boot_on_its_own_partition() {
             "step {step}: nothing read from the disk?"
         );
     }
-    let editenv_after = lines
-        .iter()
-        .filter(|l| l.text.contains(&format!("{KT}step=5 | ")))
-        .map(|l| l.text.clone())
-        .collect::<Vec<_>>();
-    assert!(
-        !editenv_after.iter().any(|l| l.contains("next_entry=2")),
-        "GRUB's one-shot still set after hopboot load --next: {editenv_after:?}"
-    );
+    let said = |step: u32| {
+        lines
+            .iter()
+            .filter(|l| l.text.contains(&format!("{KT}step={step} ")))
+            .map(|l| l.text.clone())
+            .collect::<Vec<_>>()
+    };
+    if layout == Layout::EspSystemdBoot {
+        // Set before the load, gone after it, and still gone at the next boot.
+        let four = said(4);
+        let set = four
+            .iter()
+            .position(|l| l.contains("oneshot=[hopboot-second.conf]"))
+            .unwrap_or_else(|| panic!("the one-shot was not set: {four:?}"));
+        assert!(
+            four[set..].iter().any(|l| l.contains("oneshot=[unset]")),
+            "systemd-boot's one-shot still set after hopboot load --next: {four:?}"
+        );
+        assert!(said(5).iter().any(|l| l.contains("oneshot=[unset]")), "{:?}", said(5));
+    } else {
+        let editenv_after = said(5);
+        assert!(
+            !editenv_after.iter().any(|l| l.contains("next_entry=")),
+            "GRUB's one-shot still set after hopboot load --next: {editenv_after:?}"
+        );
+    }
 }

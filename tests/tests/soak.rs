@@ -133,10 +133,13 @@ fn debian12_kexecs_itself_through_the_unit_every_time() {
             match vm.wait_for(&want_line, Duration::from_secs(300)) {
                 Ok(_) => {
                     let lines = vm.lines();
-                    if let Some((cmdline, failed, _)) = step_up(&lines, next_step) {
-                        if cmdline != want || !failed.is_empty() {
+                    if let Some(up) = step_up(&lines, next_step) {
+                        if up.cmdline != want || !up.failed.is_empty() {
                             bad += 1;
-                            eprintln!("soak: debian step {next_step}: cmdline [{cmdline}] failed [{failed}]");
+                            eprintln!(
+                                "soak: debian step {next_step}: cmdline [{}] failed [{}]",
+                                up.cmdline, up.failed
+                            );
                         }
                     }
                     seen = next_step;

@@ -4,8 +4,9 @@
 //! systemd-boot picks the one-shot first, then the EFI default, then
 //! `loader.conf`'s `default` (its `config_default_entry_select`); hopboot
 //! applies the same order to the entries it found ([`apply`]). systemd-boot
-//! deletes the one-shot variable when it boots it; hopboot never writes
-//! variables, so the one-shot stays until systemd-boot itself runs.
+//! deletes the one-shot variable when it boots it; so does `hopboot load
+//! --next` (in `init/src/live.rs`, through [`var_path`]), and nothing else
+//! in hopboot writes variables.
 
 use crate::discover::Discovery;
 use crate::model::Format;
@@ -46,10 +47,15 @@ pub fn decode(bytes: &[u8]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The efivarfs file of variable `name` of [`LOADER_GUID`] in `dir`.
+pub fn var_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!("{name}-{LOADER_GUID}"))
+}
+
 /// Reads one variable of [`LOADER_GUID`] from `dir` (an efivarfs).
 fn read_var(dir: &Path, name: &str) -> Option<String> {
     use std::io::Read;
-    let f = std::fs::File::open(dir.join(format!("{name}-{LOADER_GUID}"))).ok()?;
+    let f = std::fs::File::open(var_path(dir, name)).ok()?;
     let mut bytes = Vec::new();
     f.take(MAX_VAR_BYTES).read_to_end(&mut bytes).ok()?;
     decode(&bytes)
@@ -66,7 +72,7 @@ pub fn read(dir: &Path) -> LoaderVars {
 
 /// Whether entry id `id` is the one the variable names (systemd-boot's ids
 /// keep the `.conf` of type #1 entries; compared without case, as it does).
-fn names(var: &str, id: &str) -> bool {
+pub fn names(var: &str, id: &str) -> bool {
     var.eq_ignore_ascii_case(id) || var.eq_ignore_ascii_case(&format!("{id}.conf"))
 }
 

@@ -3,7 +3,11 @@
 # (tests/tests/distro.rs; the Rust side, qemu/src/distro.rs, turns the directory into a
 # GPT disk with mkfs.ext4 -d, no loop devices).
 #
-#   build-distro-rootfs.sh CACHE_DIR OUT_DIR FS_UUID PART_UUID [BOOT]
+#   build-distro-rootfs.sh CACHE_DIR OUT_DIR FS_UUID PART_UUID [BOOT [SYSTEMD]]
+#
+# SYSTEMD is `stable` (the default: bookworm's systemd 252) or `backports`: the base then
+# has systemd, systemd-sysv, udev, libsystemd0 and libudev1 from bookworm-backports (254),
+# installed with apt inside the base's chroot (the host's own packages are not touched).
 #
 # BOOT is `bios` (the default: GRUB's tools only, no boot loader installed) or `uefi`:
 # the base also holds Debian's UEFI boot packages (systemd-boot; grub-efi-amd64 with
@@ -53,6 +57,30 @@ die() {
 }
 
 # The part that runs inside `unshare --mount`: chroot work on OUT_DIR.
+# The part that runs inside `unshare --mount` for SYSTEMD=backports: apt in the base.
+if [ "${1:-}" = "--backports" ]; then
+    W=$2
+    MIRROR=$3
+    mount -t proc proc "$W/proc"
+    mount -t tmpfs -o mode=0755 hopboot-dev "$W/dev"
+    for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do
+        set -- $node
+        mknod -m 0666 "$W/dev/$1" "$2" "$3" "$4"
+    done
+    cp /etc/resolv.conf "$W/etc/resolv.conf"
+    echo "deb $MIRROR bookworm-backports main" >"$W/etc/apt/sources.list.d/bookworm-backports.list"
+    b_chroot() {
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+            DEBIAN_FRONTEND=noninteractive chroot "$W" "$@"
+    }
+    b_chroot apt-get update
+    b_chroot apt-get install -y --no-install-recommends -t bookworm-backports \
+        systemd systemd-sysv udev libsystemd0 libudev1
+    b_chroot dpkg-query -W systemd udev libsystemd0
+    b_chroot apt-get clean
+    exit 0
+fi
+
 if [ "${1:-}" = "--in-namespace" ]; then
     OUT=$2
     FS_UUID=$3
@@ -169,6 +197,11 @@ case "$BOOT" in
     uefi) INCLUDE=$INCLUDE,$UEFI_INCLUDE ;;
     *) die "BOOT must be bios or uefi, not $BOOT" ;;
 esac
+SYSTEMD=${6:-stable}
+case "$SYSTEMD" in
+    stable | backports) ;;
+    *) die "SYSTEMD must be stable or backports, not $SYSTEMD" ;;
+esac
 uuid_re='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 [[ $FS_UUID =~ $uuid_re ]] || die "FS_UUID $FS_UUID is not a lowercase UUID"
 [[ $PART_UUID =~ $uuid_re ]] || die "PART_UUID $PART_UUID is not a lowercase UUID"
@@ -190,6 +223,7 @@ fi
 
 # ---- stage 1: the debootstrapped base, cached as a tarball --------------------------
 key=$(printf '%s\n' "$SUITE" "$VARIANT" "$INCLUDE" "$BASE_REV" | sha256sum | cut -c1-12)
+[ "$SYSTEMD" = stable ] || key=$key-systemd-$SYSTEMD
 BASE=$CACHE/base-$SUITE-$key.tar
 if [ ! -f "$BASE" ]; then
     started=$(date +%s)
@@ -202,6 +236,14 @@ if [ ! -f "$BASE" ]; then
         "$SUITE" "$work" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
         die "debootstrap failed; last lines of $CACHE/debootstrap.log:
 $(tail -n 30 "$CACHE/debootstrap.log")"
+    if [ "$SYSTEMD" = backports ]; then
+        say "systemd from bookworm-backports (apt in the base's chroot)"
+        unshare --mount --propagation private "$SELF" --backports "$work" "$mirror" \
+            >"$CACHE/backports.log" 2>&1 ||
+            die "installing systemd from backports failed; last lines of $CACHE/backports.log:
+$(tail -n 30 "$CACHE/backports.log")"
+        say "$(grep -E '^(systemd|udev|libsystemd0)\s' "$CACHE/backports.log" | tr '\t\n' '  ')"
+    fi
     rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/* "$work"/tmp/*
     tar -C "$work" --numeric-owner --xattrs --xattrs-include='*' -cf "$BASE.tmp" .
     mv "$BASE.tmp" "$BASE"

@@ -70,6 +70,8 @@ pub enum Boot {
     /// ESP tree in `/boot/efi` as `bootctl install` and `kernel-install` make it
     /// (for [`Layout::EspSystemdBoot`] and [`Layout::EspGrub`]).
     Uefi,
+    /// Like [`Boot::Bios`], with systemd 254 from bookworm-backports in place of 252.
+    BiosSystemdBackports,
 }
 
 /// Builds the Debian 12 disk at `out` (replacing it), with the cache in
@@ -89,9 +91,10 @@ pub fn distro_disk_for(out: &Path, boot: Boot) -> Result<DistroDisk> {
     let started = Instant::now();
     let mut cmd = Command::new(&script);
     cmd.arg(&cache).arg(&staging).arg(FS_UUID).arg(PART_UUID);
-    cmd.arg(match boot {
-        Boot::Bios => "bios",
-        Boot::Uefi => "uefi",
+    cmd.args(match boot {
+        Boot::Bios => ["bios", "stable"],
+        Boot::Uefi => ["uefi", "stable"],
+        Boot::BiosSystemdBackports => ["bios", "backports"],
     });
     let status = cmd.status().with_context(|| format!("running {}", script.display()))?;
     ensure!(

@@ -141,6 +141,7 @@ case $step in
         grub_second
         ;;
     esac
+    say "systemd=[$(systemctl --version | head -n1)]"
     run apt-get install -y /root/hopboot.deb
     run systemctl enable --now hopboot-kexec.service
     run hopboot list

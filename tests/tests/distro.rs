@@ -595,12 +595,44 @@ fn bls_options(d: &DistroDisk) -> String {
     options.join(" ")
 }
 
+/// The BIOS installation with systemd 254 from bookworm-backports, built once per test
+/// binary.
+fn backports_disk() -> &'static DistroDisk {
+    static DISK: std::sync::OnceLock<Result<DistroDisk, String>> = std::sync::OnceLock::new();
+    let r = DISK.get_or_init(|| {
+        let dir = distro_dir().map_err(|e| format!("{e:#}"))?;
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        hopboot_qemu::distro::distro_disk_for(
+            &dir.join("debian12-systemd254.img"),
+            hopboot_qemu::distro::Boot::BiosSystemdBackports,
+        )
+        .map_err(|e| format!("building the Debian 12 disk with systemd 254: {e:#}"))
+    });
+    match r {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Issue 12's tests on backports' systemd 254 (/boot on its own partition, BIOS): the
+/// same six boots as with bookworm's 252; the installed system must say 254.
+#[test]
+#[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro-kexec"]
+fn debian12_systemctl_kexec_on_systemd_254_from_backports() {
+    systemctl_kexec_on(hopboot_qemu::distro::Layout::SeparateBoot, true);
+}
+
 fn systemctl_kexec(layout: hopboot_qemu::distro::Layout) {
+    systemctl_kexec_on(layout, false)
+}
+
+fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
     use hopboot_qemu::distro::{Layout, FS_UUID};
     use hopboot_tests::installed::{kexec_disk, step_up, KT};
     let s = setup();
     let dir = distro_dir().unwrap();
     let (d, name) = match layout {
+        Layout::SeparateBoot if systemd_254 => (backports_disk(), "separate-boot-systemd254"),
         Layout::SeparateBoot => (disk(), "separate-boot"),
         Layout::EspSystemdBoot => (uefi_disk(), "esp-systemd-boot"),
         Layout::EspGrub => (uefi_disk(), "esp-grub"),
@@ -649,6 +681,14 @@ fn systemctl_kexec(layout: hopboot_qemu::distro::Layout) {
     let lines = vm.lines();
     for l in lines.iter().filter(|l| l.text.contains(KT)) {
         eprintln!("distro: {l}");
+    }
+    if systemd_254 {
+        let v = format!("{KT}step=0 systemd=[systemd 254 ");
+        assert!(
+            lines.iter().any(|l| l.text.contains(&v)),
+            "the installed system does not run systemd 254 (see {})",
+            serial_log.display()
+        );
     }
     let up = |n| step_up(&lines, n).unwrap_or_else(|| panic!("no 'up' line for step {n}"));
     // The boot filesystem step 3 unmounts: /boot (vda2) or the ESP (vda1).

@@ -182,7 +182,7 @@ PROBE
     exit 0
 fi
 
-[ $# -eq 4 ] || [ $# -eq 5 ] || die "usage: $0 CACHE_DIR OUT_DIR FS_UUID PART_UUID [bios|uefi]"
+[ $# -ge 4 ] && [ $# -le 6 ] || die "usage: $0 CACHE_DIR OUT_DIR FS_UUID PART_UUID [bios|uefi [stable|backports]]"
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and chroot)"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] ||
     die "debootstrap is missing (scripts/install-deps.sh as root installs it)"

@@ -14,7 +14,7 @@ const USAGE: &str = "usage:
       One line per entry: index, id and title; `*` marks the default. ENTRY below takes
       any of the three.
   hopboot load [ENTRY] [--entry ENTRY] [--next] [--reuse-cmdline] [--append ARGS]
-               [--kexec-file] [--systemd] [-v]
+               [--kexec-file] [--systemd | --systemd-stop] [-v]
       Loads ENTRY (id, title or 0-based index; default: the entry the bootloader would
       boot, including a one-shot from grub-reboot or `bootctl set-oneshot`) of the running
       system, then exits. `systemctl kexec` (or `hopboot exec`) boots it.
@@ -25,10 +25,14 @@ const USAGE: &str = "usage:
       of the entry's command line. On BIOS machines hopboot sets the kernel up itself
       (kexec_load); on UEFI, under lockdown or with --kexec-file the kernel's loader
       (kexec_file_load) does.
-      --systemd is for hopboot-kexec.service: at boot, with nothing loaded, it loads a
-      placeholder so that `systemctl kexec` is accepted; at `systemctl kexec`, it loads
-      the entry in the placeholder's place (or unloads it, so the machine reboots
-      through its firmware, if that fails); a kernel loaded by `hopboot load` is kept.
+      --systemd and --systemd-stop are hopboot-kexec.service's ExecStart and ExecStop.
+      --systemd, at boot: with nothing loaded, loads a placeholder so that `systemctl
+      kexec` is accepted. --systemd-stop, at shutdown before the boot filesystems are
+      unmounted: if the shutdown is `systemctl kexec`, loads the entry (using up a
+      one-shot as the bootloader would) in the placeholder's place, or unloads it if
+      that fails, so the machine reboots through its firmware; any other shutdown (or
+      `systemctl stop`) unloads the placeholder. A kernel loaded by `hopboot load` is
+      kept.
   hopboot boot [ENTRY] [--entry ENTRY] [--reuse-cmdline] [--append ARGS] [--kexec-file]
                [--force]
       Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
@@ -139,6 +143,7 @@ fn load(args: &[String], boot: bool) -> i32 {
     let mut verbose = false;
     let mut next = false;
     let mut systemd = false;
+    let mut systemd_stop = false;
     let mut method = hopboot_loader::kexec::Method::Auto;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -166,6 +171,7 @@ fn load(args: &[String], boot: bool) -> i32 {
             "--force" if boot => force = true,
             "--next" if !boot => next = true,
             "--systemd" if !boot => systemd = true,
+            "--systemd-stop" if !boot => systemd_stop = true,
             "--kexec-file" => method = hopboot_loader::kexec::Method::File,
             "-v" | "--verbose" => verbose = true,
             a if a.starts_with('-') => {
@@ -195,8 +201,8 @@ fn load(args: &[String], boot: bool) -> i32 {
         method,
         next,
     };
-    if systemd {
-        return crate::live::systemd(&how);
+    if systemd || systemd_stop {
+        return crate::live::systemd(&how, systemd_stop);
     }
     if let Err(e) = crate::live::load(&how, name) {
         eprintln!("hopboot {name}: {e}");

@@ -243,41 +243,118 @@ fn stopping() -> bool {
         .is_ok_and(|(_, out)| out.trim_ascii() == b"stopping")
 }
 
-/// `hopboot load --systemd`, run by hopboot-kexec.service at boot and again
-/// in `systemctl kexec`'s transaction, after umount.target. Returns the exit
-/// code.
-pub fn systemd(how: &How<'_>) -> i32 {
+/// Whether the shutdown under way is `systemctl kexec`: a start job for
+/// kexec.target (or systemd-kexec.service) is queued. `None` when systemd
+/// cannot be asked.
+fn kexec_pending() -> Option<bool> {
+    let (code, out) =
+        hopboot_loader::sys::run(&[c"systemctl", c"list-jobs", c"--no-legend", c"--no-pager"], 1 << 16).ok()?;
+    (code == 0).then(|| kexec_job_listed(&String::from_utf8_lossy(&out)))
+}
+
+/// In `systemctl list-jobs --no-legend` output ("ID UNIT TYPE STATE" lines),
+/// a start job for kexec.target or systemd-kexec.service.
+fn kexec_job_listed(jobs: &str) -> bool {
+    jobs.lines().any(|l| {
+        let mut w = l.split_whitespace().skip(1);
+        matches!(w.next(), Some("kexec.target" | "systemd-kexec.service")) && w.next() == Some("start")
+    })
+}
+
+/// What hopboot-kexec.service's ExecStart (`--systemd`) or ExecStop
+/// (`--systemd-stop`) does, from what is loaded and what the state file says.
+#[derive(Debug, PartialEq, Eq)]
+enum Act {
+    /// Arm the placeholder (at boot).
+    Arm,
+    /// Already armed: nothing to do.
+    Armed,
+    /// Load the entry in the placeholder's place (at `systemctl kexec`).
+    Load,
+    /// Unload the placeholder (the unit stops, but not for a kexec).
+    Disarm,
+    /// Keep what a user or another tool loaded (the message says which).
+    Keep(String),
+    /// Nothing loaded and nothing to do.
+    Nothing,
+}
+
+/// The decision, without side effects. `stop`: ExecStop; `kexec`: whether
+/// a kexec is under way (ExecStop: `systemctl list-jobs`, `None` when systemd
+/// could not be asked; ExecStart: `is-system-running` says "stopping", which
+/// only an old unit started in kexec.target's transaction sees).
+fn decide(stop: bool, loaded: bool, state: Option<&State>, kexec: Option<bool>) -> Act {
+    match (state, loaded) {
+        (Some(State::User(id) | State::Systemd(id)), true) => Act::Keep(format!("the entry loaded before ({id})")),
+        (None, true) => Act::Keep("the kernel another tool loaded (kexec -l?)".into()),
+        (Some(State::Placeholder | State::Early(_)), true) => match (stop, kexec) {
+            // Asked at shutdown and unsure: a loaded entry costs nothing if
+            // the firmware reboots instead.
+            (true, Some(true) | None) | (false, Some(true)) => Act::Load,
+            (true, Some(false)) => Act::Disarm,
+            (false, _) => Act::Armed,
+        },
+        (_, false) if stop => Act::Nothing,
+        (_, false) if kexec == Some(true) => Act::Load,
+        (_, false) => Act::Arm,
+    }
+}
+
+/// `hopboot load --systemd` (hopboot-kexec.service's ExecStart, at boot) and
+/// `--systemd-stop` (its ExecStop: at shutdown, before the boot filesystems
+/// are unmounted). Returns the exit code.
+pub fn systemd(how: &How<'_>, stop: bool) -> i32 {
     let loaded = kexec::loaded().unwrap_or(false);
     let state = read_state();
-    let shutdown = match (&state, loaded) {
-        (Some(State::Placeholder | State::Early(_)), true) => true,
-        (Some(State::User(id) | State::Systemd(id)), true) => {
-            println!("hopboot: keeping the entry loaded before ({id})");
-            return 0;
+    let kexec = if stop { kexec_pending() } else { Some(stopping()) };
+    match decide(stop, loaded, state.as_ref(), kexec) {
+        Act::Keep(what) => {
+            println!("hopboot: keeping {what}");
+            0
         }
-        (None, true) => {
-            println!("hopboot: keeping the kernel another tool loaded (kexec -l?)");
-            return 0;
+        Act::Nothing => {
+            println!("hopboot: nothing is loaded; nothing to do");
+            0
         }
-        (_, false) => stopping(),
-    };
-    if shutdown {
-        return match load_entry(how, "load") {
-            Ok(e) => {
-                write_state(&State::Systemd(e.id));
-                println!("hopboot: loaded '{}' for systemctl kexec", e.title);
-                0
+        Act::Armed => {
+            println!("hopboot: already armed for systemctl kexec");
+            0
+        }
+        Act::Disarm => {
+            let _ = hopboot_loader::sys::kexec_file_unload();
+            forget();
+            println!("hopboot: not a kexec: unloaded the placeholder");
+            0
+        }
+        Act::Load => {
+            // The bootloader's own entry: a one-shot (grub-reboot, bootctl
+            // set-oneshot) is used up as the bootloader would; an entry the
+            // unit names (hopboot-kexec@ENTRY) leaves it alone.
+            let how = How {
+                next: how.entry.is_none(),
+                ..*how
+            };
+            match load_entry(&how, "load") {
+                Ok(e) => {
+                    write_state(&State::Systemd(e.id));
+                    println!("hopboot: loaded '{}' for systemctl kexec", e.title);
+                    0
+                }
+                Err(err) => {
+                    eprintln!("hopboot load: {err}");
+                    let _ = hopboot_loader::sys::kexec_file_unload();
+                    forget();
+                    eprintln!("hopboot: nothing loaded: the machine reboots through its firmware instead");
+                    1
+                }
             }
-            Err(err) => {
-                eprintln!("hopboot load: {err}");
-                let _ = hopboot_loader::sys::kexec_file_unload();
-                forget();
-                eprintln!("hopboot: nothing loaded: the machine reboots through its firmware instead");
-                1
-            }
-        };
+        }
+        Act::Arm => arm(how),
     }
-    // At boot: arm the placeholder, and say what would be loaded today.
+}
+
+/// At boot: arms the placeholder, and says what would be loaded today.
+fn arm(how: &How<'_>) -> i32 {
     match kexec::load_placeholder() {
         Ok(()) => {
             write_state(&State::Placeholder);
@@ -355,6 +432,41 @@ mod tests {
         assert!(!var.exists());
         assert!(!use_up_sdboot_oneshot(&dir, &entry("second", Format::Bls, true)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kexec_jobs_are_found_in_list_jobs() {
+        let jobs = "  93 kexec.target                 start waiting\n 120 systemd-kexec.service start waiting\n";
+        assert!(kexec_job_listed(jobs));
+        assert!(kexec_job_listed("7 systemd-kexec.service start waiting"));
+        assert!(!kexec_job_listed(
+            " 88 reboot.target start waiting\n 90 systemd-reboot.service start waiting\n"
+        ));
+        assert!(!kexec_job_listed(" 5 kexec.target stop running\n"));
+        assert!(!kexec_job_listed(""));
+    }
+
+    #[test]
+    fn start_arms_and_stop_loads_only_for_a_kexec() {
+        let p = Some(State::Placeholder);
+        let user = Some(State::User("x".into()));
+        // ExecStart at boot.
+        assert_eq!(decide(false, false, None, Some(false)), Act::Arm);
+        assert_eq!(decide(false, true, p.as_ref(), Some(false)), Act::Armed);
+        assert!(matches!(decide(false, true, user.as_ref(), Some(false)), Act::Keep(_)));
+        assert!(matches!(decide(false, true, None, Some(false)), Act::Keep(_)));
+        // An old unit started in kexec.target's transaction.
+        assert_eq!(decide(false, true, p.as_ref(), Some(true)), Act::Load);
+        // ExecStop: a kexec, unsure, or another shutdown.
+        assert_eq!(decide(true, true, p.as_ref(), Some(true)), Act::Load);
+        assert_eq!(decide(true, true, p.as_ref(), None), Act::Load);
+        assert_eq!(
+            decide(true, true, Some(&State::Early("e".into())), Some(true)),
+            Act::Load
+        );
+        assert_eq!(decide(true, true, p.as_ref(), Some(false)), Act::Disarm);
+        assert!(matches!(decide(true, true, user.as_ref(), Some(true)), Act::Keep(_)));
+        assert_eq!(decide(true, false, p.as_ref(), Some(true)), Act::Nothing);
     }
 
     #[test]

@@ -196,11 +196,35 @@ case $step in
     esac
     go_on
     ;;
+5)
+    # The one-shot is used up; set it again, and let the unit load it at shutdown
+    # (nothing loaded by hand): it must use it up too.
+    case $layout in
+    esp-systemd-boot)
+        say "oneshot=[$(oneshot)]"
+        set_oneshot hopboot-second.conf
+        ;;
+    *)
+        run grub-editenv list
+        if [ "$layout" = esp-grub ]; then
+            run grub-reboot hopboot-second
+        else
+            run grub-reboot 2
+        fi
+        run grub-editenv list
+        ;;
+    esac
+    go_on
+    ;;
 *)
     case $layout in
     esp-systemd-boot) say "oneshot=[$(oneshot)]" ;;
     *) run grub-editenv list ;;
     esac
+    # Any other stop of the unit unloads the placeholder it armed at boot.
+    say "armed kexec_loaded=$(cat /sys/kernel/kexec_loaded) loaded=[$(cat /run/hopboot/loaded 2>/dev/null)]"
+    run systemctl stop hopboot-kexec.service
+    say "stopped kexec_loaded=$(cat /sys/kernel/kexec_loaded) loaded=[$(cat /run/hopboot/loaded 2>/dev/null)]"
     say "done"
     systemctl --no-block poweroff
     ;;

@@ -615,7 +615,7 @@ fn backports_disk() -> &'static DistroDisk {
 }
 
 /// Issue 12's tests on backports' systemd 254 (/boot on its own partition, BIOS): the
-/// same six boots as with bookworm's 252; the installed system must say 254.
+/// same seven boots as with bookworm's 252; the installed system must say 254.
 #[test]
 #[ignore = "builds a Debian 12 installation with debootstrap (root, Debian mirror, minutes): make test-distro-kexec"]
 fn debian12_systemctl_kexec_on_systemd_254_from_backports() {
@@ -664,7 +664,7 @@ fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
             panic!("{e:#}\n(full serial log: {})", serial_log.display());
         }
     };
-    // Six boots of the installed system under TCG (about a minute each). Around the
+    // Seven boots of the installed system under TCG (about a minute each). Around the
     // loads by hand (steps 2 and 3, the second from the unmounted boot filesystem),
     // QEMU's own write counters for the disk are read (reported, see below).
     let mut writes = Vec::new();
@@ -675,9 +675,12 @@ fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
         let after = disk_stats(&mut qmp, "disk0").unwrap();
         writes.push((step, before, after));
     }
-    wait(&mut vm, &format!("{KT}step=5 done"), 900);
+    wait(&mut vm, &format!("{KT}step=6 done"), 900);
     vm.wait_exit(Duration::from_secs(180)).unwrap();
-    eprintln!("distro: {name}: six boots in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "distro: {name}: seven boots in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let lines = vm.lines();
     for l in lines.iter().filter(|l| l.text.contains(KT)) {
         eprintln!("distro: {l}");
@@ -718,12 +721,14 @@ fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
             _ => format!("{}{extra}", bls_options(d)),
         }
     };
-    for n in 1..=5 {
+    for n in 1..=6 {
         let u = up(n);
         assert_eq!(u.failed, "", "failed units at boot {n}: {}", u.cmdline);
         assert!(u.boot.starts_with(boot_dev), "boot filesystem at boot {n}: {}", u.boot);
         assert_eq!(u.efi, layout.has_esp(), "/sys/firmware/efi at boot {n}");
-        let second = n == 3 || n == 5;
+        // 3: loaded by hand; 5: the one-shot, by hand (--next); 6: the one-shot,
+        // by the unit at shutdown.
+        let second = n == 3 || n == 5 || n == 6;
         assert_eq!(u.cmdline, want(second), "boot {n}");
     }
     for (step, before, after) in &writes {
@@ -776,11 +781,54 @@ fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
             "systemd-boot's one-shot still set after hopboot load --next: {four:?}"
         );
         assert!(said(5).iter().any(|l| l.contains("oneshot=[unset]")), "{:?}", said(5));
+        // Set again at step 5 and loaded by the unit: used up as well.
+        assert!(
+            said(5).iter().any(|l| l.contains("oneshot=[hopboot-second.conf]")),
+            "{:?}",
+            said(5)
+        );
+        assert!(said(6).iter().any(|l| l.contains("oneshot=[unset]")), "{:?}", said(6));
     } else {
         let editenv_after = said(5);
+        let set = editenv_after
+            .iter()
+            .position(|l| l.contains("run: grub-reboot"))
+            .unwrap_or_else(|| panic!("no grub-reboot at step 5: {editenv_after:?}"));
         assert!(
-            !editenv_after.iter().any(|l| l.contains("next_entry=")),
+            !editenv_after[..set].iter().any(|l| l.contains("next_entry=")),
             "GRUB's one-shot still set after hopboot load --next: {editenv_after:?}"
         );
+        assert!(
+            editenv_after[set..].iter().any(|l| l.contains("next_entry=")),
+            "grub-reboot set no next_entry at step 5: {editenv_after:?}"
+        );
+        let six = said(6);
+        assert!(
+            !six.iter().any(|l| l.contains("next_entry=")),
+            "GRUB's one-shot still set after the unit loaded it: {six:?}"
+        );
     }
+    // The unit said, at step 5's shutdown, that it used the one-shot up.
+    let used_up = if layout == Layout::EspSystemdBoot {
+        "used up systemd-boot's one-shot entry"
+    } else {
+        "used up GRUB's one-shot entry"
+    };
+    assert_eq!(
+        lines.iter().filter(|l| l.text.contains(used_up)).count(),
+        2,
+        "'{used_up}' twice (by hand at step 4, by the unit at step 5's shutdown); see {}",
+        serial_log.display()
+    );
+    // `systemctl stop` (no kexec) unloads the placeholder armed at boot.
+    let six = said(6);
+    assert!(
+        six.iter()
+            .any(|l| l.contains("armed kexec_loaded=1 loaded=[placeholder]")),
+        "{six:?}"
+    );
+    assert!(
+        six.iter().any(|l| l.contains("stopped kexec_loaded=0 loaded=[]")),
+        "{six:?}"
+    );
 }

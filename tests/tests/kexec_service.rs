@@ -1,7 +1,7 @@
-//! `hopboot load --systemd`, what hopboot-kexec.service runs, on a small running
-//! system (busybox, its /boot with a kernel and grub.cfg): at boot it arms the
-//! placeholder (a kernel is loaded, so `systemctl kexec` would accept); run again
-//! it loads the real entry in its place; a failed load unloads, so the machine
+//! `hopboot load --systemd` and `--systemd-stop`, what hopboot-kexec.service runs,
+//! on a small running system (busybox, its /boot with a kernel and grub.cfg): at
+//! boot it arms the placeholder (a kernel is loaded, so `systemctl kexec` would
+//! accept); at stop it loads the real entry in its place; a failed load unloads, so the machine
 //! would reboot through its firmware; and the placeholder, if it ever runs, says
 //! so on the serial console and resets.
 
@@ -35,16 +35,19 @@ mount -t devtmpfs dev /dev
 echo LIVE-SYSTEM-UP
 ";
 
-/// At boot the placeholder is armed; at "shutdown" the entry replaces it, and a
-/// third run keeps it; `hopboot exec` then boots the entry's kernel.
+/// At boot the placeholder is armed, and a second start leaves it; at "shutdown"
+/// (`--systemd-stop`; no systemctl here, so it cannot tell a kexec from another
+/// shutdown and loads) the entry replaces it, and a second stop keeps it; `hopboot
+/// exec` then boots the entry's kernel.
 #[test]
 fn armed_at_boot_then_loaded_in_its_place() {
     let init = format!(
         "{UP}hopboot load --systemd
 echo LOADED=$(cat /sys/kernel/kexec_loaded) STATE=$(cat /run/hopboot/loaded)
 hopboot load --systemd
+hopboot load --systemd-stop
 echo LOADED=$(cat /sys/kernel/kexec_loaded) STATE=$(cat /run/hopboot/loaded)
-hopboot load --systemd
+hopboot load --systemd-stop
 hopboot exec
 echo EXEC-FAILED
 exec sh
@@ -54,6 +57,7 @@ exec sh
     vm.wait_for("ready for systemctl kexec; it will load 'Live Debian' (live)", WAIT)
         .unwrap();
     vm.wait_for("LOADED=1 STATE=placeholder", WAIT).unwrap();
+    vm.wait_for("already armed for systemctl kexec", WAIT).unwrap();
     vm.wait_for("loaded 'Live Debian' for systemctl kexec", WAIT).unwrap();
     vm.wait_for("LOADED=1 STATE=systemd live", WAIT).unwrap();
     vm.wait_for("keeping the entry loaded before (live)", WAIT).unwrap();
@@ -80,7 +84,7 @@ fn failed_load_unloads_and_the_placeholder_resets() {
         "{UP}hopboot load --systemd
 echo LOADED=$(cat /sys/kernel/kexec_loaded)
 mv /boot/vmlinuz-{v} /boot/gone
-hopboot load --systemd
+hopboot load --systemd-stop
 echo AFTER-FAIL LOADED=$(cat /sys/kernel/kexec_loaded) STATE=$(cat /run/hopboot/loaded 2>/dev/null || echo none)
 hopboot load --systemd
 hopboot exec

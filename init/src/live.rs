@@ -29,10 +29,36 @@ pub struct How<'a> {
 pub fn discover() -> Discovery {
     let (volumes, errors) = live::volumes();
     let mut d = discover::discover(volumes, errors);
+    only_the_bootloaders(&mut d);
     if let Some(which) = efivars::apply(&mut d, &efivars::read(Path::new(efivars::EFIVARFS))) {
         log::info!("the default entry is systemd-boot's {which}");
     }
     d
+}
+
+/// On a running system hopboot shows what its bootloader shows. The plain
+/// /boot scan, a fallback for filesystems no config claims, would add kernels
+/// the bootloader never lists (with systemd-boot, Debian's /boot/vmlinuz-* on
+/// the root filesystem beside the copies kernel-install made on the ESP):
+/// dropped when any config was found. A system no bootloader config describes
+/// keeps them.
+fn only_the_bootloaders(d: &mut Discovery) {
+    if d.entries.iter().all(|e| e.format == Format::Scan) {
+        return;
+    }
+    let before = d.entries.len();
+    d.entries.retain(|e| e.format != Format::Scan);
+    if before != d.entries.len() {
+        log::info!(
+            "left out {} kernel(s) of the plain /boot scan: the bootloader's config does not list them",
+            before - d.entries.len()
+        );
+    }
+    if d.default_index().is_none() {
+        if let Some(e) = d.entries.first_mut() {
+            e.default = true;
+        }
+    }
 }
 
 /// Where hopboot notes what it loaded: /run is a tmpfs, so the note lives
@@ -432,6 +458,37 @@ mod tests {
         assert!(!var.exists());
         assert!(!use_up_sdboot_oneshot(&dir, &entry("second", Format::Bls, true)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_plain_scan_is_left_out_beside_a_bootloader_config() {
+        let d = |entries| Discovery {
+            volumes: vec![],
+            entries,
+            errors: vec![],
+        };
+        let ids = |d: &Discovery| d.entries.iter().map(|e| (e.id.clone(), e.default)).collect::<Vec<_>>();
+        let mut both = d(vec![
+            entry("scan", Format::Scan, true),
+            entry("debian.conf", Format::Bls, false),
+            entry("second.conf", Format::Bls, false),
+        ]);
+        only_the_bootloaders(&mut both);
+        assert_eq!(
+            ids(&both),
+            [("debian.conf".to_string(), true), ("second.conf".to_string(), false)]
+        );
+        let mut grub = d(vec![
+            entry("g", Format::Grub, false),
+            entry("scan", Format::Scan, false),
+        ]);
+        grub.entries[0].default = true;
+        only_the_bootloaders(&mut grub);
+        assert_eq!(ids(&grub), [("g".to_string(), true)]);
+        // No config at all: the scan is all there is.
+        let mut scan = d(vec![entry("a", Format::Scan, true), entry("b", Format::Scan, false)]);
+        only_the_bootloaders(&mut scan);
+        assert_eq!(scan.entries.len(), 2);
     }
 
     #[test]

@@ -781,6 +781,21 @@ fn systemctl_kexec_on(layout: hopboot_qemu::distro::Layout, systemd_254: bool) {
             "systemd-boot's one-shot still set after hopboot load --next: {four:?}"
         );
         assert!(said(5).iter().any(|l| l.contains("oneshot=[unset]")), "{:?}", said(5));
+        // `hopboot list` shows what systemd-boot shows: the two type #1 entries,
+        // not also Debian's /boot/vmlinuz-* on the root filesystem (plain scan).
+        let from = four.iter().position(|l| l.contains("run: hopboot list")).unwrap();
+        let to = four.iter().position(|l| l.contains("run: hopboot load")).unwrap();
+        let listed: Vec<&String> = four[from + 1..to]
+            .iter()
+            .filter(|l| {
+                l.split_once(" | ").is_some_and(|(_, r)| {
+                    r.trim_start_matches(['*', ' '])
+                        .starts_with(|c: char| c.is_ascii_digit())
+                })
+            })
+            .collect();
+        assert_eq!(listed.len(), 2, "hopboot list: {:?}", &four[from..to]);
+        assert!(listed.iter().any(|l| l.contains("hopboot-second")), "{listed:?}");
         // Set again at step 5 and loaded by the unit: used up as well.
         assert!(
             said(5).iter().any(|l| l.contains("oneshot=[hopboot-second.conf]")),

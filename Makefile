@@ -124,13 +124,15 @@ bench-distro: build
 	$(QEMU_CLI) bench --distro --out $(TARGET)/bench-distro
 
 # Re-check the golden corpus against the real loaders: GRUB (grub-emu), systemd-boot
-# (bootctl list) and syslinux (booted in QEMU). Not part of `make test`: the tools come
-# from Debian packages (see each script's README); about 15 minutes.
+# (bootctl list, and systemd-boot 252 and 254 themselves booted under OVMF) and syslinux
+# (booted in QEMU). Not part of `make test`: the tools come from Debian packages (see
+# each script's README); about 17 minutes.
 .PHONY: oracles
 oracles:
 	scripts/grub-oracle/check-corpus
 	scripts/bls-oracle/check-corpus
 	scripts/syslinux-oracle/check-corpus
+	scripts/sdboot-oracle/check-corpus
 
 # Every cargo-fuzz target in fuzz/ for a few seconds each (nightly, installs
 # cargo-fuzz if missing); fails on any crash. See fuzz/README.md for long runs.

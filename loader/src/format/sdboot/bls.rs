@@ -252,15 +252,24 @@ pub fn compare(a: &BlsEntry, b: &BlsEntry) -> Ordering {
         .then_with(|| a.file.cmp(&b.file))
 }
 
-/// The name systemd-boot sorts by: the id with the file's `.conf` suffix
-/// (systemd-boot's ids keep it: `arch.conf` sorts after `arch-fallback.conf`
-/// in descending order, i.e. comes first).
+/// The name systemd-boot sorts by: its entry id, the file name as found,
+/// lower-cased, with its suffix and boot counter (`pair-b+3-1.conf`,
+/// `arch-linux.efi`; `arch.conf` sorts after `arch-fallback.conf` in
+/// descending order, i.e. comes first). See [`menu_id`].
 fn sort_name(e: &BlsEntry) -> String {
-    if e.file.ends_with(".conf") && !e.id.ends_with(".conf") {
-        format!("{}.conf", e.id)
-    } else {
-        e.id.clone()
-    }
+    menu_id(e)
+}
+
+/// The id systemd-boot 252 and 254 give an entry and show in its menu (as the
+/// title of an untitled entry, and to tell apart entries whose title, version
+/// and machine id are all equal): the file's name lower-cased (ASCII), with
+/// the `.conf`/`.efi` suffix and any boot counter kept: `Pair-B+3-1.conf`
+/// shows as `pair-b+3-1.conf`. Checked by booting both under OVMF
+/// (tests/corpus/uki-same-title). Our [`BlsEntry::id`] (no suffix, no
+/// counter, case kept) is the id `loader.conf` and `bootctl` speak of.
+pub fn menu_id(e: &BlsEntry) -> String {
+    let base = e.file.rsplit('/').next().filter(|b| !b.is_empty()).unwrap_or(&e.id);
+    base.to_ascii_lowercase()
 }
 
 /// Sorts entries into menu order ([`compare`]).
@@ -319,24 +328,29 @@ fn fold_stars(pattern: &str) -> String {
     out
 }
 
-/// The title systemd-boot shows for one entry on its own: `title`, else the id.
+/// The title systemd-boot shows for one entry on its own: `title`, else its
+/// [`menu_id`] (`notitle.conf`).
 pub fn display_title(e: &BlsEntry) -> String {
     e.title
         .clone()
         .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| e.id.clone())
+        .unwrap_or_else(|| menu_id(e))
 }
 
-/// Titles for a whole menu, made unique the way systemd-boot does it: where
-/// titles are equal, append ` (version)`; where they still are, ` (first 8
-/// characters of machine-id)`; where they still are, ` (id)`.
+/// Titles for a whole menu, made unique the way systemd-boot 252 and 254 do
+/// it (checked under OVMF: tests/corpus/uki-same-title): where titles are
+/// equal, append ` (version)` to those that have one; where titles are still
+/// equal, ` (first 8 characters of machine-id)` to those that have one (UKIs
+/// have none); where they still are, ` (id)` ([`menu_id`]: `twin-1.efi`,
+/// `pair-a.conf`). A UKI's version is its os-release's (`IMAGE_VERSION`,
+/// `VERSION`, `VERSION_ID`, `BUILD_ID`), never `.uname`.
 pub fn display_titles(entries: &[BlsEntry]) -> Vec<String> {
     let mut titles: Vec<String> = entries.iter().map(display_title).collect();
     type Extra = fn(&BlsEntry) -> Option<String>;
     let steps: [Extra; 3] = [
         |e| e.version.clone(),
         |e| e.machine_id.as_ref().map(|m| m.chars().take(8).collect()),
-        |e| Some(e.id.clone()),
+        |e| Some(menu_id(e)),
     ];
     for extra in steps {
         let dup: Vec<bool> = titles
@@ -642,12 +656,41 @@ grub_class fedora
                 "Fedora (6.4)",
                 "Debian (1) (11112222)",
                 "Debian (1) (33334444)",
-                "Same (e)",
-                "Same (f)",
-                "no-title",
+                // The id as systemd-boot 252/254 show it: the file name with
+                // its suffix (tests/corpus/uki-same-title, booted under OVMF).
+                "Same (e.conf)",
+                "Same (f.conf)",
+                "no-title.conf",
             ]
         );
         assert_eq!(display_titles(&v[..1]), ["Fedora"]);
+    }
+
+    /// The id systemd-boot shows and sorts by keeps the suffix and the boot
+    /// counter and is lower-cased (systemd-boot 252 and 254 under OVMF:
+    /// tests/corpus/uki-same-title).
+    #[test]
+    fn menu_ids_are_lower_case_file_names_with_counter() {
+        let mut v = vec![
+            entry("/loader/entries/pair-a.conf", "linux /a\ntitle Pair OS\nversion 2\n"),
+            entry(
+                "/loader/entries/Pair-B+3-1.conf",
+                "linux /b\ntitle Pair OS\nversion 2\n",
+            ),
+            entry("/loader/entries/NoTitle.conf", "linux /c\n"),
+            entry("/loader/entries/mixed.conf", "linux /d\ntitle Mixed\n"),
+        ];
+        sort(&mut v);
+        assert_eq!(v[0].id, "Pair-B");
+        assert_eq!(
+            display_titles(&v),
+            [
+                "Pair OS (2) (pair-b+3-1.conf)",
+                "Pair OS (2) (pair-a.conf)",
+                "notitle.conf",
+                "Mixed",
+            ]
+        );
     }
 
     use crate::fs::dir::test_tree as tree;

@@ -63,11 +63,13 @@ impl BootFormat for SystemdBoot {
                 list.extend(entries.into_iter().map(|e| (e, vi)));
             }
             for path in ukis(fs) {
+                let at = format!("{}:{path}", vol.name);
                 match uki::read(fs, &path) {
-                    Ok(u) => list.push((type2_entry(&u, &path), vi)),
-                    Err(e) => found
-                        .errors
-                        .push(DiscoveryError::new(format!("{}:{path}", vol.name), e)),
+                    Ok(u) => match type2_entry(&u, &path) {
+                        Ok(e) => list.push((e, vi)),
+                        Err(m) => found.errors.push(DiscoveryError::new(at, Problem::Config(m))),
+                    },
+                    Err(e) => found.errors.push(DiscoveryError::new(at, e)),
                 }
             }
         }
@@ -165,19 +167,27 @@ fn ukis(fs: &dyn FsView) -> Vec<String> {
 }
 
 /// A type #2 entry as systemd-boot lists it: its file name as id, its
-/// os-release for title, version and sort key, its .cmdline as options.
-fn type2_entry(u: &uki::Uki, path: &str) -> bls::BlsEntry {
-    bls::BlsEntry {
+/// os-release for title, version and sort key ([`uki::Uki::title`]), its
+/// .cmdline as options. A UKI whose `.osrel` names no OS (or that has no
+/// `.osrel`) is not on systemd-boot's menu (252 and 254, checked under OVMF):
+/// the message says why.
+fn type2_entry(u: &uki::Uki, path: &str) -> Result<bls::BlsEntry, String> {
+    let Some(title) = u.title() else {
+        let why = if u.os_release.is_empty() {
+            "no .osrel section (or an empty one)"
+        } else {
+            "its .osrel sets none of PRETTY_NAME, IMAGE_ID, NAME, ID"
+        };
+        return Err(format!("{why}: systemd-boot does not list this UKI"));
+    };
+    Ok(bls::BlsEntry {
         id: path.rsplit('/').next().unwrap_or_default().to_string(),
         file: path.to_string(),
-        title: Some(u.title()),
+        title: Some(title),
         version: u.version(),
-        sort_key: u
-            .os_release_get("IMAGE_ID")
-            .or(u.os_release_get("ID"))
-            .map(str::to_string),
+        sort_key: u.sort_key(),
         efi: Some(path.to_string()),
         options: u.cmdline.clone().unwrap_or_default(),
         ..Default::default()
-    }
+    })
 }

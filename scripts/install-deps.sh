@@ -97,6 +97,10 @@ declare -A PKG=(
     [sha256sum]=coreutils
     [debootstrap]=debootstrap
     [gcc]=gcc
+    # The network tests' servers, run inside namespaces the tests make (iproute2's
+    # `ip`); dnsmasq-base is the bare program, with no service to start.
+    [ip]=iproute2
+    [dnsmasq]=dnsmasq-base
     # `make payload` compiles Debian's kernel source.
     [make]=make
     [bc]=bc

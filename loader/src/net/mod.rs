@@ -1,9 +1,14 @@
-//! Network booting's protocol pieces, pure and without sockets; not used by
-//! PID 1 yet (issue 13: the link, the DHCP client loop with retries, TFTP and
-//! HTTP transfers and the network source are still to come).
+//! Network booting's pieces (issue 13). Not used by PID 1 yet: the network
+//! source, transfers and the menu's network entries are still to come.
 //!
 //! - [`dhcp`]: DHCPv4 messages: DISCOVER/REQUEST built with the PXE
 //!   options, OFFER/ACK read (addresses, servers, boot file, PXELINUX's
-//!   209/210, option overload).
+//!   209/210, option overload). Pure.
+//! - [`link`]: Ethernet interfaces from sysfs; link up, address and default
+//!   route through rtnetlink (messages built here).
+//! - [`lease`]: the DHCP client loop on one interface (retransmissions with
+//!   backoff, one deadline), and putting the lease on the interface.
 
 pub mod dhcp;
+pub mod lease;
+pub mod link;

@@ -102,6 +102,12 @@ declare -A PKG=(
     [bc]=bc
     [bison]=bison
     [flex]=flex
+    # `make test-netboot` (loader/tests/netboot.rs) runs real servers in network namespaces:
+    # dnsmasq-base is dnsmasq without its system service; nginx's is stopped and disabled
+    # below (the tests start their own, inside their namespaces).
+    [ip]=iproute2
+    [dnsmasq]=dnsmasq-base
+    [nginx]=nginx
 )
 
 missing=()
@@ -224,3 +230,15 @@ if $dry_run; then
 fi
 echo "install-deps: installing ${args[*]}"
 apt-get install -y -qq --no-install-recommends "${args[@]}"
+# Debian's nginx package starts and enables nginx.service (port 80 on the host); the tests
+# never use it: stop it and keep it from starting at boot.
+if [[ " ${args[*]} " == *" nginx "* ]]; then
+    echo "install-deps: stopping and disabling the nginx service the package started (the netboot tests run their own)"
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now nginx.service || true
+    else
+        invoke-rc.d nginx stop >/dev/null 2>&1 || true
+        update-rc.d nginx disable >/dev/null 2>&1 || true
+        systemctl disable nginx.service >/dev/null 2>&1 || true
+    fi
+fi

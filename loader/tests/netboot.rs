@@ -484,12 +484,18 @@ fn http_length_chunked_and_redirects() {
         matches!(e, FetchError::Http(HttpError::TooManyRedirects { limit: 5, .. })),
         "{e:?}"
     );
-    let access = std::fs::read_to_string(lab.path("nginx-access.log")).unwrap();
-    assert_eq!(
-        access.matches("GET /loop").count(),
-        6,
-        "5 redirects followed, the 6th refused: {access}"
-    );
+    // nginx logs a request after its response is sent: wait for the lines.
+    let loops = || {
+        let access = std::fs::read_to_string(lab.path("nginx-access.log")).unwrap();
+        (access.matches("GET /loop").count(), access)
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while loops().0 < 6 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (n, access) = loops();
+    assert_eq!(n, 6, "5 redirects followed, the 6th refused: {access}");
 }
 
 #[test]

@@ -398,6 +398,21 @@ mod tests {
     }
 
     #[test]
+    fn real_dnsmasq_replies() {
+        let a = include_bytes!("../../testdata/netboot/dnsmasq/dnsmasq-a-boot.test.bin");
+        assert_eq!(
+            parse_reply(a, 0xbeef, "boot.test").unwrap(),
+            vec![Ipv4Addr::new(192, 0, 2, 10)]
+        );
+        assert_eq!(parse_reply(a, 0xbeee, "boot.test"), Err(DnsError::NotOurs));
+        let refused = include_bytes!("../../testdata/netboot/dnsmasq/dnsmasq-refused.bin");
+        let e = parse_reply(refused, 0xbeef, "nothing.test").unwrap_err();
+        assert_eq!(e.to_string(), "DNS server error 5 (refused) for 'nothing.test'");
+        // The reply repeats our question byte for byte.
+        assert_eq!(query(0xbeef, "boot.test").unwrap()[12..], a[12..27]);
+    }
+
+    #[test]
     fn literals_skip_dns() {
         let o = Options::default();
         assert_eq!(

@@ -639,32 +639,30 @@ fn body(head: &Head, conn: &mut TcpStream, rest: Vec<u8>, u: &str, sink: &mut Si
 mod tests {
     use super::*;
 
-    /// Captured: Debian's nginx 1.22.1-9+deb12u11 in a network namespace,
-    /// answering the request [`get`] sends for a 4 MiB static file (plus the
-    /// first body bytes, replaced by `BODY`).
-    const NGINX_200: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 04 Dec 2026 04:06:15 GMT\r\n\
-Content-Type: application/octet-stream\r\nContent-Length: 4194304\r\nLast-Modified: Fri, 04 Dec 2026 04:06:14 GMT\r\n\
-Connection: close\r\nETag: \"6b123c36-400000\"\r\nAccept-Ranges: bytes\r\n\r\nBODY";
-    /// Captured likewise, the same file through `ssi on; ssi_types *;`:
-    /// no length, chunked; the first chunk's size line follows.
-    const NGINX_CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 04 Dec 2026 04:06:15 GMT\r\n\
-Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n8000\r\n";
+    /// Captured from Debian's nginx (loader/testdata/netboot/SOURCES.md).
+    fn nginx(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut v = std::fs::read(format!("{}/testdata/netboot/nginx/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        v.extend_from_slice(body);
+        v
+    }
 
     #[test]
     fn head_of_a_static_file() {
-        let (h, len) = parse_head(NGINX_200).unwrap().unwrap();
-        assert_eq!(&NGINX_200[len..], b"BODY");
+        let static_file = nginx("200-static.http", b"BODY");
+        let (h, len) = parse_head(&static_file).unwrap().unwrap();
+        assert_eq!(&static_file[len..], b"BODY");
         assert_eq!((h.status, h.reason.as_str()), (200, "OK"));
         assert_eq!(h.header("content-length"), Some("4194304"));
         assert_eq!(h.framing(), Ok(Framing::Length(4194304)));
         // Every prefix is "not yet", never an error or a wrong head.
         for cut in 0..len {
-            assert_eq!(parse_head(&NGINX_200[..cut]), Ok(None), "{cut}");
+            assert_eq!(parse_head(&static_file[..cut]), Ok(None), "{cut}");
         }
-        let (h, len) = parse_head(NGINX_CHUNKED).unwrap().unwrap();
+        let chunked = nginx("200-ssi-chunked.http", b"8000\r\n");
+        let (h, len) = parse_head(&chunked).unwrap().unwrap();
         assert_eq!(h.framing(), Ok(Framing::Chunked));
         let mut c = Chunked::default();
-        assert_eq!(c.feed(&NGINX_CHUNKED[len..]), Ok((6, &b""[..])));
+        assert_eq!(c.feed(&chunked[len..]), Ok((6, &b""[..])));
         assert_eq!(c.feed(&[0; 0x9000]).unwrap().1.len(), 0x8000);
     }
 

@@ -533,6 +533,32 @@ mod tests {
     }
 
     #[test]
+    fn real_dnsmasq_packets() {
+        let d = |name: &str| {
+            std::fs::read(format!(
+                "{}/testdata/netboot/dnsmasq/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            parse(&d("dnsmasq-oack.bin")).unwrap(),
+            Packet::Oack(vec![("blksize".into(), "1468".into()), ("tsize".into(), "24".into())])
+        );
+        assert_eq!(
+            parse(&d("dnsmasq-data1.bin")).unwrap(),
+            Packet::Data {
+                block: 1,
+                data: b"hello from dnsmasq tftp\n"
+            }
+        );
+        let Packet::Error { code: 1, message } = parse(&d("dnsmasq-error-not-found.bin")).unwrap() else {
+            panic!("not an error 1");
+        };
+        assert_eq!(message, "file /tmp/cap2/tftp/missing.cfg not found for 127.0.0.1");
+    }
+
+    #[test]
     fn error_text_names_the_code() {
         let e = TftpError::Server {
             code: 1,

@@ -103,11 +103,13 @@ declare -A PKG=(
     [bison]=bison
     [flex]=flex
     # `make test-netboot` (loader/tests/netboot.rs) runs real servers in network namespaces:
-    # dnsmasq-base is dnsmasq without its system service; nginx's is stopped and disabled
-    # below (the tests start their own, inside their namespaces).
+    # dnsmasq-base is dnsmasq without its system service; the services of nginx and atftpd
+    # (a TFTP server with RFC 7440 windowsize) are stopped and disabled below (the tests
+    # start their own, inside their namespaces).
     [ip]=iproute2
     [dnsmasq]=dnsmasq-base
     [nginx]=nginx
+    [atftpd]=atftpd
 )
 
 missing=()
@@ -230,15 +232,19 @@ if $dry_run; then
 fi
 echo "install-deps: installing ${args[*]}"
 apt-get install -y -qq --no-install-recommends "${args[@]}"
-# Debian's nginx package starts and enables nginx.service (port 80 on the host); the tests
-# never use it: stop it and keep it from starting at boot.
-if [[ " ${args[*]} " == *" nginx "* ]]; then
-    echo "install-deps: stopping and disabling the nginx service the package started (the netboot tests run their own)"
+# Debian's nginx and atftpd packages start and enable their services (ports 80 and 69 on
+# the host); the tests never use them: stop them and keep them from starting at boot.
+for svc in nginx atftpd; do
+    if [[ " ${args[*]} " != *" $svc "* ]]; then continue; fi
+    echo "install-deps: stopping and disabling the $svc service the package started (the netboot tests run their own)"
     if [ -d /run/systemd/system ]; then
-        systemctl disable --now nginx.service || true
+        systemctl disable --now "$svc.service" || true
+        if [ "$svc" = atftpd ]; then systemctl disable --now atftpd.socket || true; fi
     else
-        invoke-rc.d nginx stop >/dev/null 2>&1 || true
-        update-rc.d nginx disable >/dev/null 2>&1 || true
-        systemctl disable nginx.service >/dev/null 2>&1 || true
+        invoke-rc.d "$svc" stop >/dev/null 2>&1 || true
+        update-rc.d "$svc" disable >/dev/null 2>&1 || true
+        systemctl disable "$svc.service" >/dev/null 2>&1 || true
+        if [ "$svc" = atftpd ]; then systemctl disable atftpd.socket >/dev/null 2>&1 || true; fi
     fi
-fi
+done
+exit 0

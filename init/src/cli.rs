@@ -33,11 +33,12 @@ const USAGE: &str = "usage:
                [--force]
       Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
       without --force (use `hopboot load` + `systemctl kexec` there).
-  hopboot fetch URL [-o FILE] [--dns IP]... [--blksize N] [--budget BYTES]
+  hopboot fetch URL [-o FILE] [--dns IP]... [--blksize N] [--windowsize N] [--budget BYTES]
       Downloads URL (http:// or tftp://) as network boot does: into memory (a memfd),
       refused when bigger than the available memory (or BYTES), with progress on
       stderr; -o writes it to FILE. --dns: the DNS servers for host names;
-      --blksize: the TFTP block size asked for (default 1468; 512: no option).
+      --blksize: the TFTP block size asked for (default 1468; 512: no option);
+      --windowsize: TFTP blocks per ACK asked for (RFC 7440; default 1: not asked).
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
   hopboot unload    Unloads a loaded kernel.";
 
@@ -242,6 +243,10 @@ fn fetch(args: &[String]) -> i32 {
             },
             "--blksize" => match value("a number").map(|v| v.parse::<u16>()) {
                 Some(Ok(n)) => opts.tftp.blksize = n,
+                _ => return 2,
+            },
+            "--windowsize" => match value("a number").map(|v| v.parse::<u16>()) {
+                Some(Ok(n)) => opts.tftp.windowsize = n,
                 _ => return 2,
             },
             "--budget" => match value("a number of bytes").map(|v| v.parse::<u64>()) {

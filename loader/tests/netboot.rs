@@ -146,6 +146,33 @@ impl Lab {
         self.wait_for(&log, "TFTP root is");
     }
 
+    /// atftpd (RFC 7440 windowsize) on 127.0.0.1:69 serving `tftp/`; it
+    /// logs to its stdout (`--logfile` to a file stays in its stdio buffer).
+    fn atftpd(&mut self) {
+        let root = self.path("tftp").display().to_string();
+        self.spawn(
+            "atftpd",
+            &[
+                "atftpd",
+                "--daemon",
+                "--no-fork",
+                "--user",
+                "root.root",
+                "--bind-address",
+                "127.0.0.1",
+                "--port",
+                "69",
+                "--no-multicast",
+                "--verbose=7",
+                "--logfile",
+                "-",
+                &root,
+            ],
+        );
+        let log = self.path("atftpd.out");
+        self.wait_for(&log, "directory:");
+    }
+
     /// nginx on 127.0.0.1:8080 and 192.0.2.10:80 serving `www/`:
     /// - `/files/`: static files (Content-Length);
     /// - `/ssi/`: the same bytes through the SSI filter, which drops the
@@ -340,6 +367,38 @@ fn tftp_blksize_1468_and_512() {
     assert!(
         log.contains("sent") && log.contains("vmlinuz"),
         "dnsmasq did not log the transfers: {log}"
+    );
+}
+
+#[test]
+fn tftp_windowsize_with_atftpd() {
+    need_servers!("tftp_windowsize_with_atftpd");
+    if find_tool("atftpd").is_none() {
+        eprintln!("netboot tftp_windowsize_with_atftpd: skipped: atftpd is not installed (scripts/install-deps.sh installs it)");
+        return;
+    }
+    let mut lab = Lab::new("window");
+    let want = lab.file("tftp/vmlinuz", 5 * MIB + 321, 10);
+    lab.atftpd();
+    for window in [1, 8] {
+        let mut o = tftp_opts(1468);
+        o.tftp.windowsize = window;
+        let t = Instant::now();
+        let d = lab
+            .within(|| fetch("tftp://127.0.0.1/vmlinuz", c"k", &o, None))
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "netboot: atftpd blksize 1468 windowsize {window}: {} bytes in {secs:.2} s ({:.1} MiB/s)",
+            d.size,
+            d.size as f64 / secs / MIB as f64
+        );
+        assert_same(d.file, d.size, &want);
+    }
+    let log = std::fs::read_to_string(lab.path("atftpd.out")).unwrap();
+    assert!(
+        log.contains("windowsize option -> 8"),
+        "atftpd did not take the windowsize option: {log}"
     );
 }
 

@@ -630,6 +630,21 @@ fn http_errors() {
         }
         other => panic!("{other:?}"),
     }
+    // A server that accepts and then says nothing: the read timeout.
+    let mut quick = opts(1 << 30);
+    quick.http.read_timeout = Duration::from_millis(300);
+    let t = Instant::now();
+    let e = lab
+        .within(|| {
+            // Connections complete in the kernel's backlog; nothing is ever read or sent.
+            let _silent = std::net::TcpListener::bind("127.0.0.1:8081").unwrap();
+            fetch("http://127.0.0.1:8081/vmlinuz", c"k", &quick, None)
+        })
+        .unwrap_err();
+    eprintln!("netboot: silent server: {e} ({} ms)", t.elapsed().as_millis());
+    assert!(matches!(&e, FetchError::Http(HttpError::Timeout { .. })), "{e:?}");
+    assert!(t.elapsed() >= Duration::from_millis(300) && t.elapsed() < Duration::from_secs(3));
+
     // And with the server gone (reaped: its listening socket is closed), a
     // clear refusal.
     lab.reap("nginx");

@@ -365,7 +365,7 @@ pub enum HttpError {
         source: std::io::Error,
     },
     /// Sending or receiving failed (a timeout included).
-    #[error("HTTP: {what} {url}: {source}")]
+    #[error("HTTP: {url}: {what}: {source}")]
     Io {
         /// What was being done.
         what: &'static str,
@@ -381,6 +381,16 @@ pub enum HttpError {
         url: String,
         /// Why.
         source: HeadError,
+    },
+    /// The server sent nothing for the read timeout.
+    #[error("HTTP: {url}: the server sent nothing for {after:?} while {what}")]
+    Timeout {
+        /// What was being done.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The timeout.
+        after: Duration,
     },
     /// The server closed the connection before a response head.
     #[error("HTTP: {0}: the server closed the connection without a response")]
@@ -464,7 +474,7 @@ pub fn get(url: &Url, opts: &Options, sink: &mut Sink<'_>) -> Result<Url, HttpEr
         let u = url.to_string();
         match head.status {
             200 => {
-                body(&head, &mut conn, rest, &u, sink)?;
+                body(&head, &mut conn, rest, &u, opts.read_timeout, sink)?;
                 return Ok(url);
             }
             301 | 302 | 303 | 307 | 308 => {
@@ -520,25 +530,22 @@ fn request(url: &Url, opts: &Options) -> Result<(Head, TcpStream, Vec<u8>), Http
         url: u.clone(),
         source: last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
     })?;
-    let io = |what: &'static str| {
-        let url = u.clone();
-        move |source| HttpError::Io { what, url, source }
-    };
+    let io = |what: &'static str| io_error(what, &u, opts.read_timeout);
     conn.set_read_timeout(Some(opts.read_timeout))
-        .map_err(io("set a timeout on"))?;
+        .map_err(io("setting a timeout"))?;
     conn.set_write_timeout(Some(opts.read_timeout))
-        .map_err(io("set a timeout on"))?;
+        .map_err(io("setting a timeout"))?;
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hopboot/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         url.request_target(),
         url.authority(),
         env!("CARGO_PKG_VERSION")
     );
-    conn.write_all(req.as_bytes()).map_err(io("sending the request to"))?;
+    conn.write_all(req.as_bytes()).map_err(io("sending the request"))?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
-        let n = read(&mut conn, &mut chunk).map_err(io("reading the response of"))?;
+        let n = read(&mut conn, &mut chunk).map_err(io("waiting for the response"))?;
         if n == 0 {
             return Err(HttpError::NoResponse(u));
         }
@@ -556,6 +563,20 @@ fn request(url: &Url, opts: &Options) -> Result<(Head, TcpStream, Vec<u8>), Http
     }
 }
 
+/// An I/O error while `what` on `url`: a socket timeout (EAGAIN from
+/// SO_RCVTIMEO/SO_SNDTIMEO) becomes [`HttpError::Timeout`].
+fn io_error(what: &'static str, url: &str, timeout: Duration) -> impl FnOnce(std::io::Error) -> HttpError {
+    let url = url.to_string();
+    move |source| match source.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => HttpError::Timeout {
+            what,
+            url,
+            after: timeout,
+        },
+        _ => HttpError::Io { what, url, source },
+    }
+}
+
 fn read(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match conn.read(buf) {
@@ -566,7 +587,14 @@ fn read(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Reads the body after `head` (its first bytes in `rest`) into `sink`.
-fn body(head: &Head, conn: &mut TcpStream, rest: Vec<u8>, u: &str, sink: &mut Sink<'_>) -> Result<(), HttpError> {
+fn body(
+    head: &Head,
+    conn: &mut TcpStream,
+    rest: Vec<u8>,
+    u: &str,
+    timeout: Duration,
+    sink: &mut Sink<'_>,
+) -> Result<(), HttpError> {
     let sink_err = |source| HttpError::Sink { url: u.into(), source };
     let framing = head
         .framing()
@@ -582,11 +610,7 @@ fn body(head: &Head, conn: &mut TcpStream, rest: Vec<u8>, u: &str, sink: &mut Si
             if matches!(framing, Framing::None) || framing == Framing::Length(sink.written()) {
                 return Ok(());
             }
-            let n = read(conn, &mut buf).map_err(|source| HttpError::Io {
-                what: "reading the body of",
-                url: u.into(),
-                source,
-            })?;
+            let n = read(conn, &mut buf).map_err(io_error("reading the body", u, timeout))?;
             if n == 0 {
                 return match framing {
                     Framing::UntilClose => Ok(()),

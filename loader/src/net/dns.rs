@@ -116,10 +116,7 @@ pub fn query(id: u16, name: &str) -> Result<Vec<u8>, DnsError> {
 pub fn parse_reply(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
     let short = DnsError::Malformed("shorter than its header");
     let h = b.get(..12).ok_or(short)?;
-    let u16_at = |i: usize| {
-        h.get(i..i.saturating_add(2))
-            .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
-    };
+    let u16_at = |i: usize| be16(h, i);
     if u16_at(0) != id {
         return Err(DnsError::NotOurs);
     }
@@ -156,9 +153,8 @@ pub fn parse_reply(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, DnsEr
         let fixed = b
             .get(pos..pos.saturating_add(10))
             .ok_or(DnsError::Malformed("record cut short"))?;
-        let ty = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
-        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        // TYPE, CLASS, TTL (4 bytes), RDLENGTH (RFC 1035 §4.1.3).
+        let (ty, class, rdlen) = (be16(fixed, 0), be16(fixed, 2), usize::from(be16(fixed, 8)));
         let start = pos.saturating_add(10);
         let data = b
             .get(start..start.saturating_add(rdlen))
@@ -177,6 +173,14 @@ pub fn parse_reply(b: &[u8], id: u16, name: &str) -> Result<Vec<Ipv4Addr>, DnsEr
         return Err(DnsError::NoAddress(name.to_string()));
     }
     Ok(out)
+}
+
+/// The big-endian u16 at `i` of `b` (0 past its end: callers check the
+/// length first).
+fn be16(b: &[u8], i: usize) -> u16 {
+    b.get(i..i.saturating_add(2))
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u16::from_be_bytes)
 }
 
 /// Reads a (possibly compressed) name at `*pos`, moving `*pos` past it.

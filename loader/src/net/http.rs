@@ -329,7 +329,8 @@ pub struct Options {
     /// The most redirects followed (RFC 9110 §15.4 suggests detecting
     /// loops; 5 is what browsers' old limit and the issue ask).
     pub max_redirects: u8,
-    /// DNS servers for host names (the lease's option 6).
+    /// DNS servers for host names (the lease's option 6); `fetch` also
+    /// uses them for `tftp://` host names.
     pub dns: Vec<SocketAddr>,
     /// How DNS asks.
     pub dns_options: dns::Options,

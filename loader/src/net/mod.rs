@@ -7,7 +7,8 @@
 //!   209/210, option overload).
 //! - [`fetch`]: a boot file by URL (`http://`, `tftp://`) into a memfd:
 //!   [`tftp`] and [`http`] transfers, [`dns`] for host names, [`url`],
-//!   and [`download`], the memfd behind a memory budget with progress.
+//!   and [`download`], the memfd behind a memory budget with progress;
+//!   [`fetched`] serves downloads as an `FsView`, for `kexec::load`.
 //!
 //! Packet and message parsing is pure and unit-tested in each module; the
 //! transfers are tested against real dnsmasq and nginx in a network
@@ -17,6 +18,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod download;
 pub mod fetch;
+pub mod fetched;
 pub mod http;
 pub mod tftp;
 pub mod url;

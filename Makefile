@@ -154,6 +154,19 @@ test-distro: build payload deb
 	        --skip debian12_systemctl_kexec_on_uefi --skip debian12_systemctl_kexec_on_systemd_254; \
 	fi
 
+# The network transfers (loader/src/net: TFTP, HTTP, DNS into memfds) against real dnsmasq
+# (TFTP, DNS) and nginx that each test starts in a network namespace of its own, with only
+# its loopback in it (loader/tests/netboot.rs). Root only (ip netns, setns): otherwise each
+# test says it is skipped and passes. About 15 s. `make unit-test` runs the same tests
+# (cargo test --workspace), so `make test` as root already includes them.
+.PHONY: test-netboot
+test-netboot: deps
+	@if [ "$$(id -u)" != 0 ]; then \
+	    echo "test-netboot: skipped: ip netns and setns need root"; \
+	else \
+	    cargo test -p hopboot-loader --test netboot -- --nocapture --test-threads=1; \
+	fi
+
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and
 # the installed Debian 12 kexecing itself through hopboot-kexec.service (root: debootstrap),
 # HOPBOOT_SOAK_RUNS times each (default 100). Counts silent resets and hangs; failing

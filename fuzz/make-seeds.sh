@@ -17,7 +17,7 @@ STUB=$("$ROOT/scripts/efi-stub.sh" 2>/dev/null || echo /nonexistent)
 export MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME=1700000000
 
 rm -rf "$OUT"
-TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage dhcp pxelinux ipxe)
+TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage dhcp pxelinux ipxe http_response dns_reply tftp)
 for t in "${TARGETS[@]}"; do mkdir -p "$OUT/$t"; done
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -50,6 +50,16 @@ for f in "$NET"/netboot.cz/pxelinux.cfg/default "$NET"/netboot.cz/debian.conf; d
     cp "$f" "$OUT/pxelinux/$(basename "$f")"
 done
 for f in "$NET"/*/*.ipxe; do cp "$f" "$OUT/ipxe/$(basename "$f")"; done
+# Captured dnsmasq replies and packets, nginx heads (SOURCES.md). An http_response input
+# starts with the byte that sets the chunked decoder's piece size.
+for f in "$NET"/dnsmasq/dnsmasq-a-*.bin "$NET"/dnsmasq/dnsmasq-refused.bin; do cp "$f" "$OUT/dns_reply/"; done
+for f in "$NET"/dnsmasq/dnsmasq-{oack,data1,error-not-found}.bin; do cp "$f" "$OUT/tftp/"; done
+printf '\0\1pxelinux.cfg/default\0octet\0blksize\0001468\0tsize\0000\0' >"$OUT/tftp/rrq.bin"
+for f in "$NET"/nginx/*.http; do
+    { printf '\007'; cat "$f"; } >"$OUT/http_response/$(basename "$f")"
+done
+{ printf '\003'; cat "$NET/nginx/200-ssi-chunked.http"; printf '8;ext=1\r\n01234567\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n'; } \
+    >"$OUT/http_response/chunked-body.http"
 
 tree() { # tree DIR
     mkdir -p "$1/boot/grub" "$1/boot/extlinux" "$1/loader/entries"

@@ -97,15 +97,19 @@ declare -A PKG=(
     [sha256sum]=coreutils
     [debootstrap]=debootstrap
     [gcc]=gcc
-    # The network tests' servers, run inside namespaces the tests make (iproute2's
-    # `ip`); dnsmasq-base is the bare program, with no service to start.
-    [ip]=iproute2
-    [dnsmasq]=dnsmasq-base
     # `make payload` compiles Debian's kernel source.
     [make]=make
     [bc]=bc
     [bison]=bison
     [flex]=flex
+    # `make test-netboot` (loader/tests/netboot.rs) runs real servers in network namespaces:
+    # dnsmasq-base is dnsmasq without its system service; the services of nginx and atftpd
+    # (a TFTP server with RFC 7440 windowsize) are stopped and disabled below (the tests
+    # start their own, inside their namespaces).
+    [ip]=iproute2
+    [dnsmasq]=dnsmasq-base
+    [nginx]=nginx
+    [atftpd]=atftpd
 )
 
 missing=()
@@ -227,4 +231,33 @@ if $dry_run; then
     exit 0
 fi
 echo "install-deps: installing ${args[*]}"
-apt-get install -y -qq --no-install-recommends "${args[@]}"
+# Debian's nginx and atftpd packages would start their services (ports 80 and 69 on the
+# host); the tests never use them. While apt runs, a policy-rc.d (Debian's way, which
+# invoke-rc.d and deb-systemd-invoke obey) refuses every service start, unless the host
+# already has one of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# hopboot install-deps: no service starts while it installs packages\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=true
+fi
+rc=0
+apt-get install -y -qq --no-install-recommends "${args[@]}" || rc=$?
+if $own_policy; then rm -f "$policy"; fi
+[ "$rc" = 0 ] || exit "$rc"
+# And they are not started at the next boot either.
+for svc in nginx atftpd; do
+    if [[ " ${args[*]} " != *" $svc "* ]]; then continue; fi
+    echo "install-deps: disabling the $svc service (the netboot tests run their own)"
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now "$svc.service" || true
+        if [ "$svc" = atftpd ]; then systemctl disable --now atftpd.socket || true; fi
+    else
+        invoke-rc.d "$svc" stop >/dev/null 2>&1 || true
+        update-rc.d "$svc" disable >/dev/null 2>&1 || true
+        systemctl disable "$svc.service" >/dev/null 2>&1 || true
+        if [ "$svc" = atftpd ]; then systemctl disable atftpd.socket >/dev/null 2>&1 || true; fi
+    fi
+done
+exit 0

@@ -37,6 +37,12 @@ const USAGE: &str = "usage:
                [--force]
       Loads ENTRY, syncs and reboots into it at once. Refuses under a running systemd
       without --force (use `hopboot load` + `systemctl kexec` there).
+  hopboot fetch URL [-o FILE] [--dns IP]... [--blksize N] [--windowsize N] [--budget BYTES]
+      Downloads URL (http:// or tftp://) as network boot does: into memory (a memfd),
+      refused when bigger than the available memory (or BYTES), with progress on
+      stderr; -o writes it to FILE. --dns: the DNS servers for host names;
+      --blksize: the TFTP block size asked for (default 1468; 512: no option);
+      --windowsize: TFTP blocks per ACK asked for (RFC 7440; default 1: not asked).
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
   hopboot unload    Unloads a loaded kernel.";
 
@@ -52,6 +58,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "load" => load(rest, false),
         "boot" => load(rest, true),
         "exec" => exec(),
+        "fetch" => fetch(rest),
         "unload" => match hopboot_loader::sys::kexec_file_unload() {
             Ok(()) => {
                 crate::live::forget();
@@ -216,6 +223,72 @@ fn load(args: &[String], boot: bool) -> i32 {
 }
 
 /// Syncs and reboots into the loaded kernel.
+/// `hopboot fetch`: a network download by hand.
+fn fetch(args: &[String]) -> i32 {
+    use hopboot_loader::net::{download::Progress, fetch};
+    let mut url = None;
+    let mut out = None;
+    let mut opts = fetch::Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |what: &str| {
+            let v = it.next().cloned();
+            if v.is_none() {
+                eprintln!("hopboot fetch: {a} needs {what}");
+            }
+            v
+        };
+        match a.as_str() {
+            "-o" => match value("a file") {
+                Some(v) => out = Some(PathBuf::from(v)),
+                None => return 2,
+            },
+            "--dns" => match value("an IP address").map(|v| v.parse::<std::net::IpAddr>()) {
+                Some(Ok(ip)) => opts.http.dns.push((ip, hopboot_loader::net::dns::PORT).into()),
+                _ => return 2,
+            },
+            "--blksize" => match value("a number").map(|v| v.parse::<u16>()) {
+                Some(Ok(n)) => opts.tftp.blksize = n,
+                _ => return 2,
+            },
+            "--windowsize" => match value("a number").map(|v| v.parse::<u16>()) {
+                Some(Ok(n)) => opts.tftp.windowsize = n,
+                _ => return 2,
+            },
+            "--budget" => match value("a number of bytes").map(|v| v.parse::<u64>()) {
+                Some(Ok(n)) => opts.budget = Some(n),
+                _ => return 2,
+            },
+            u if url.is_none() && !u.starts_with('-') => url = Some(u.to_string()),
+            other => {
+                eprintln!("hopboot fetch: unexpected '{other}'\n{USAGE}");
+                return 2;
+            }
+        }
+    }
+    let Some(url) = url else {
+        eprintln!("hopboot fetch: which URL?\n{USAGE}");
+        return 2;
+    };
+    let mut progress = |p: &Progress| eprint!("\rhopboot fetch: {p}{}", if p.done { "\n" } else { "   " });
+    let mut d = match fetch::fetch(&url, c"hopboot-fetch", &opts, Some(&mut progress)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("\nhopboot fetch: {e}");
+            return 1;
+        }
+    };
+    eprintln!("hopboot fetch: {} bytes in {} ms", d.size, d.elapsed.as_millis());
+    if let Some(out) = out {
+        let copied = std::fs::File::create(&out).and_then(|mut f| std::io::copy(&mut d.file, &mut f));
+        if let Err(e) = copied {
+            eprintln!("hopboot fetch: writing {}: {e}", out.display());
+            return 1;
+        }
+    }
+    0
+}
+
 fn exec() -> i32 {
     let err = hopboot_loader::kexec::reboot_into();
     eprintln!("hopboot exec: {err} (was a kernel loaded? is this root?)");

@@ -1675,3 +1675,65 @@ fn fat_directory_whose_cluster_chain_loops() {
     }
     c.finish();
 }
+
+// ---------------------------------------------------------------------------
+// Network replies: captured from dnsmasq and nginx (testdata/netboot/SOURCES.md)
+
+#[test]
+fn network_replies_truncated_and_mutated() {
+    use hopboot_loader::net::{dns, http, tftp};
+    let mut c = Checker::new("net");
+    let mut rng = Rng(0x6e65_7462_6f6f_7421);
+    let net = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/netboot");
+    let read = |p: &str| std::fs::read(net.join(p)).unwrap();
+    let mut chunked = read("nginx/200-ssi-chunked.http");
+    chunked.extend_from_slice(b"8;ext=1\r\n01234567\r\n3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n");
+    let seeds = [
+        ("dns", read("dnsmasq/dnsmasq-a-boot.test.bin")),
+        ("dns", read("dnsmasq/dnsmasq-refused.bin")),
+        ("tftp", read("dnsmasq/dnsmasq-oack.bin")),
+        ("tftp", read("dnsmasq/dnsmasq-error-not-found.bin")),
+        ("http", read("nginx/200-static.http")),
+        ("http", chunked),
+    ];
+    for (kind, seed) in &seeds {
+        let mut inputs: Vec<Vec<u8>> = cuts(seed.len(), &mut rng, 512)
+            .into_iter()
+            .map(|n| seed[..n].to_vec())
+            .collect();
+        inputs.extend((0..300).map(|_| mutate(seed, &mut rng, 6, 0..seed.len())));
+        for (i, input) in inputs.into_iter().enumerate() {
+            let kind = *kind;
+            let data = input.clone();
+            c.check(&format!("{kind} {i}"), &input, move || match kind {
+                "dns" => {
+                    let _ = dns::parse_reply(&data, 0xbeef, "boot.test");
+                }
+                "tftp" => {
+                    let _ = tftp::parse(&data);
+                }
+                _ => {
+                    let body = match http::parse_head(&data) {
+                        Ok(Some((h, len))) => {
+                            let _ = h.framing();
+                            data[len..].to_vec()
+                        }
+                        _ => data.clone(),
+                    };
+                    let mut d = http::Chunked::default();
+                    let mut rest = &body[..];
+                    while !rest.is_empty() && !d.done() {
+                        match d.feed(rest) {
+                            Ok((taken, _)) => {
+                                assert!(taken > 0, "the chunked decoder took nothing");
+                                rest = &rest[taken..];
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+            });
+        }
+    }
+    c.finish();
+}

@@ -97,6 +97,8 @@ declare -A PKG=(
     [sha256sum]=coreutils
     [debootstrap]=debootstrap
     [gcc]=gcc
+    # Signatures in the trust tests are made with Debian's minisign.
+    [minisign]=minisign
     # `make payload` compiles Debian's kernel source.
     [make]=make
     [bc]=bc

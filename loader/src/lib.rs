@@ -23,4 +23,5 @@ pub mod net;
 pub mod source;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod trust;
 pub mod version;

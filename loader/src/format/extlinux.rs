@@ -32,7 +32,9 @@
 //!   the first entry;
 //! - no menu module (ldlinux alone): the last DEFAULT, booted at once; with
 //!   `PROMPT 1`, or without any DEFAULT, the `boot:` prompt times out to
-//!   ONTIMEOUT when set. MENU lines mean nothing to ldlinux.
+//!   ONTIMEOUT when set. MENU lines mean nothing to ldlinux; with neither
+//!   DEFAULT nor ONTIMEOUT it boots nothing, and hopboot takes the MENU
+//!   DEFAULT (as U-Boot does with an extlinux.conf), else the first entry.
 //!
 //! A default naming no label (first word) but an existing kernel file is a
 //! command line, as typed at the `boot:` prompt. A default hopboot cannot
@@ -550,7 +552,7 @@ fn unattended(st: &State) -> Option<Unattended<'_>> {
         }
         if st.ui {
             if let Some(Unattended::Label(i)) = default {
-                if !st.labels[i].hidden {
+                if st.labels.get(i).is_some_and(|l| !l.hidden) {
                     return default;
                 }
             }
@@ -559,10 +561,14 @@ fn unattended(st: &State) -> Option<Unattended<'_>> {
     }
     // ldlinux alone: DEFAULT boots at once unless PROMPT makes it wait; a
     // `boot:` prompt that times out runs ONTIMEOUT if there is one.
+    // With neither, syslinux boots nothing (it waits at `boot:`); hopboot
+    // takes the MENU DEFAULT as U-Boot, which reads extlinux.conf too, does.
     match (default, st.ontimeout.as_deref()) {
         (Some(d), _) if !st.prompt => Some(d),
-        (d, Some(c)) if st.prompt || d.is_none() => Some(st.pick(c)),
-        (d, _) => d,
+        // PROMPT on, or no DEFAULT: the `boot:` prompt times out.
+        (_, Some(c)) => Some(st.pick(c)),
+        (Some(d), None) => Some(d),
+        (None, None) => st.top_menu_default.map(Unattended::Label),
     }
 }
 
@@ -936,8 +942,9 @@ label eight
             "ld-ontimeout-only"
         );
         // syslinux waits at `boot:` for ever ("No DEFAULT or UI configuration
-        // directive found!"); hopboot's rule: the first entry.
-        assert_eq!(default_of("PROMPT 0", true, false), Some(0), "ld-none");
+        // directive found!"); hopboot's rule: MENU DEFAULT, else the first entry.
+        assert_eq!(default_of("PROMPT 0", true, false), Some(2), "ld-none");
+        assert_eq!(default_of("PROMPT 0", false, false), Some(0), "ld-none");
         // A hidden label is still what ldlinux boots.
         assert_eq!(default_of("DEFAULT b", false, true), Some(1));
     }

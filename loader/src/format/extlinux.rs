@@ -20,11 +20,25 @@
 //! - syslinux prepends `BOOT_IMAGE=<kernel as written>` to the command line:
 //!   [`ExtEntry::kernel_arg`] keeps that argument for the caller.
 //!
-//! Default entry, first rule that names a Linux entry: ONTIMEOUT (what boots
-//! unattended), then MENU DEFAULT of the top-level menu (a MENU DEFAULT inside
-//! a submenu only preselects in that submenu), then DEFAULT (the label, or its
-//! first word), else the first entry. A DEFAULT naming no label but an
-//! existing kernel file is a command line, as at the `boot:` prompt.
+//! The default entry is what syslinux boots when nobody presses a key. It
+//! depends on who runs the menu (checked with real syslinux 6.04 booted in
+//! QEMU, `scripts/syslinux-oracle`, corpus cases `syslinux-def-*`):
+//! - a menu module (`UI menu.c32`/`vesamenu.c32`, or a `DEFAULT` that is a
+//!   module, e.g. `DEFAULT vesamenu.c32`): ONTIMEOUT if set (the menu boots it
+//!   on timeout whatever is highlighted); else, only with a `UI` line, the
+//!   label the last DEFAULT names (menu.c32 honours DEFAULT over MENU DEFAULT
+//!   only "if UI is found"; a MENU HIDE label does not count); else the top
+//!   menu's MENU DEFAULT (one inside a submenu only preselects there); else
+//!   the first entry;
+//! - no menu module (ldlinux alone): the last DEFAULT, booted at once; with
+//!   `PROMPT 1`, or without any DEFAULT, the `boot:` prompt times out to
+//!   ONTIMEOUT when set. MENU lines mean nothing to ldlinux; with neither
+//!   DEFAULT nor ONTIMEOUT it boots nothing, and hopboot takes the MENU
+//!   DEFAULT (as U-Boot does with an extlinux.conf), else the first entry.
+//!
+//! A default naming no label (first word) but an existing kernel file is a
+//! command line, as typed at the `boot:` prompt. A default hopboot cannot
+//! kexec (a module, LOCALBOOT) leaves the first entry as the default.
 
 use crate::format::{BootFormat, Config, Found};
 use crate::fs::{join, FsView};
@@ -128,8 +142,13 @@ struct State {
     menu_depth: usize,
     top_menu_default: Option<usize>,
     global_append: Option<String>,
+    /// The last DEFAULT line.
     default_cmd: Option<String>,
     ontimeout: Option<String>,
+    /// A UI line was seen: a menu module runs, and it honours DEFAULT.
+    ui: bool,
+    /// PROMPT's value is not 0: ldlinux's `boot:` prompt waits (TIMEOUT).
+    prompt: bool,
     in_text: bool,
     lines: usize,
     /// Bytes read so far, this pass and earlier ones (see [`MAX_READ_BYTES`]).
@@ -307,8 +326,16 @@ impl State {
             }
             "default" => self.default_cmd = Some(rest.to_string()),
             "ontimeout" => self.ontimeout = Some(rest.to_string()),
+            "ui" => self.ui = true,
+            // syslinux reads the number with atoi: anything but a leading 0 is on.
+            "prompt" => {
+                self.prompt = word(rest)
+                    .0
+                    .trim_start_matches('0')
+                    .starts_with(|c: char| c.is_ascii_digit())
+            }
             "include" => self.include(fs, rest, depth, errors),
-            // TIMEOUT (hopboot's own countdown rules its menu), UI, PROMPT, SAY, PATH, DISPLAY, F1…F12, TOTALTIMEOUT, IPAPPEND,
+            // TIMEOUT (hopboot's own countdown rules its menu), SAY, PATH, DISPLAY, F1…F12, TOTALTIMEOUT, IPAPPEND,
             // SYSAPPEND, SERIAL, FONT, KBDMAP, IMPLICIT… change nothing we show.
             _ => {}
         }
@@ -495,19 +522,72 @@ fn parse_in(fs: &dyn FsView, names: Names, mut path: String, mut cwd: String) ->
     }
 }
 
-/// The label the menu starts on: ONTIMEOUT, top-level MENU DEFAULT, DEFAULT.
+/// What syslinux boots unattended: a label, or a command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unattended<'a> {
+    Label(usize),
+    Command(&'a str),
+}
+
+impl State {
+    /// A DEFAULT/ONTIMEOUT value: the label it names, else a command line.
+    fn pick<'a>(&self, cmd: &'a str) -> Unattended<'a> {
+        match self.find_label(cmd) {
+            Some(i) => Unattended::Label(i),
+            None => Unattended::Command(cmd),
+        }
+    }
+}
+
+/// What syslinux boots when nobody presses a key (see the module notes), or
+/// `None` when nothing names it (the first entry then).
+fn unattended(st: &State) -> Option<Unattended<'_>> {
+    let default = st.default_cmd.as_deref().map(|c| st.pick(c));
+    let menu_module = st.ui || matches!(default, Some(Unattended::Command(c)) if is_module(word(c).0));
+    if menu_module {
+        // menu.c32 / vesamenu.c32 (com32/menu): ONTIMEOUT, DEFAULT under UI,
+        // MENU DEFAULT, first.
+        if let Some(c) = st.ontimeout.as_deref() {
+            return Some(st.pick(c));
+        }
+        if st.ui {
+            if let Some(Unattended::Label(i)) = default {
+                if st.labels.get(i).is_some_and(|l| !l.hidden) {
+                    return default;
+                }
+            }
+        }
+        return st.top_menu_default.map(Unattended::Label);
+    }
+    // ldlinux alone: DEFAULT boots at once unless PROMPT makes it wait; a
+    // `boot:` prompt that times out runs ONTIMEOUT if there is one.
+    // With neither, syslinux boots nothing (it waits at `boot:`); hopboot
+    // takes the MENU DEFAULT as U-Boot, which reads extlinux.conf too, does.
+    match (default, st.ontimeout.as_deref()) {
+        (Some(d), _) if !st.prompt => Some(d),
+        // PROMPT on, or no DEFAULT: the `boot:` prompt times out.
+        (_, Some(c)) => Some(st.pick(c)),
+        (Some(d), None) => Some(d),
+        (None, None) => st.top_menu_default.map(Unattended::Label),
+    }
+}
+
+/// The label syslinux boots unattended, if it is a label.
 fn default_label(st: &State) -> Option<usize> {
-    st.ontimeout
-        .as_deref()
-        .and_then(|c| st.find_label(c))
-        .or(st.top_menu_default)
-        .or_else(|| st.default_cmd.as_deref().and_then(|c| st.find_label(c)))
+    match unattended(st)? {
+        Unattended::Label(i) => Some(i),
+        Unattended::Command(_) => None,
+    }
 }
 
 fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
     let mut entries = Vec::new();
     let mut index_of_label: Vec<Option<usize>> = Vec::new();
-    let default_li = default_label(st);
+    let unattended = unattended(st);
+    let default_li = match unattended {
+        Some(Unattended::Label(i)) => Some(i),
+        _ => None,
+    };
     for (i, l) in st.labels.iter().enumerate() {
         let e = entry(fs, st, l, default_li == Some(i));
         index_of_label.push(e.as_ref().map(|_| entries.len()));
@@ -532,8 +612,12 @@ fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
                 );
             }
         }
-    } else if let Some(e) = command_line_default(fs, st) {
-        // DEFAULT names no label: syslinux boots it as a typed command line.
+    } else if let Some(e) = unattended.and_then(|u| match u {
+        Unattended::Command(c) => command_line_default(fs, st, c),
+        Unattended::Label(_) => None,
+    }) {
+        // DEFAULT/ONTIMEOUT names no label: syslinux boots it as a typed
+        // command line.
         default = Some(entries.len());
         entries.push(e);
     }
@@ -546,8 +630,7 @@ fn build(fs: &dyn FsView, st: &State, errors: Vec<String>) -> ExtMenu {
 
 /// ONTIMEOUT/DEFAULT as a kernel command line (`DEFAULT vmlinuz root=/dev/sda1`),
 /// when its first word is an existing Linux kernel file.
-fn command_line_default(fs: &dyn FsView, st: &State) -> Option<ExtEntry> {
-    let cmd = st.ontimeout.as_deref().or(st.default_cmd.as_deref())?;
+fn command_line_default(fs: &dyn FsView, st: &State, cmd: &str) -> Option<ExtEntry> {
     let (kernel_arg, args) = word(cmd);
     let kernel = st.resolve(kernel_arg);
     if kernel_arg.is_empty() || is_module(kernel_arg) || !fs.is_file(&kernel) {
@@ -771,9 +854,105 @@ label eight
         assert_eq!(m.default, Some(0));
     }
 
+    /// Index of the default entry of `cfg` (four labels a b c d after `head`,
+    /// `MENU DEFAULT` on c when `menu_default`, b hidden when `hide_b`).
+    fn default_of(head: &str, menu_default: bool, hide_b: bool) -> Option<usize> {
+        let mut cfg = format!("{head}\nTIMEOUT 20\n");
+        for l in ["a", "b", "c", "d"] {
+            cfg += &format!("LABEL {l}\n  MENU LABEL Entry {l}\n");
+            if l == "c" && menu_default {
+                cfg += "  MENU DEFAULT\n";
+            }
+            if l == "b" && hide_b {
+                cfg += "  MENU HIDE\n";
+            }
+            cfg += &format!("  LINUX vmlinuz-{l}\n  APPEND entry={l}\n");
+        }
+        let d = tree(&[("boot/syslinux/syslinux.cfg", cfg.as_str())]);
+        let m = parse(&DirFs::new(d.path()), "/boot/syslinux/syslinux.cfg");
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        m.default
+    }
+
+    /// What real syslinux 6.04 booted on timeout (Debian 12's SYSLINUX in QEMU,
+    /// scripts/syslinux-oracle; the corpus cases syslinux-def-*): menu.c32 and
+    /// vesamenu.c32 take DEFAULT over MENU DEFAULT only when a UI line
+    /// started them, and ONTIMEOUT over both.
     #[test]
-    fn defaults_ontimeout_menu_default_and_submenus() {
-        let cfg = "DEFAULT b
+    fn menu_module_default_rules() {
+        const A: Option<usize> = Some(0);
+        const B: Option<usize> = Some(1);
+        const C: Option<usize> = Some(2);
+        const D: Option<usize> = Some(3);
+        for module in ["menu.c32", "vesamenu.c32"] {
+            // UI <module>: DEFAULT b wins over MENU DEFAULT c.
+            let ui = format!("UI {module}\nPROMPT 0");
+            assert_eq!(default_of(&ui, false, false), A, "{ui}");
+            assert_eq!(default_of(&format!("{ui}\nDEFAULT b"), false, false), B);
+            assert_eq!(default_of(&ui, true, false), C);
+            assert_eq!(default_of(&format!("{ui}\nDEFAULT b"), true, false), B);
+            assert_eq!(default_of(&format!("{ui}\nDEFAULT b\nONTIMEOUT d"), true, false), D);
+            // DEFAULT <module> (an earlier `DEFAULT b` is overridden, and the
+            // menu ignores DEFAULT without UI): MENU DEFAULT, else the first.
+            let module_last = format!("DEFAULT b\nDEFAULT {module}\nPROMPT 0");
+            assert_eq!(default_of(&format!("DEFAULT {module}"), false, false), A);
+            assert_eq!(default_of(&module_last, false, false), A, "{module_last}");
+            assert_eq!(default_of(&format!("DEFAULT {module}"), true, false), C);
+            assert_eq!(default_of(&module_last, true, false), C);
+            assert_eq!(default_of(&format!("{module_last}\nONTIMEOUT d"), true, false), D);
+        }
+        // UI with DEFAULT naming a MENU HIDE label: the menu ignores it.
+        assert_eq!(default_of("UI menu.c32\nDEFAULT b", true, true), Some(1));
+        let d = tree(&[(
+            "s.cfg",
+            "UI menu.c32\nDEFAULT b\nLABEL a\n LINUX /k\nLABEL b\n MENU HIDE\n LINUX /k\n\
+             LABEL c\n MENU DEFAULT\n LINUX /k\n",
+        )]);
+        let m = parse(&DirFs::new(d.path()), "/s.cfg");
+        assert_eq!(titles(&m), ["a", "c"]);
+        assert_eq!(m.default, Some(1));
+    }
+
+    /// No menu module (no UI, DEFAULT not a module): ldlinux boots DEFAULT at
+    /// once and ignores MENU DEFAULT; a `boot:` prompt (PROMPT 1, or no DEFAULT)
+    /// times out to ONTIMEOUT. Measured with real syslinux 6.04
+    /// (`make-default-cases --ldlinux`, `syslinux-oracle --timeout-only`).
+    #[test]
+    fn ldlinux_alone_default_rules() {
+        let b = Some(1);
+        assert_eq!(
+            default_of("DEFAULT b\nONTIMEOUT d\nPROMPT 0", true, false),
+            b,
+            "ld-label"
+        );
+        assert_eq!(default_of("DEFAULT b\nPROMPT 1", true, false), b, "ld-prompt");
+        assert_eq!(
+            default_of("DEFAULT b\nONTIMEOUT d\nPROMPT 1", true, false),
+            Some(3),
+            "ld-prompt-ontimeout"
+        );
+        assert_eq!(
+            default_of("DEFAULT menu.c32\nDEFAULT b\nPROMPT 0", true, false),
+            b,
+            "ld-module-then-label: the last DEFAULT boots, no menu"
+        );
+        assert_eq!(
+            default_of("ONTIMEOUT d\nPROMPT 0", true, false),
+            Some(3),
+            "ld-ontimeout-only"
+        );
+        // syslinux waits at `boot:` for ever ("No DEFAULT or UI configuration
+        // directive found!"); hopboot's rule: MENU DEFAULT, else the first entry.
+        assert_eq!(default_of("PROMPT 0", true, false), Some(2), "ld-none");
+        assert_eq!(default_of("PROMPT 0", false, false), Some(0), "ld-none");
+        // A hidden label is still what ldlinux boots.
+        assert_eq!(default_of("DEFAULT b", false, true), Some(1));
+    }
+
+    #[test]
+    fn defaults_in_submenus_and_default_options() {
+        let cfg = "UI menu.c32
+DEFAULT b
 label a
  kernel /k
 label b
@@ -788,23 +967,47 @@ label d
 ";
         let d = tree(&[("extlinux.conf", cfg)]);
         let fs = DirFs::new(d.path());
-        // MENU DEFAULT inside a submenu does not override the top-level DEFAULT.
+        let set = |text: String| std::fs::write(d.path().join("extlinux.conf"), text).unwrap();
+        // MENU DEFAULT inside a submenu preselects only there.
         assert_eq!(parse(&fs, "/extlinux.conf").default, Some(1));
-        std::fs::write(
-            d.path().join("extlinux.conf"),
-            cfg.replace("label d\n", "label d\n menu default\n"),
-        )
-        .unwrap();
+        set(cfg.replace("DEFAULT b\n", ""));
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(0));
+        // A top-level MENU DEFAULT counts; under UI, DEFAULT still wins.
+        set(cfg.replace("label d\n", "label d\n menu default\n"));
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(1));
+        set(cfg
+            .replace("label d\n", "label d\n menu default\n")
+            .replace("DEFAULT b\n", ""));
         assert_eq!(parse(&fs, "/extlinux.conf").default, Some(3));
-        std::fs::write(d.path().join("extlinux.conf"), format!("ONTIMEOUT c\n{cfg}")).unwrap();
+        // Under UI, DEFAULT naming a label in a submenu opens the menu there.
+        set(cfg.replace("DEFAULT b", "DEFAULT c"));
+        assert_eq!(parse(&fs, "/extlinux.conf").default, Some(2));
+        set(format!("ONTIMEOUT c\n{cfg}"));
         assert_eq!(parse(&fs, "/extlinux.conf").default, Some(2));
         // DEFAULT with extra options still finds the label by its first word.
-        std::fs::write(
-            d.path().join("extlinux.conf"),
-            cfg.replace("DEFAULT b", "DEFAULT d single"),
-        )
-        .unwrap();
+        set(cfg.replace("DEFAULT b", "DEFAULT d single"));
         assert_eq!(parse(&fs, "/extlinux.conf").default, Some(3));
+        // PROMPT's value as syslinux's atoi reads it.
+        let ld = "DEFAULT b\nONTIMEOUT d\nlabel a\n kernel /k\nlabel b\n kernel /k\nlabel d\n kernel /k\n";
+        for (prompt, want) in [("0", 1), ("00", 1), ("1", 2), ("01", 2), ("2", 2), ("x", 1)] {
+            set(format!("PROMPT {prompt}\n{ld}"));
+            assert_eq!(parse(&fs, "/extlinux.conf").default, Some(want), "PROMPT {prompt}");
+        }
+    }
+
+    #[test]
+    fn ontimeout_command_line_under_a_menu() {
+        let d = tree(&[
+            (
+                "syslinux.cfg",
+                "UI menu.c32\nDEFAULT a\nONTIMEOUT vmlinuz root=/dev/sdb1\nlabel a\n kernel vmlinuz\n",
+            ),
+            ("vmlinuz", "k"),
+        ]);
+        let m = parse(&DirFs::new(d.path()), "/syslinux.cfg");
+        assert_eq!(titles(&m), ["a", "vmlinuz root=/dev/sdb1"]);
+        assert_eq!(m.default, Some(1));
+        assert_eq!(m.entries[1].append, "root=/dev/sdb1");
     }
 
     #[test]

@@ -48,9 +48,10 @@ pub enum TrustError {
 }
 
 /// A key id as minisign prints it: the 8 bytes as a little-endian number
-/// in upper-case hex (`3D2AA4A3E0F84A1F`).
+/// in upper-case hex (`3D2AA4A3E0F84A1F`), without leading zeros, as minisign's
+/// `%PRIX64` prints it (one key in sixteen has a 15-digit id).
 pub fn key_id_text(id: [u8; 8]) -> String {
-    format!("{:016X}", u64::from_le_bytes(id))
+    format!("{:X}", u64::from_le_bytes(id))
 }
 
 /// Decodes standard base64 (with `=` padding, no line breaks); `None` for
@@ -225,6 +226,13 @@ mod tests {
         assert_eq!(base64("aG==aGk="), None);
         assert_eq!(base64("a==="), None);
         assert_eq!(base64("aGk*"), None);
+    }
+
+    #[test]
+    fn key_ids_are_printed_as_minisign_prints_them() {
+        // minisign 0.11 printed "minisign public key 919D69DBBE89D05" for this key number.
+        assert_eq!(key_id_text(0x0919_D69D_BBE8_9D05u64.to_le_bytes()), "919D69DBBE89D05");
+        assert_eq!(key_id_text([0; 8]), "0");
     }
 
     #[test]

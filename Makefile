@@ -160,11 +160,12 @@ test-distro: build payload deb
 # test says it is skipped and passes. About 15 s. `make unit-test` runs the same tests
 # (cargo test --workspace), so `make test` as root already includes them.
 .PHONY: test-netboot
-test-netboot: deps
+test-netboot: build
 	@if [ "$$(id -u)" != 0 ]; then \
 	    echo "test-netboot: skipped: ip netns and setns need root"; \
 	else \
-	    cargo test -p hopboot-loader --test netboot -- --nocapture --test-threads=1; \
+	    cargo test -p hopboot-loader --test netboot --test net_dhcp -- --nocapture --test-threads=1 && \
+	    cargo test -p hopboot-tests --test netboot -- --test-threads=$(QEMU_TEST_THREADS); \
 	fi
 
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and

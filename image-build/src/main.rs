@@ -34,9 +34,10 @@ Profiles (each with the modules' dependencies):
   minimal      virtio_blk virtio_pci (QEMU/KVM, clouds)
   server       minimal + SATA/PATA (ahci ata_piix sd_mod), NVMe (nvme),
                virtio-scsi, USB storage (xhci_pci ehci_pci usb_storage uas),
-               SD/MMC (sdhci_pci mmc_block)
+               SD/MMC (sdhci_pci mmc_block), network cards for network
+               boot (virtio_net e1000 e1000e)
   all-storage  every module under kernel/drivers/{ata,block,mmc,nvme/host,
-               scsi,usb/host,usb/storage,virtio}
+               scsi,usb/host,usb/storage,virtio}, and the network cards
 
 The mtime of every entry is $SOURCE_DATE_EPOCH (default 0).
 ";

@@ -18,9 +18,11 @@ pub enum Profile {
     /// virtio-blk over PCI: QEMU/KVM and most clouds.
     Minimal,
     /// `minimal` plus the common physical and virtual controllers: AHCI/SATA and PATA (PIIX),
-    /// NVMe, virtio-scsi, USB mass storage (xHCI, EHCI; usb-storage and UAS), SD/MMC over PCI.
+    /// NVMe, virtio-scsi, USB mass storage (xHCI, EHCI; usb-storage and UAS), SD/MMC over PCI;
+    /// and the network cards of [`NETWORK`], for network boot.
     Server,
-    /// Every module under the storage driver directories of the tree (see [`ALL_STORAGE_DIRS`]).
+    /// Every module under the storage driver directories of the tree (see [`ALL_STORAGE_DIRS`]),
+    /// and [`NETWORK`].
     AllStorage,
 }
 
@@ -48,6 +50,12 @@ pub const SERVER_EXTRA: &[&str] = &[
     "sdhci_pci",
     "mmc_block",
 ];
+
+/// Network cards for network boot (`hopboot.net=`), in `server` and `all-storage`: virtio-net
+/// (QEMU/KVM, clouds), Intel's e1000 (QEMU's default card, many older servers) and e1000e
+/// (82574 and the PCH-attached ports of most Intel desktops and servers). Each is loaded only
+/// when a card matches it, like the storage modules.
+pub const NETWORK: &[&str] = &["virtio_net", "e1000", "e1000e"];
 
 /// Filesystems hopboot reads through a read-only kernel mount (no userspace reader, or an
 /// ext4 that `ext4-view` refuses: see the loader's `mount` module), in [`Profile::AllStorage`]
@@ -91,10 +99,16 @@ impl Profile {
         let fixed = |extra: &[&str]| MINIMAL.iter().chain(extra).map(|m| (*m).to_owned()).collect();
         match self {
             Profile::Minimal => fixed(&[]),
-            Profile::Server => fixed(SERVER_EXTRA),
+            Profile::Server => MINIMAL
+                .iter()
+                .chain(SERVER_EXTRA)
+                .chain(NETWORK)
+                .map(|m| (*m).to_owned())
+                .collect(),
             Profile::AllStorage => {
                 let mut v = tree.names_under(ALL_STORAGE_DIRS);
                 v.extend(FILESYSTEMS.iter().map(|m| (*m).to_owned()).filter(|m| tree.contains(m)));
+                v.extend(NETWORK.iter().map(|m| (*m).to_owned()).filter(|m| tree.contains(m)));
                 v.sort();
                 v.dedup();
                 v
@@ -135,7 +149,7 @@ mod tests {
 
     #[test]
     fn server_contains_minimal_and_no_duplicates() {
-        let mut all: Vec<&str> = MINIMAL.iter().chain(SERVER_EXTRA).copied().collect();
+        let mut all: Vec<&str> = MINIMAL.iter().chain(SERVER_EXTRA).chain(NETWORK).copied().collect();
         let n = all.len();
         all.sort_unstable();
         all.dedup();

@@ -44,6 +44,14 @@ pub enum Choice {
     },
     /// Re-read the disks.
     Rescan,
+    /// New entries arrived: show the menu again with entry `selected`
+    /// selected and what was `left` of the countdown.
+    Refresh {
+        /// The entry selected.
+        selected: usize,
+        /// The countdown left; `None` when it had been stopped.
+        left: Option<Duration>,
+    },
     /// Rescue shell.
     Shell,
     /// Power off.
@@ -699,12 +707,15 @@ const HELP: &str = "keys: arrows j k PgUp PgDn Home End move, 1-9 pick, x proble
 
 /// Shows the menu with a countdown on the default entry and returns the choice
 /// (`timeout` `None` = wait for the user). `preload` runs once while the countdown shows; `disks_changed` is polled
-/// every 2 s while the menu waits for the user, and a new disk rescans.
+/// every 2 s while the menu waits for the user, and a new disk rescans. `news` is polled at each
+/// tick (every 250 ms of a countdown, every 2 s without): when it says entries arrived (the network's), the menu returns
+/// [`Choice::Refresh`] to be shown again with them, the selection and countdown kept.
 pub fn run(
     c: &mut Consoles,
     view: View<'_>,
     preload: &mut dyn FnMut(),
     disks_changed: &mut dyn FnMut() -> bool,
+    news: &mut dyn FnMut() -> bool,
 ) -> Choice {
     let n = view.entries.len();
     let default = view.default.min(n.saturating_sub(1));
@@ -775,6 +786,12 @@ pub fn run(
             None => Duration::from_secs(2),
         };
         let Some(key) = c.key(wait) else {
+            if news() {
+                return Choice::Refresh {
+                    selected,
+                    left: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                };
+            }
             if deadline.is_none() && disks_changed() {
                 return Choice::Rescan;
             }
@@ -1064,10 +1081,16 @@ mod tests {
         });
         let (start, ticks) = (Instant::now(), thread_ticks());
         let mut polled = 0;
-        let choice = run(&mut c, v, &mut || {}, &mut || {
-            polled += 1;
-            false
-        });
+        let choice = run(
+            &mut c,
+            v,
+            &mut || {},
+            &mut || {
+                polled += 1;
+                false
+            },
+            &mut || false,
+        );
         let (took, used) = (start.elapsed(), thread_ticks() - ticks);
         closer.join().unwrap();
         assert_eq!(
@@ -1116,7 +1139,7 @@ mod tests {
             m2.write_all(b"j\r").unwrap();
             (screen, m2)
         });
-        let choice = run(&mut c, v, &mut || {}, &mut || false);
+        let choice = run(&mut c, v, &mut || {}, &mut || false, &mut || false);
         let (screen, _m2) = helper.join().unwrap();
         // Redrawn with the countdown, which the key stops.
         assert!(screen.contains("boot menu") && screen.contains("in 29s"), "{screen:?}");

@@ -26,6 +26,27 @@ pub struct Options {
     pub debug: bool,
     /// How the kernel is loaded (`hopboot.kexec=file` forces kexec_file_load).
     pub kexec: Method,
+    /// Network boot (`hopboot.net=off|auto|on|first`, default `auto`).
+    pub net: NetMode,
+    /// How long each network interface has for link, lease and config
+    /// (`hopboot.net_timeout=SECONDS`, default [`DEFAULT_NET_TIMEOUT`]).
+    pub net_timeout: Duration,
+}
+
+/// When the network is asked for entries (`hopboot.net=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// Never: no interface is touched.
+    Off,
+    /// In the background: local entries and the countdown never wait for
+    /// it; network entries join the menu when they arrive; the local
+    /// default wins. With no local entry, the network is waited for.
+    Auto,
+    /// Like `auto`, but the first menu waits for the network (up to
+    /// `hopboot.net_timeout=`), so its entries are always on it.
+    On,
+    /// Like `on`, and the network's default entry is the default.
+    First,
 }
 
 impl Options {
@@ -46,6 +67,15 @@ impl Options {
                 Some("test-bad-digest") => Method::TestBadDigest,
                 _ => Method::Auto,
             },
+            net: match c.get("hopboot.net") {
+                Some("off" | "0" | "no") => NetMode::Off,
+                Some("on" | "1" | "yes") => NetMode::On,
+                Some("first") => NetMode::First,
+                _ => NetMode::Auto,
+            },
+            net_timeout: secs("hopboot.net_timeout")
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_NET_TIMEOUT),
         }
     }
 }
@@ -54,6 +84,10 @@ impl Options {
 /// adds to the time to the menu. A healthy disk answers discovery in tens of
 /// milliseconds on hardware and well under a second under emulation.
 pub const DEFAULT_DISK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Default of `hopboot.net_timeout=`: DHCP's retransmissions back off
+/// 1, 2, 4, 8 s, so 30 s is four DISCOVERs with room for the config.
+pub const DEFAULT_NET_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest wait or countdown accepted, in seconds (a day): more is a typo.
 const MAX_SECONDS: u64 = 86_400;
@@ -141,6 +175,18 @@ mod tests {
         assert_eq!(o.append.as_deref(), Some("a b"));
         assert_eq!(o.wait, Duration::from_millis(500));
         assert_eq!(o.disk_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn net_modes() {
+        let o = |c: &str| Options::from_cmdline(&Cmdline::parse(c));
+        assert_eq!(o("").net, NetMode::Auto);
+        assert_eq!(o("").net_timeout, DEFAULT_NET_TIMEOUT);
+        assert_eq!(o("hopboot.net=off").net, NetMode::Off);
+        assert_eq!(o("hopboot.net=on").net, NetMode::On);
+        assert_eq!(o("hopboot.net=first hopboot.net_timeout=7.5").net, NetMode::First);
+        assert_eq!(o("hopboot.net_timeout=7.5").net_timeout, Duration::from_millis(7500));
+        assert_eq!(o("hopboot.net=bogus").net, NetMode::Auto);
     }
 
     #[test]

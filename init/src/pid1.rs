@@ -3,12 +3,13 @@
 
 use crate::machine::Pid1Machine;
 use crate::menu::Choice;
-use crate::options::{choose, Options};
+use crate::options::{choose, NetMode, Options};
 use crate::prompt::{self, Action};
 use hopboot_loader::cmdline::Cmdline;
 use hopboot_loader::discover::Discovery;
 use hopboot_loader::kexec::{self, KexecError};
-use hopboot_loader::model::BootEntry;
+use hopboot_loader::model::{BootEntry, DiscoveryError, Problem, Volume};
+use hopboot_loader::net::boot::{NicBoot, Watch};
 use hopboot_loader::source::threaded::Threads;
 use hopboot_loader::source::Machine;
 use std::panic::AssertUnwindSafe;
@@ -40,6 +41,11 @@ pub struct State {
     pub machine: Arc<Pid1Machine>,
     /// The disks' threads, some perhaps blocked on a dead disk.
     pub threads: Threads,
+    /// The network's interfaces still being tried (`hopboot.net=`).
+    pub net: Option<Watch>,
+    /// What the network gave so far, per interface: merged into every
+    /// discovery (a rescan of the disks keeps them).
+    pub net_found: Vec<NicBoot>,
 }
 
 /// Why PID 1 could not do what was asked; shown on the menu and the prompt.
@@ -93,6 +99,7 @@ pub fn run() -> ! {
         clock.ms()
     );
     load_modules(&clock);
+    let net = start_network(&opts, &clock);
     let consoles = crate::menu::console_paths(&cmdline);
     let mut state = State {
         opts,
@@ -102,6 +109,8 @@ pub fn run() -> ! {
         loaded: None,
         machine: Arc::new(Pid1Machine::default()),
         threads: Threads::default(),
+        net,
+        net_found: Vec::new(),
     };
     let mut round = Round {
         first: true,
@@ -109,6 +118,7 @@ pub fn run() -> ! {
         message: None,
         consoles,
         typed: Vec::new(),
+        resume: None,
     };
     loop {
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| one_round(&mut state, &mut round)));
@@ -135,6 +145,9 @@ struct Round {
     consoles: Vec<String>,
     /// Keys typed ahead of the last menu or prompt, for the next one.
     typed: Vec<u8>,
+    /// The menu left for new entries: show it again with this entry
+    /// selected and this much of the countdown left.
+    resume: Option<(usize, Option<Duration>)>,
 }
 
 /// Default menu countdown when `hopboot.timeout=` is not given.
@@ -142,10 +155,17 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn one_round(state: &mut State, round: &mut Round) {
     if round.scan {
-        state.machine.unmount_all();
         let wait = if round.first { state.opts.wait } else { Duration::ZERO };
-        state.discovery = scan_devices(state, wait);
+        rescan(state, wait);
         round.scan = false;
+        if round.first && matches!(state.opts.net, NetMode::On | NetMode::First) {
+            // hopboot.net=on/first: the first menu has the network's entries.
+            wait_network(state, |_| false);
+        }
+    }
+    if state.discovery.entries.is_empty() && wait_network(state, |d| !d.entries.is_empty()) {
+        // The network brought entries: show them.
+        return;
     }
     if state.discovery.entries.is_empty() {
         let why = crate::why::why_nothing(&state.discovery, state.opts.wait, &list_disks());
@@ -174,7 +194,9 @@ fn one_round(state: &mut State, round: &mut Round) {
     let default = state.discovery.default_index().unwrap_or(0);
     let first = std::mem::replace(&mut round.first, false);
     let mut tty = None;
-    let choice = if first && state.opts.entry.is_some() {
+    let choice = if let Some((selected, left)) = round.resume.take() {
+        menu_choice(state, round, (default, selected), left, &mut tty)
+    } else if first && state.opts.entry.is_some() {
         match choose(&state.discovery, state.opts.entry.as_deref()) {
             Ok(index) => Choice::Boot {
                 index,
@@ -185,7 +207,7 @@ fn one_round(state: &mut State, round: &mut Round) {
                 let e = format!("hopboot.entry: {e}");
                 log::error!("{e}");
                 round.message = Some(e);
-                menu_choice(state, round, default, None, &mut tty)
+                menu_choice(state, round, (default, default), None, &mut tty)
             }
         }
     } else if first && state.opts.timeout == Some(Duration::ZERO) {
@@ -200,7 +222,7 @@ fn one_round(state: &mut State, round: &mut Round) {
         } else {
             None
         };
-        menu_choice(state, round, default, t, &mut tty)
+        menu_choice(state, round, (default, default), t, &mut tty)
     };
     match choice {
         Choice::Boot {
@@ -225,6 +247,7 @@ fn one_round(state: &mut State, round: &mut Round) {
             round.message = Some(err.to_string());
         }
         Choice::Rescan => round.scan = true,
+        Choice::Refresh { selected, left } => round.resume = Some((selected, left)),
         Choice::Shell => {
             round.message = prompt::shell(tty.as_deref()).unwrap_or_else(|e| Some(e.to_string()));
         }
@@ -233,11 +256,12 @@ fn one_round(state: &mut State, round: &mut Round) {
     }
 }
 
-/// Shows the menu; `tty` is set to the console the choice came from.
+/// Shows the menu with the default entry and the one selected at first;
+/// `tty` is set to the console the choice came from.
 fn menu_choice(
     state: &mut State,
     round: &mut Round,
-    default: usize,
+    (default, selected): (usize, usize),
     timeout: Option<Duration>,
     tty: &mut Option<String>,
 ) -> Choice {
@@ -252,17 +276,19 @@ fn menu_choice(
     let volumes: Vec<String> = state.discovery.volumes.iter().map(|v| v.identity()).collect();
     let problems = problem_lines(&state.discovery);
     let unattended = state.opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    // The preload and the network's news both change the state, one at a time.
+    let shared = std::cell::RefCell::new(state);
     let mut preload = || {
         if let Some(e) = entries.get(default) {
             if !failed.iter().any(|(f, _)| *f == default) {
-                let _ = load(state, default, e);
+                let _ = load(&mut shared.borrow_mut(), default, e);
             }
         }
     };
     let view = crate::menu::View {
         entries: &entries,
         failed: &failed,
-        default,
+        default: selected,
         timeout,
         unattended,
         append: append.as_deref(),
@@ -275,7 +301,8 @@ fn menu_choice(
         prompt::reap_children();
         list_disks() != disks
     };
-    let choice = crate::menu::run(&mut c, view, &mut preload, &mut changed);
+    let mut news = || poll_network(&mut shared.borrow_mut());
+    let choice = crate::menu::run(&mut c, view, &mut preload, &mut changed, &mut news);
     *tty = c.active();
     if choice != Choice::Shell {
         round.typed = c.take_typed();
@@ -571,11 +598,23 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     state.loaded = None;
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
-            kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec).map_err(|source| BootError::Load {
-                index: i,
-                title: e.title.clone(),
-                source,
-            })
+            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec).map_err(|source| {
+                BootError::Load {
+                    index: i,
+                    title: e.title.clone(),
+                    source,
+                }
+            });
+            // A network entry's downloads are in the kernel's buffers now (or
+            // failed): their memory goes back.
+            if vol.fs.fs_type() == "net" {
+                for nic in state.net_found.iter().filter(|n| n.iface == vol.name) {
+                    if let Some(r) = &nic.remote {
+                        r.forget();
+                    }
+                }
+            }
+            r
         }
         None => Err(BootError::NoVolume {
             index: i,
@@ -606,8 +645,7 @@ fn act(state: &mut State, action: Action, tty: Option<&str>) -> Result<Option<bo
         Action::Retry => Ok(Some(true)),
         Action::Boot(i) => boot(state, i, None).map(|never| match never {}),
         Action::Rescan => {
-            state.machine.unmount_all();
-            state.discovery = scan_devices(state, Duration::ZERO);
+            rescan(state, Duration::ZERO);
             Ok(None)
         }
         Action::Reboot | Action::Poweroff => {
@@ -629,5 +667,244 @@ fn act(state: &mut State, action: Action, tty: Option<&str>) -> Result<Option<bo
             Ok(Some(true))
         }
         Action::Nothing => Ok(None),
+    }
+}
+
+/// Re-reads the disks (waiting up to `wait` for them), keeping the network's entries.
+fn rescan(state: &mut State, wait: Duration) {
+    state.machine.unmount_all();
+    state.discovery = scan_devices(state, wait);
+    let mode = state.opts.net;
+    for nic in &state.net_found {
+        merge_nic(&mut state.discovery, nic, mode);
+    }
+    poll_network(state);
+}
+
+/// Starts trying the network's interfaces in the background, unless
+/// `hopboot.net=off` or there is no Ethernet interface.
+fn start_network(opts: &Options, clock: &Clock) -> Option<Watch> {
+    use hopboot_loader::net::boot;
+    if opts.net == NetMode::Off {
+        log::info!("network: off (hopboot.net=off)");
+        return None;
+    }
+    let nopts = boot::NetOptions {
+        deadline: opts.net_timeout,
+        identity: boot::identity(Path::new(SYS)),
+        sys_class_net: Path::new(SYS).join("class/net"),
+    };
+    match boot::start(&nopts) {
+        Some(w) => {
+            log::info!(
+                "network: trying {} for up to {} s (stage=net_start t={}ms)",
+                w.interfaces.join(" "),
+                opts.net_timeout.as_secs(),
+                clock.ms()
+            );
+            Some(w)
+        }
+        None => {
+            log::info!("network: no Ethernet interface");
+            None
+        }
+    }
+}
+
+/// How long after its deadline an interface's answer is still waited for
+/// (a transfer under way when the deadline passed).
+const NET_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether some interface has not answered yet and may still.
+fn net_pending(state: &State) -> bool {
+    state
+        .net
+        .as_ref()
+        .is_some_and(|w| state.net_found.len() < w.interfaces.len() && Instant::now() < w.deadline + NET_GRACE)
+}
+
+/// Takes what the network's interfaces sent since the last call into the
+/// discovery; true when that added entries or problems.
+fn poll_network(state: &mut State) -> bool {
+    let Some(w) = &state.net else {
+        return false;
+    };
+    let mut changed = false;
+    while let Ok(nic) = w.rx.try_recv() {
+        if nic.entries.is_empty() {
+            for e in &nic.errors {
+                log::warn!("network: {e}");
+            }
+        } else {
+            log::info!(
+                "network: {}: {} entries from {} in {} ms (stage=net_entries t={}ms)",
+                nic.device.as_deref().unwrap_or(&nic.iface),
+                nic.entries.len(),
+                nic.config.as_deref().unwrap_or("?"),
+                nic.took.as_millis(),
+                state.clock.ms()
+            );
+        }
+        changed |= merge_nic(&mut state.discovery, &nic, state.opts.net);
+        state.net_found.push(nic);
+    }
+    changed
+}
+
+/// Polls the network until no interface is pending, or `enough` says the
+/// discovery has what is needed; true when anything was added.
+fn wait_network(state: &mut State, enough: impl Fn(&Discovery) -> bool) -> bool {
+    let mut any = poll_network(state);
+    if net_pending(state) {
+        log::info!("waiting for the network (stage=net_wait t={}ms)", state.clock.ms());
+    }
+    while net_pending(state) && !enough(&state.discovery) {
+        std::thread::sleep(Duration::from_millis(50));
+        any |= poll_network(state);
+    }
+    any
+}
+
+/// Adds one interface's entries (on a volume of their own) and problems to
+/// `d`. The default stays the local one unless `hopboot.net=first` (the
+/// first interface to answer with a default then has it) or there is none.
+fn merge_nic(d: &mut Discovery, nic: &NicBoot, mode: NetMode) -> bool {
+    for e in &nic.errors {
+        d.errors.push(DiscoveryError::new(
+            nic.iface.clone(),
+            Problem::Config(e.strip_prefix(&format!("{}: ", nic.iface)).unwrap_or(e).to_string()),
+        ));
+    }
+    let Some(remote) = nic.remote.as_ref().filter(|_| !nic.entries.is_empty()) else {
+        return !nic.errors.is_empty();
+    };
+    let vi = d.volumes.len();
+    d.volumes.push(Volume {
+        name: nic.iface.clone(),
+        grub_name: format!("net:{}", nic.iface),
+        any_partition: false,
+        fs: Box::new(hopboot_loader::net::remote::Shared(remote.clone())),
+        part_uuid: None,
+        part_label: None,
+    });
+    let current = d.default_index();
+    let net_has_it = current
+        .and_then(|i| d.entries.get(i))
+        .and_then(|e| d.volumes.get(e.volume))
+        .is_some_and(|v| v.fs.fs_type() == "net");
+    let take = match mode {
+        NetMode::First => !net_has_it,
+        _ => current.is_none(),
+    } && nic.entries.iter().any(|e| e.default);
+    if take {
+        for e in &mut d.entries {
+            e.default = false;
+        }
+    }
+    d.entries.extend(nic.entries.iter().cloned().map(|mut e| {
+        e.volume = vi;
+        e.default &= take;
+        e
+    }));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hopboot_loader::model::Format;
+    use hopboot_loader::net::remote::Remote;
+
+    fn entry(title: &str, default: bool) -> BootEntry {
+        BootEntry {
+            title: title.into(),
+            format: Format::Grub,
+            kernel: "/vmlinuz".into(),
+            initrds: vec![],
+            cmdline: String::new(),
+            default,
+            device: "vda1".into(),
+            id: title.into(),
+            volume: 0,
+            boot_image: None,
+        }
+    }
+
+    fn local(n: usize) -> Discovery {
+        let vols = (0..n)
+            .map(|i| Volume {
+                name: format!("vda{i}"),
+                grub_name: format!("hd0,gpt{i}"),
+                any_partition: false,
+                fs: Box::new(hopboot_loader::fs::dir::DirFs::new(Path::new("/nonexistent"))),
+                part_uuid: None,
+                part_label: None,
+            })
+            .collect();
+        Discovery {
+            volumes: vols,
+            entries: (0..n).map(|i| entry(&format!("local {i}"), i == 0)).collect(),
+            errors: vec![],
+        }
+    }
+
+    fn nic(iface: &str, titles: &[&str], errors: &[&str]) -> NicBoot {
+        NicBoot {
+            iface: iface.into(),
+            device: Some(format!("{iface} 192.0.2.10")),
+            remote: Some(Arc::new(Remote::new(iface, None, Default::default()))),
+            entries: titles.iter().enumerate().map(|(i, t)| entry(t, i == 0)).collect(),
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+            config: None,
+            took: Duration::ZERO,
+        }
+    }
+
+    fn defaults(d: &Discovery) -> Vec<&str> {
+        d.entries
+            .iter()
+            .filter(|e| e.default)
+            .map(|e| e.title.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_local_default_wins_unless_net_first() {
+        let mut d = local(2);
+        assert!(merge_nic(&mut d, &nic("eth0", &["net a", "net b"], &[]), NetMode::Auto));
+        assert_eq!(defaults(&d), ["local 0"]);
+        assert_eq!(d.entries.len(), 4);
+        assert_eq!(d.entries[2].volume, 2);
+        assert_eq!(d.volumes[2].fs.fs_type(), "net");
+        let mut d = local(1);
+        merge_nic(&mut d, &nic("eth0", &["net a"], &[]), NetMode::First);
+        // The first NIC to answer keeps it under `first`.
+        merge_nic(&mut d, &nic("eth1", &["net c"], &[]), NetMode::First);
+        assert_eq!(defaults(&d), ["net a"]);
+    }
+
+    #[test]
+    fn with_no_local_entry_the_network_has_the_default() {
+        let mut d = local(0);
+        merge_nic(&mut d, &nic("eth0", &["net a", "net b"], &[]), NetMode::Auto);
+        merge_nic(&mut d, &nic("eth1", &["net c"], &[]), NetMode::Auto);
+        assert_eq!(defaults(&d), ["net a"]);
+        assert_eq!(d.default_index(), Some(0));
+    }
+
+    #[test]
+    fn a_nic_without_entries_adds_its_reason_only() {
+        let mut d = local(1);
+        let n = nic(
+            "eth1",
+            &[],
+            &["eth1: DHCP on eth1: no offer in 30.0 s (5 DISCOVERs sent)"],
+        );
+        assert!(merge_nic(&mut d, &n, NetMode::Auto));
+        assert_eq!(d.volumes.len(), 1);
+        assert_eq!(d.errors.len(), 1);
+        assert_eq!(d.errors[0].path, "eth1");
+        assert!(d.errors[0].problem.to_string().starts_with("DHCP on eth1"));
+        assert!(!merge_nic(&mut d, &nic("eth2", &[], &[]), NetMode::Auto));
     }
 }

@@ -18,9 +18,9 @@ pub enum Format {
     Extlinux,
     /// Plain /boot scan (no config).
     Scan,
-    /// PXELINUX config fetched from a boot server (not wired yet).
+    /// PXELINUX config fetched from a boot server.
     Pxelinux,
-    /// iPXE script fetched from a boot server (not wired yet).
+    /// iPXE script fetched from a boot server.
     Ipxe,
 }
 

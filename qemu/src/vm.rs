@@ -200,6 +200,22 @@ pub struct VmConfig {
     /// A guest reboot resets the machine (firmware again) instead of ending QEMU
     /// (`-no-reboot`, the default): for firmware reboots of an installed system.
     pub reboot: bool,
+    /// Network cards, each on a tap device of [`VmConfig::netns`] (none by default).
+    pub nics: Vec<Nic>,
+    /// Run QEMU inside this network namespace (`ip netns exec`), where its
+    /// tap devices are.
+    pub netns: Option<String>,
+}
+
+/// A network card on an existing tap device (`-netdev tap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    /// The tap device (made by the caller, e.g. `ip tuntap add NAME mode tap`).
+    pub tap: String,
+    /// The card's MAC address (`52:54:00:…`).
+    pub mac: String,
+    /// QEMU's device model: `virtio-net-pci`, `e1000`, `e1000e`.
+    pub model: String,
 }
 
 /// OVMF's code, from Debian's `ovmf` package (the pair its QEMU firmware
@@ -255,6 +271,8 @@ impl VmConfig {
             vga: false,
             qmp: None,
             reboot: false,
+            nics: Vec::new(),
+            netns: None,
         }
     }
 
@@ -317,7 +335,15 @@ impl VmConfig {
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
         push(&["-machine", "q35", "-accel", accel(), "-cpu", "max"]);
         push(&["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
-        push(&["-nodefaults", "-no-user-config", "-display", "none", "-nic", "none"]);
+        push(&["-nodefaults", "-no-user-config", "-display", "none"]);
+        if self.nics.is_empty() {
+            push(&["-nic", "none"]);
+        }
+        for (i, n) in self.nics.iter().enumerate() {
+            let netdev = format!("tap,id=net{i},ifname={},script=no,downscript=no", n.tap);
+            let device = format!("{},netdev=net{i},mac={}", n.model, n.mac);
+            push(&["-netdev", &netdev, "-device", &device]);
+        }
         if !self.reboot {
             push(&["-no-reboot"]);
         }
@@ -682,7 +708,14 @@ impl Vm {
             None => None,
         };
         let verbose = cfg.verbose || std::env::var_os(VERBOSE_ENV).is_some_and(|v| v == "1");
-        let mut command = Command::new(QEMU);
+        let mut command = match &cfg.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, QEMU]);
+                c
+            }
+            None => Command::new(QEMU),
+        };
         command.args(&args);
         Vm::spawn_command(command, Tee { verbose, log })
     }

@@ -1,9 +1,9 @@
 //! iPXE scripts (`#!ipxe`): the subset real netboot setups use, run without
 //! a network or a user, into boot entries.
 //!
-//! Not wired into discovery yet (no network source): [`run`] is a pure
-//! function over the script text, the settings DHCP gave (`${net0/mac}`…)
-//! and a `fetch` callback for scripts reached with `chain`.
+//! [`run`] is a pure function over the script text, the settings DHCP gave
+//! (`${net0/mac}`…) and a `fetch` callback for scripts reached with
+//! `chain`; the network source ([`crate::net::boot`]) calls it.
 //!
 //! Semantics, from iPXE's documentation (ipxe.org/scripting, ipxe.org/cmd/*)
 //! and its sources (`src/core/exec.c`, `src/image/script.c`, checked at

@@ -9,9 +9,11 @@
 //! - [`extlinux`]: syslinux / extlinux / isolinux;
 //! - [`scan`]: the plain /boot scan, the fallback for a filesystem no config uses.
 //!
-//! Network formats, pure and not in [`FORMATS`] yet (no network source):
-//! [`pxelinux`] (which config a PXE client fetches, read with the syslinux
-//! parser) and [`ipxe`] (an iPXE script interpreter).
+//! Network formats, not in [`FORMATS`] (they read a boot server, not a
+//! volume; [`crate::net::boot`] calls them): [`pxelinux`] (which config a
+//! PXE client fetches, read with the syslinux parser) and [`ipxe`] (an iPXE
+//! script interpreter); a network GRUB config goes through [`grub`]'s
+//! interpreter with the network's devices.
 //!
 //! [`crate::discover`] asks each format in [`FORMATS`] for the configs every
 //! volume holds and has each config read once; the precedence between

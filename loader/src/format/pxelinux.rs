@@ -1,6 +1,6 @@
 //! PXELINUX: which config a network-booted client fetches, and its entries.
 //!
-//! Not wired into discovery yet: there is no network source. The pieces here
+//! Called by the network source ([`crate::net::boot`]). The pieces here
 //! are pure: [`config_names`] gives the names a client tries, in order, from
 //! what DHCP said; [`parse`] reads the one that exists through any
 //! [`FsView`] (the network source will be one whose paths are the names

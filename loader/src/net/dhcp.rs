@@ -1,5 +1,5 @@
-//! DHCPv4 messages, built and read; no sockets (not wired yet: there is no
-//! DHCP client loop, see the module docs of [`crate::net`]).
+//! DHCPv4 messages, built and read; no sockets (the client loop is
+//! [`crate::net::lease`]).
 //!
 //! The message layout is RFC 2131 §2 (a 236-byte BOOTP header, the magic
 //! cookie 99.130.83.99, then options); options are RFC 2132's, with the

@@ -1,6 +1,11 @@
-//! Network booting's pieces (issue 13). Not used by PID 1 yet: the network
-//! source and the menu's network entries are still to come.
+//! Network booting (issue 13). PID 1 starts [`boot::start`] after loading
+//! the drivers: one thread per Ethernet interface, each sending the entries
+//! its boot server offers (or why none) as soon as it knows.
 //!
+//! - [`boot`]: the network as a source: link, lease, then the boot
+//!   server's config read as an iPXE script, a PXELINUX config or a GRUB
+//!   config, into entries; [`remote`] is the server as an `FsView` (files
+//!   fetched on first use into memfds), which `kexec::load` reads.
 //! - [`dhcp`]: DHCPv4 messages: DISCOVER/REQUEST built with the PXE
 //!   options, OFFER/ACK read (addresses, servers, boot file, PXELINUX's
 //!   209/210, option overload). Pure.
@@ -18,6 +23,7 @@
 //! transfers against dnsmasq, atftpd and nginx (loader/tests/netboot.rs), each
 //! in network namespaces of its own (`make test-netboot`).
 
+pub mod boot;
 pub mod dhcp;
 pub mod dns;
 pub mod download;
@@ -26,5 +32,6 @@ pub mod fetched;
 pub mod http;
 pub mod lease;
 pub mod link;
+pub mod remote;
 pub mod tftp;
 pub mod url;

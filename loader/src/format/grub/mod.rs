@@ -138,6 +138,12 @@ pub struct GrubMenu {
 
 /// Runs the grub.cfg at `path` on device `dev`, as GRUB's normal mode would.
 pub fn run(host: &dyn GrubHost, dev: &str, path: &str) -> GrubMenu {
+    run_with(host, dev, path, &[])
+}
+
+/// [`run`] with more variables set (and exported) before grub.cfg runs:
+/// a network boot's `net_default_server` and the like.
+pub fn run_with(host: &dyn GrubHost, dev: &str, path: &str, vars: &[(&str, &str)]) -> GrubMenu {
     let mut it = Interp::new(host, path);
     let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     // Variables GRUB itself sets before reading grub.cfg, all exported.
@@ -159,6 +165,10 @@ pub fn run(host: &dyn GrubHost, dev: &str, path: &str) -> GrubMenu {
         ("feature_nativedisk_cmd", "y"),
         ("feature_timeout_style", "y"),
     ] {
+        it.env.set(k, v);
+        it.env.exported.insert(k.to_string());
+    }
+    for (k, v) in vars {
         it.env.set(k, v);
         it.env.exported.insert(k.to_string());
     }

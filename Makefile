@@ -115,6 +115,15 @@ BENCH_ARGS ?= --baseline-direct --reference-minimal --enter-runs 3 --menu-runs 5
 .PHONY: bench
 bench: build payload
 	$(QEMU_CLI) bench --runs $(BENCH_RUNS) --out $(BENCH_OUT) --payload $(PAYLOAD) $(BENCH_ARGS)
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory bench-net; \
+	else echo "bench-net: skipped: network namespaces need root"; fi
+
+# The network's figures (tests/tests/netboot.rs, bench_network; root): hopboot's HTTP client
+# against curl on the same nginx, TFTP blksize 1468 against 512, and PID 1's link → lease →
+# entries in QEMU; about 4 minutes. Writes target/bench-net/results.md.
+.PHONY: bench-net
+bench-net: build
+	cargo test -p hopboot-tests --test netboot -- --ignored --nocapture --test-threads=1 bench_network
 
 # The smallest guest memory that boots the real Debian 12 install of `make test-distro`
 # through hopboot and directly (its own kernel and initrd, GRUB's command line): see

@@ -458,3 +458,136 @@ fn failed_downloads_say_why_and_the_next_entry_boots() {
     assert!(t.contains("no-such-initrd.img") && t.contains("404"), "{t}");
     assert!(t.contains("cut short after"), "{t}");
 }
+
+/// Median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs `args` inside the lab's namespace and returns the wall time it took.
+fn timed(lab: &Lab, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+/// The first number after `key` in `line` (`t=5759ms` → 5759).
+fn number_after(line: &str, key: &str) -> Option<f64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// `make bench-net` (root): the network's figures for docs/bench.md.
+/// - HTTP: hopboot's client (`hopboot fetch`, into memory) against curl
+///   (`-o /dev/null`) on the same nginx in the same namespace, a 30 MiB
+///   file (the size of the Debian install's initrd), interleaved, 5 runs
+///   each, medians;
+/// - TFTP from dnsmasq: blksize 1468 against 512, the same file;
+/// - PID 1 in QEMU: link up → lease → entries listed, from hopboot's own
+///   log, with dnsmasq as it comes (it pings an address before offering
+///   it) and with `--no-ping`, 3 boots each.
+#[test]
+#[ignore]
+fn bench_network() {
+    need_root!("bench");
+    const SIZE: usize = 30 << 20;
+    const RUNS: usize = 5;
+    let mut lab = Lab::new("bench");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..SIZE)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(lab.path("www/initrd.img"), &data).unwrap();
+    std::fs::write(lab.path("tftp/initrd.img"), &data).unwrap();
+    lab.nginx();
+    lab.dnsmasq(&[]);
+    let hopboot = hopboot_qemu::paths::musl_bin("hopboot").unwrap();
+    let hopboot = hopboot.to_str().unwrap();
+    let url = format!("http://{HTTP}/initrd.img");
+    let mib = SIZE as f64 / f64::from(1u32 << 20);
+    let (mut ours, mut curl) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        ours.push(mib / timed(&lab, &[hopboot, "fetch", &url]).as_secs_f64());
+        curl.push(mib / timed(&lab, &["curl", "-sS", "-o", "/dev/null", &url]).as_secs_f64());
+    }
+    let (ours, curl) = (median(&mut ours), median(&mut curl));
+    let tftp_url = format!("tftp://{SERVER}/initrd.img");
+    let (mut big, mut small) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        big.push(mib / timed(&lab, &[hopboot, "fetch", &tftp_url, "--blksize", "1468"]).as_secs_f64());
+        small.push(mib / timed(&lab, &[hopboot, "fetch", &tftp_url, "--blksize", "512"]).as_secs_f64());
+    }
+    let (big, small) = (median(&mut big), median(&mut small));
+    // PID 1: a PXELINUX config on the TFTP server, nothing booted (the menu waits).
+    lab.file("tftp/pxelinux.0", "x");
+    lab.file(
+        "tftp/pxelinux.cfg/default",
+        &format!("DEFAULT d\nLABEL d\n  {PXE_LABEL}  APPEND console=ttyS0\n"),
+    );
+    let mut rows = Vec::new();
+    for (what, ping) in [("dnsmasq as it comes (ping check)", true), ("dnsmasq --no-ping", false)] {
+        let (mut lease, mut total) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            if let Some((_, mut c)) = lab
+                .servers
+                .iter()
+                .position(|(w, _)| w == "dnsmasq")
+                .map(|i| lab.servers.remove(i))
+            {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            let _ = std::fs::remove_file(lab.path("leases"));
+            let _ = std::fs::remove_file(lab.path("dnsmasq.log"));
+            let mut args = vec!["--dhcp-boot=pxelinux.0"];
+            if !ping {
+                args.push("--no-ping");
+            }
+            lab.dnsmasq(&args);
+            let mut vm = lab.boot(&[MAC0], &[], "hopboot.timeout=600");
+            vm.wait_for("stage=net_entries", BOOT_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+            let lines = vm.lines();
+            let find = |k: &str| lines.iter().find(|l| l.text.contains(k)).map(|l| l.text.clone());
+            let l = find("lease from").expect("lease line");
+            let e = find("stage=net_entries").expect("entries line");
+            lease.push(number_after(&l, " in ").unwrap());
+            total.push(number_after(&e, " in ").unwrap());
+            vm.kill();
+        }
+        rows.push(format!(
+            "| PID 1, {what}: DHCP exchange / card set up → entries listed | {:.0} ms / {:.0} ms |",
+            median(&mut lease),
+            median(&mut total)
+        ));
+    }
+    let out = format!(
+        "| measure (medians) | value |\n|---|---|\n\
+         | HTTP, 30 MiB from nginx: hopboot / curl | {ours:.0} / {curl:.0} MiB/s = {:.2}× |\n\
+         | TFTP, 30 MiB from dnsmasq: blksize 1468 / 512 | {big:.1} / {small:.1} MiB/s = {:.2}× |\n{}\n",
+        ours / curl,
+        big / small,
+        rows.join("\n")
+    );
+    let dir = hopboot_qemu::paths::target_dir().unwrap().join("bench-net");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("results.md"), &out).unwrap();
+    println!("{out}");
+}

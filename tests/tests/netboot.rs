@@ -259,11 +259,16 @@ http {{
     /// Boots hopboot (server profile: virtio-net) with `nics` cards and `disks`.
     fn boot(&self, nics: &[&str], disks: &[PathBuf], append: &str) -> Vm {
         let s = setup();
-        let mut cfg = VmConfig::new(
+        let cfg = VmConfig::new(
             &s.kernel.vmlinuz,
             profile_initramfs(Profile::Server),
             format!("console=ttyS0 panic=-1 {append}"),
         );
+        self.boot_with(cfg, nics, disks)
+    }
+
+    /// Boots `cfg` with `nics` cards (virtio-net on tap0, tap1…) and `disks`.
+    fn boot_with(&self, mut cfg: VmConfig, nics: &[&str], disks: &[PathBuf]) -> Vm {
         cfg.netns = Some(self.ns.clone());
         for (i, mac) in nics.iter().enumerate() {
             cfg.nics.push(Nic {
@@ -377,6 +382,34 @@ fn grub_netboot_config_from_tftp() {
     let mut vm = lab.boot(&[MAC0], &[], "hopboot.timeout=1");
     let cmdline = booted(&mut vm);
     assert!(cmdline.contains(&format!("marker=grub server={SERVER}")), "{cmdline}");
+}
+
+/// The firmware payload (`make payload`: hopboot built into a kernel with
+/// virtio-net, no modules) boots from the network as well.
+#[test]
+fn the_firmware_payload_boots_from_the_network() {
+    need_root!("payload");
+    let payload = hopboot_qemu::paths::target_dir()
+        .unwrap()
+        .join("payload/hopboot-payload.bzImage");
+    assert!(
+        payload.is_file(),
+        "{} does not exist: run `make payload` first",
+        payload.display()
+    );
+    let mut lab = Lab::new("payload");
+    lab.file("tftp/pxelinux.0", "x");
+    lab.file("tftp/vmlinuz", KERNEL);
+    lab.file("tftp/initrd.img", TARGET_INITRD);
+    lab.file(
+        "tftp/pxelinux.cfg/default",
+        &format!("DEFAULT p\nLABEL p\n  {PXE_LABEL}  APPEND console=ttyS0 marker=payload\n"),
+    );
+    lab.dnsmasq(&["--dhcp-boot=pxelinux.0"]);
+    let cfg = VmConfig::payload(&payload, "hopboot.timeout=1");
+    let mut vm = lab.boot_with(cfg, &[MAC0], &[]);
+    let cmdline = booted(&mut vm);
+    assert!(cmdline.contains("marker=payload"), "{cmdline}");
 }
 
 /// A local disk with one GRUB entry (the local default).

@@ -207,8 +207,15 @@ pub fn boot_nic(iface: &Interface, n: usize, opts: &NetOptions, started: Instant
 fn read_config(iface: &Interface, n: usize, lease: &Lease, started: Instant, deadline: Instant) -> NicBoot {
     let name = iface.name.as_str();
     let ack = &lease.ack;
-    let mut out = NicBoot::failed(name, started, String::new());
-    out.errors.clear();
+    let mut out = NicBoot {
+        iface: name.to_string(),
+        device: None,
+        remote: None,
+        entries: Vec::new(),
+        errors: Vec::new(),
+        config: None,
+        took: started.elapsed(),
+    };
     let mut fopts = fetch::Options::default();
     fopts.http.dns = lease
         .dns

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub mod distro;
 pub mod installed;
+pub mod netlab;
 
 /// Kernel modules the demo needs: virtio disks over PCI. ext4 is read in
 /// userspace, so no filesystem modules.

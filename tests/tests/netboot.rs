@@ -1,7 +1,8 @@
 //! Network boot end to end: the Debian kernel starts hopboot as PID 1 in a
 //! VM whose network cards are tap devices on a bridge inside a network
 //! namespace the test creates; real dnsmasq (DHCP and TFTP) and nginx serve
-//! there, and nothing else: no address outside the namespace is reachable.
+//! there, and nothing else: no address outside the namespace is reachable
+//! (the lab: `hopboot_tests::netlab`).
 //! hopboot gets a lease, reads the boot server's config (PXELINUX, iPXE,
 //! GRUB) and kexecs the Debian kernel with the target initramfs, whose /init
 //! prints its command line.
@@ -10,309 +11,19 @@
 //! (scripts/install-deps.sh); otherwise each test says why it is skipped
 //! and passes. Part of `make test` (as root) and `make test-netboot`.
 
-use hopboot_image_build::Profile;
-use hopboot_qemu::target::MARKER;
-use hopboot_qemu::vm::{DiskAttach, Nic, Vm, VmConfig};
-use hopboot_tests::{custom_disk, profile_initramfs, setup, BOOT_TIMEOUT, KERNEL, TARGET_INITRD};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use hopboot_qemu::vm::VmConfig;
+use hopboot_tests::netlab::{booted, skipped, Lab, HTTP, MAC0, MAC1, SERVER, SHORT};
+use hopboot_tests::{custom_disk, BOOT_TIMEOUT, KERNEL, TARGET_INITRD};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const MAC0: &str = "52:54:00:12:34:56";
-const MAC1: &str = "52:54:00:12:34:57";
-const SERVER: &str = "192.0.2.1";
-const HTTP: &str = "192.0.2.1:8080";
-/// A server that announces more than it sends (see [`short_server`]).
-const SHORT: &str = "192.0.2.1:8081";
-
-fn skip_reason() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0")))?;
-    if !uid {
-        return Some("needs root (ip netns, tap devices)".into());
-    }
-    for tool in ["ip", "dnsmasq", "nginx"] {
-        let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(tool).is_file());
-        if !found {
-            return Some(format!("{tool} is not installed (scripts/install-deps.sh installs it)"));
-        }
-    }
-    None
-}
 
 macro_rules! need_root {
     ($t:expr) => {
-        if let Some(why) = skip_reason() {
-            eprintln!("netboot {}: skipped: {why}", $t);
+        if skipped(&format!("netboot {}", $t)) {
             return;
         }
     };
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A namespace with a bridge `br0` (192.0.2.1/24), `tap0` on it and
-/// `tap1` on nothing; its servers, killed on drop.
-struct Lab {
-    ns: String,
-    dir: PathBuf,
-    servers: Vec<(String, Child)>,
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        let ns = format!("hopboot-nb-{}-{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        run(Command::new("ip").args(["netns", "add", &ns]));
-        let dir = setup().work.join(format!("netboot-{tag}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["tftp", "www", "nginx-tmp"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        let lab = Lab {
-            ns,
-            dir,
-            servers: Vec::new(),
-        };
-        let ipn = |args: &[&str]| run(Command::new("ip").args(["-n", &lab.ns]).args(args));
-        ipn(&["link", "set", "lo", "up"]);
-        ipn(&["link", "add", "br0", "type", "bridge"]);
-        ipn(&["addr", "add", &format!("{SERVER}/24"), "dev", "br0"]);
-        ipn(&["link", "set", "br0", "up"]);
-        for tap in ["tap0", "tap1"] {
-            ipn(&["tuntap", "add", tap, "mode", "tap"]);
-            ipn(&["link", "set", tap, "up"]);
-        }
-        ipn(&["link", "set", "tap0", "master", "br0"]);
-        lab
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.join(rel)
-    }
-
-    /// Writes `text` to `rel`, or the kernel / target initrd for the placeholders.
-    fn file(&self, rel: &str, text: &str) {
-        let p = self.path(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        match text {
-            KERNEL => {
-                std::fs::copy(&setup().kernel.vmlinuz, &p).unwrap();
-            }
-            TARGET_INITRD => hopboot_qemu::target::target_initramfs(&p).unwrap(),
-            _ => std::fs::write(&p, text).unwrap(),
-        }
-    }
-
-    fn spawn(&mut self, what: &str, args: &[String]) {
-        let log = std::fs::File::create(self.path(&format!("{what}.out"))).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what}: {e}"));
-        self.servers.push((what.into(), child));
-    }
-
-    /// dnsmasq on br0: DHCP (192.0.2.100-150, router 192.0.2.1), TFTP from
-    /// `tftp/`, no DNS; `extra` options (the boot file).
-    fn dnsmasq(&mut self, extra: &[&str]) {
-        let log = self.path("dnsmasq.log");
-        let mut args: Vec<String> = vec![
-            "dnsmasq".into(),
-            "--keep-in-foreground".into(),
-            "--conf-file=/dev/null".into(),
-            "--user=root".into(),
-            "--group=root".into(),
-            "--port=0".into(),
-            "--interface=br0".into(),
-            "--bind-interfaces".into(),
-            "--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,1h".into(),
-            format!("--dhcp-option=3,{SERVER}"),
-            format!("--dhcp-leasefile={}", self.path("leases").display()),
-            "--enable-tftp".into(),
-            format!("--tftp-root={}", self.path("tftp").display()),
-            "--log-dhcp".into(),
-            format!("--log-facility={}", log.display()),
-            format!("--pid-file={}", self.path("dnsmasq.pid").display()),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.spawn("dnsmasq", &args);
-        self.wait_for(&log, "DHCP, IP range");
-    }
-
-    /// nginx on 192.0.2.1:8080 serving `www/`.
-    fn nginx(&mut self) {
-        let d = self.dir.display().to_string();
-        let conf = format!(
-            r#"daemon off;
-master_process off;
-user root root;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/nginx-access.log;
-    client_body_temp_path {d}/nginx-tmp/body;
-    proxy_temp_path {d}/nginx-tmp/proxy;
-    fastcgi_temp_path {d}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {d}/nginx-tmp/uwsgi;
-    scgi_temp_path {d}/nginx-tmp/scgi;
-    default_type application/octet-stream;
-    server {{
-        listen {HTTP};
-        root {d}/www;
-    }}
-}}
-"#
-        );
-        let path = self.path("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        self.spawn(
-            "nginx",
-            &[
-                "nginx".into(),
-                "-p".into(),
-                format!("{d}/"),
-                "-c".into(),
-                path.display().to_string(),
-            ],
-        );
-        self.within(|| {
-            let until = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(HTTP).is_err() {
-                assert!(Instant::now() < until, "nginx did not start");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-    }
-
-    fn wait_for(&mut self, log: &Path, text: &str) {
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            if std::fs::read_to_string(log).is_ok_and(|l| l.contains(text)) {
-                return;
-            }
-            for (what, c) in &mut self.servers {
-                if let Ok(Some(st)) = c.try_wait() {
-                    let out = std::fs::read_to_string(self.dir.join(format!("{what}.out"))).unwrap_or_default();
-                    panic!("{what} exited ({st}): {out}");
-                }
-            }
-            assert!(Instant::now() < until, "{} never said {text:?}", log.display());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs `f` on a thread inside the namespace.
-    fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.ns)).unwrap();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
-
-    /// A server on [`SHORT`] that answers every request with a 200 announcing
-    /// 8 MiB and closes the connection after 1 MiB: a download cut short.
-    fn short_server(&self) {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.ns)).unwrap();
-        let listener = std::thread::scope(|s| {
-            s.spawn(move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                std::net::TcpListener::bind(SHORT).unwrap()
-            })
-            .join()
-            .unwrap()
-        });
-        // The socket lives in the namespace; serving it needs no setns.
-        std::thread::spawn(move || {
-            for c in listener.incoming().flatten() {
-                let mut c = c;
-                let mut req = [0u8; 4096];
-                let _ = c.read(&mut req);
-                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n");
-                let _ = c.write_all(&vec![0x5a; 1 << 20]);
-            }
-        });
-    }
-
-    /// Boots hopboot (server profile: virtio-net) with `nics` cards and `disks`.
-    fn boot(&self, nics: &[&str], disks: &[PathBuf], append: &str) -> Vm {
-        let s = setup();
-        let cfg = VmConfig::new(
-            &s.kernel.vmlinuz,
-            profile_initramfs(Profile::Server),
-            format!("console=ttyS0 panic=-1 {append}"),
-        );
-        self.boot_with(cfg, nics, disks)
-    }
-
-    /// Boots `cfg` with `nics` cards (virtio-net on tap0, tap1…) and `disks`.
-    fn boot_with(&self, mut cfg: VmConfig, nics: &[&str], disks: &[PathBuf]) -> Vm {
-        cfg.netns = Some(self.ns.clone());
-        for (i, mac) in nics.iter().enumerate() {
-            cfg.nics.push(Nic {
-                tap: format!("tap{i}"),
-                mac: mac.to_string(),
-                model: "virtio-net-pci".into(),
-            });
-        }
-        for d in disks {
-            cfg = cfg.with_disk(DiskAttach::new(d));
-        }
-        cfg.log = Some(self.path("serial.log"));
-        Vm::spawn(&cfg).unwrap()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.servers {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
-    }
-}
-
-/// The target's command line, once it printed it (QEMU then exits).
-fn booted(vm: &mut Vm) -> String {
-    if let Err(e) = vm.wait_for(MARKER, BOOT_TIMEOUT) {
-        panic!("{e:#}\n{}", vm.transcript());
-    }
-    let _ = vm.wait_exit(Duration::from_secs(60));
-    let line = vm
-        .lines()
-        .into_iter()
-        .find(|l| l.text.contains(MARKER))
-        .expect("marker line");
-    line.text
-        .split_once("cmdline=")
-        .map(|(_, c)| c.trim().to_string())
-        .unwrap_or_default()
 }
 
 const PXE_LABEL: &str = "KERNEL vmlinuz\n  INITRD initrd.img\n";
@@ -406,8 +117,15 @@ fn the_firmware_payload_boots_from_the_network() {
         &format!("DEFAULT p\nLABEL p\n  {PXE_LABEL}  APPEND console=ttyS0 marker=payload\n"),
     );
     lab.dnsmasq(&["--dhcp-boot=pxelinux.0"]);
-    let cfg = VmConfig::payload(&payload, "hopboot.timeout=1");
-    let mut vm = lab.boot_with(cfg, &[MAC0], &[]);
+    // The lab's VM with the payload as the kernel and no initrd (the
+    // payload's built-in command line comes first).
+    let cfg = VmConfig {
+        kernel: Some(payload),
+        initrd: None,
+        append: "hopboot.timeout=1".into(),
+        ..lab.vm_config(&[MAC0], &[], "")
+    };
+    let mut vm = hopboot_qemu::vm::Vm::spawn(&cfg).unwrap();
     let cmdline = booted(&mut vm);
     assert!(cmdline.contains("marker=payload"), "{cmdline}");
 }
@@ -433,18 +151,28 @@ fn local_disk(lab: &Lab) -> PathBuf {
 
 /// DHCP answers with no boot file, on one of two cards (the other has no
 /// server at all): the local entry boots, and the log says why the network
-/// gave nothing.
+/// gave nothing on each card. `hopboot.net=on` makes the first menu wait for
+/// both cards (up to the 15 s deadline), so both reasons are known before
+/// the countdown, whatever the host's load.
 #[test]
 fn no_boot_file_and_a_dead_second_nic_leave_the_local_entry() {
     need_root!("no-boot-file");
     let mut lab = Lab::new("nofile");
     let disk = local_disk(&lab);
     lab.dnsmasq(&[]);
-    let mut vm = lab.boot(&[MAC0, MAC1], &[disk], "hopboot.timeout=3 hopboot.net_timeout=20");
+    let mut vm = lab.boot(
+        &[MAC0, MAC1],
+        &[disk],
+        "hopboot.timeout=1 hopboot.net=on hopboot.net_timeout=15",
+    );
     let cmdline = booted(&mut vm);
     assert!(cmdline.contains("marker=local"), "{cmdline}");
     let t = vm.transcript();
-    assert!(t.contains("no boot file"), "{t}");
+    assert!(
+        t.contains("eth0: DHCP gave an address") && t.contains("no boot file"),
+        "{t}"
+    );
+    assert!(t.contains("DHCP on eth1: no offer"), "{t}");
 }
 
 /// No server at all, and a long network deadline: the local entry boots
@@ -587,15 +315,7 @@ fn bench_network() {
     for (what, ping) in [("dnsmasq as it comes (ping check)", true), ("dnsmasq --no-ping", false)] {
         let (mut lease, mut total) = (Vec::new(), Vec::new());
         for _ in 0..3 {
-            if let Some((_, mut c)) = lab
-                .servers
-                .iter()
-                .position(|(w, _)| w == "dnsmasq")
-                .map(|i| lab.servers.remove(i))
-            {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            lab.stop("dnsmasq");
             let _ = std::fs::remove_file(lab.path("leases"));
             let _ = std::fs::remove_file(lab.path("dnsmasq.log"));
             let mut args = vec!["--dhcp-boot=pxelinux.0"];

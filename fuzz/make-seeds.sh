@@ -2,7 +2,8 @@
 # Builds the fuzz seed corpora in OUT/<target>/ (default fuzz/target/seeds):
 # the repo's own inputs, copied at run time instead of committed twice
 # (tests/corpus grub.cfg, grubenv, BLS entries, loader.conf, syslinux
-# configs), fuzz/seeds/<target>/ (small hand-written seeds), and small disk
+# configs), fuzz/seeds/<target>/ (small hand-written seeds), fuzz/campaign/<target>/
+# (minimised corpora of the long runs), and small disk
 # images built here: ext4 and FAT filesystems, a GPT disk (ESP + ext4 root),
 # the same disk with an MBR and an extended partition, and a UKI made with
 # objcopy from systemd's stub. Needs gdisk, e2fsprogs, dosfstools, mtools,
@@ -22,9 +23,11 @@ for t in "${TARGETS[@]}"; do mkdir -p "$OUT/$t"; done
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# Committed hand-written seeds.
+# Committed hand-written seeds, and the minimised corpora of the long runs of the
+# text targets (fuzz/campaign/<target>/, `-merge=1` of a 30-minute run's corpus).
 for t in "${TARGETS[@]}"; do
     if [ -d "$FUZZ/seeds/$t" ]; then cp "$FUZZ/seeds/$t"/* "$OUT/$t/" 2>/dev/null || true; fi
+    if [ -d "$FUZZ/campaign/$t" ]; then cp "$FUZZ/campaign/$t"/* "$OUT/$t/" 2>/dev/null || true; fi
 done
 
 # Corpus files: name each after its case and path so they stay distinct.

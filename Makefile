@@ -152,17 +152,17 @@ fuzz-smoke:
 # A real Debian 12 installation (debootstrap, its own update-initramfs and grub-mkconfig;
 # scripts/build-distro-rootfs.sh) booted through hopboot until its systemd prints a marker:
 # tests/tests/distro.rs, booted three ways (Debian kernel + initramfs, the payload under SeaBIOS and
-# under OVMF), and tests/tests/netboot_distro.rs, its kernel and initrd served over HTTP to
+# under OVMF), and tests/tests/distro/netboot.rs, its kernel and initrd served over HTTP to
 # hopboot's network boot (issue 13; also in `make test-netboot`). Root only (debootstrap,
 # chroot; skipped otherwise); part of `make test`. About 4 minutes with the cache in
 # target/distro/cache, 6-7 minutes on a cold cache (2026-12-03: 6.5 min), before the network
-# boot (each test binary builds the disk again from the cache: about a minute, plus its boot).
+# boot (its boot: about 2 minutes more; the disk is built once for the test binary).
 .PHONY: test-distro
 test-distro: build payload deb
 	@if [ "$$(id -u)" != 0 ]; then \
 	    echo "test-distro: skipped: debootstrap and chroot need root"; \
 	else \
-	    cargo test -p hopboot-tests --test distro --test netboot_distro -- --include-ignored --nocapture \
+	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture \
 	        --test-threads=1 \
 	        --skip debian12_systemctl_kexec_on_uefi --skip debian12_systemctl_kexec_on_systemd_254; \
 	fi
@@ -171,7 +171,7 @@ test-distro: build payload deb
 # (TFTP, DNS) and nginx that each test starts in a network namespace of its own, with only
 # its loopback in it (loader/tests/netboot.rs, about 15 s); PID 1 booting from them in QEMU
 # (tests/tests/netboot.rs); and the real Debian 12 install of `make test-distro` served over
-# HTTP (tests/tests/netboot_distro.rs: builds that disk first, needs the Debian mirror; a few
+# HTTP (tests/tests/distro/netboot.rs: builds that disk first, needs the Debian mirror; a few
 # minutes). Root only (ip netns, setns): otherwise each test says it is skipped and passes.
 # `make test` as root already runs them all: the first through `make unit-test` (cargo test
 # --workspace), the second through `make qemu-test`, the last through `make test-distro`.
@@ -182,7 +182,7 @@ test-netboot: build
 	else \
 	    cargo test -p hopboot-loader --test netboot --test net_dhcp -- --nocapture --test-threads=1 && \
 	    cargo test -p hopboot-tests --test netboot -- --test-threads=$(QEMU_TEST_THREADS) && \
-	    cargo test -p hopboot-tests --test netboot_distro -- --include-ignored --nocapture --test-threads=1; \
+	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture --test-threads=1 netboot::; \
 	fi
 
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and

@@ -1,5 +1,5 @@
 //! The network lab of the QEMU network-boot tests (`tests/tests/netboot.rs`,
-//! `tests/tests/netboot_distro.rs`): a network namespace the test creates,
+//! `tests/tests/distro/netboot.rs`): a network namespace the test creates,
 //! with a bridge, tap devices for the VM's cards, and real dnsmasq (DHCP,
 //! TFTP) and nginx (HTTP) serving inside it, and nothing else: no address
 //! outside the namespace is reachable from the VM.

@@ -20,6 +20,11 @@ use hopboot_tests::distro::{disk, disk_stats, grub_default_entry, FAILED_LINE, M
 use hopboot_tests::{custom_disk_with, profile_initramfs, setup, HOST_FILE};
 use std::time::Duration;
 
+/// Issue 13: the same installation booted from the network. In this test binary so that
+/// the disk is built once for both (see [`hopboot_tests::distro::disk`]).
+#[path = "distro/netboot.rs"]
+mod netboot;
+
 const KEXEC: &str = "kexec_core: Starting new kernel";
 const RUN_INIT: &str = "Run /init as init process";
 /// hopboot's kernel command line: no menu, boot the default.

@@ -141,8 +141,12 @@ impl BootFormat for SystemdBoot {
     }
 }
 
-/// BLS entry directories systemd-boot reads on a volume: `/loader/entries` (ESP,
-/// XBOOTLDR); `/boot/loader/entries` only where no GRUB config reads them (blscfg).
+/// The BLS entry directory read on a volume: `/loader/entries` (ESP,
+/// XBOOTLDR: the one systemd-boot and bootctl read), else
+/// `/boot/loader/entries` (a root filesystem holding /boot), never both: on
+/// a boot partition with a `boot -> .` link (ostree's) they are the same
+/// directory, and systemd-boot reads only the first. None where a GRUB
+/// config reads them (blscfg).
 fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
     // A volume with a GRUB config is GRUB's: its snippets are read by `blscfg`.
     if has_grub {
@@ -150,7 +154,8 @@ fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
     }
     ["/loader/entries", "/boot/loader/entries"]
         .into_iter()
-        .filter(|d| fs.is_dir(d))
+        .find(|d| fs.is_dir(d))
+        .into_iter()
         .collect()
 }
 
@@ -190,4 +195,30 @@ fn type2_entry(u: &uki::Uki, path: &str) -> Result<bls::BlsEntry, String> {
         options: u.cmdline.clone().unwrap_or_default(),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::{test_tree as tree, DirFs};
+
+    /// `/loader/entries`, else `/boot/loader/entries`: never both, so an ostree
+    /// /boot partition (`boot -> .`) does not list each entry twice.
+    #[test]
+    fn one_entry_directory_per_volume() {
+        let both = tree(&[
+            ("loader/entries/a.conf", "linux /a\n"),
+            ("boot/loader/entries/b.conf", "linux /b\n"),
+        ]);
+        assert_eq!(bls_dirs(&DirFs::new(both.path()), false), ["/loader/entries"]);
+        assert!(bls_dirs(&DirFs::new(both.path()), true).is_empty());
+        let root = tree(&[("boot/loader/entries/b.conf", "linux /b\n")]);
+        assert_eq!(bls_dirs(&DirFs::new(root.path()), false), ["/boot/loader/entries"]);
+        let linked = tree(&[("loader.1/entries/ostree-1.conf", "linux /a\n")]);
+        std::os::unix::fs::symlink("loader.1", linked.path().join("loader")).unwrap();
+        std::os::unix::fs::symlink(".", linked.path().join("boot")).unwrap();
+        let fs = DirFs::new(linked.path());
+        assert!(fs.is_dir("/boot/loader/entries"));
+        assert_eq!(bls_dirs(&fs, false), ["/loader/entries"]);
+    }
 }

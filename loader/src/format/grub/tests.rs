@@ -609,3 +609,37 @@ submenu 'Sub T' sx {
         ]
     );
 }
+
+/// `$@` and `$*` as grub-emu 2.06 expands them: a quoted `"$@"` is one word
+/// per parameter (text around it joins the first and last), `"$*"` one word,
+/// unquoted both are split into words; `"$@"` with no parameter is one empty
+/// word.
+#[test]
+fn all_parameters_quoted_and_not() {
+    let h = host(
+        r#"
+function f1 {
+ linux /k a "x$@y" b
+}
+function f2 {
+ linux /k a "x$*y" b
+}
+function f3 {
+ linux /k a x$@y b
+}
+function f4 {
+ linux /k a "$@" b
+}
+menuentry E1 { f1 "p q" r }
+menuentry E2 { f2 "p q" r }
+menuentry E3 { f3 "p q" r }
+menuentry E4 { f4 }
+menuentry E5 { f4 one }
+"#,
+    );
+    let m = run_cfg(&h);
+    assert_eq!(
+        cmdlines(&m),
+        ["a \"xp q\" ry b", "a \"xp q ry\" b", "a xp q ry b", "a  b", "a one b"]
+    );
+}

@@ -73,6 +73,7 @@ impl BootFormat for SystemdBoot {
                 }
             }
         }
+        drop_mirrored(&mut list, volumes);
         let conf = conf.unwrap_or_default();
         let mut sorted: Vec<bls::BlsEntry> = list.iter().map(|(e, _)| e.clone()).collect();
         bls::sort(&mut sorted);
@@ -159,6 +160,30 @@ fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
         .collect()
 }
 
+/// Drops entries that are copies of an entry already listed from another
+/// volume: the same file, the same keys and a kernel of the same size.
+/// proxmox-boot-tool (and ESP mirroring in general) keeps identical ESPs on
+/// several disks; systemd-boot reads only the ESP it was started from, so
+/// its menu lists each entry once, not once per ESP.
+fn drop_mirrored(list: &mut Vec<(bls::BlsEntry, usize)>, volumes: &[Volume]) {
+    let size = |e: &bls::BlsEntry, vi: usize| {
+        let kernel = e.efi.as_ref().or(e.linux.as_ref())?;
+        volumes.get(vi)?.fs.size(kernel)
+    };
+    let mut kept: Vec<(bls::BlsEntry, usize)> = Vec::with_capacity(list.len());
+    for (e, vi) in list.drain(..) {
+        let copy = kept
+            .iter()
+            .any(|(k, kvi)| *kvi != vi && *k == e && size(k, *kvi).is_some() && size(k, *kvi) == size(&e, vi));
+        if copy {
+            log::debug!("{}: the same entry as on an earlier volume (a mirrored ESP): listed once", e.file);
+        } else {
+            kept.push((e, vi));
+        }
+    }
+    *list = kept;
+}
+
 /// Where type #2 entries live.
 const UKI_DIR: &str = "/EFI/Linux/";
 
@@ -201,6 +226,43 @@ fn type2_entry(u: &uki::Uki, path: &str) -> Result<bls::BlsEntry, String> {
 mod tests {
     use super::*;
     use crate::fs::dir::{test_tree as tree, DirFs};
+
+    /// Two ESPs kept identical (proxmox-boot-tool): each entry once; an
+    /// entry that differs, or whose kernel differs in size, stays.
+    #[test]
+    fn mirrored_esps_list_each_entry_once() {
+        let entry = |k: &str| format!("title PVE\nversion {k}\noptions root=ZFS=rpool/ROOT/pve-1 boot=zfs\nlinux /EFI/proxmox/{k}/vmlinuz\n");
+        let esp = |stale: bool| {
+            let mut files = vec![
+                ("loader/entries/proxmox-6.8.conf".to_string(), entry("6.8")),
+                ("EFI/proxmox/6.8/vmlinuz".to_string(), "kernel 6.8".to_string()),
+                ("loader/entries/proxmox-6.5.conf".to_string(), entry("6.5")),
+            ];
+            files.push(("EFI/proxmox/6.5/vmlinuz".to_string(), if stale { "old".into() } else { "kernel 6.5".into() }));
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            tree(&refs)
+        };
+        let (a, b) = (esp(false), esp(true));
+        let vol = |name: &str, d: &tempfile::TempDir| Volume {
+            name: name.to_string(),
+            grub_name: String::new(),
+            any_partition: false,
+            fs: Box::new(DirFs::new(d.path())),
+            part_uuid: None,
+            part_label: None,
+        };
+        let vols = [vol("esp-a", &a), vol("esp-b", &b)];
+        let found = SystemdBoot.read(&vols, &Config { key: KEY.into(), volume: 0, path: String::new() });
+        let got: Vec<(&str, &str)> = found.entries.iter().map(|e| (e.device.as_str(), e.kernel.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("esp-a", "/EFI/proxmox/6.8/vmlinuz"),
+                ("esp-a", "/EFI/proxmox/6.5/vmlinuz"),
+                ("esp-b", "/EFI/proxmox/6.5/vmlinuz"),
+            ]
+        );
+    }
 
     /// `/loader/entries`, else `/boot/loader/entries`: never both, so an ostree
     /// /boot partition (`boot -> .`) does not list each entry twice.

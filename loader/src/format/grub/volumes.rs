@@ -269,12 +269,18 @@ mod tests {
     fn config_places() {
         use crate::fs::dir::test_tree as tree;
         let at = |files: &[(&str, &str)]| configs(&DirFs::new(tree(files).path()));
-        assert_eq!(at(&[("@/boot/grub/grub.cfg", "")]).as_deref(), Some("/@/boot/grub/grub.cfg"));
+        assert_eq!(
+            at(&[("@/boot/grub/grub.cfg", "")]).as_deref(),
+            Some("/@/boot/grub/grub.cfg")
+        );
         assert_eq!(
             at(&[("@/boot/grub/grub.cfg", ""), ("boot/grub/grub.cfg", "")]).as_deref(),
             Some("/boot/grub/grub.cfg")
         );
-        assert_eq!(at(&[("EFI/ubuntu/grub.cfg", "")]).as_deref(), Some("/EFI/ubuntu/grub.cfg"));
+        assert_eq!(
+            at(&[("EFI/ubuntu/grub.cfg", "")]).as_deref(),
+            Some("/EFI/ubuntu/grub.cfg")
+        );
         assert_eq!(at(&[("@home/boot/grub/grub.cfg", "")]), None);
     }
 }

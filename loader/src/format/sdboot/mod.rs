@@ -176,7 +176,10 @@ fn drop_mirrored(list: &mut Vec<(bls::BlsEntry, usize)>, volumes: &[Volume]) {
             .iter()
             .any(|(k, kvi)| *kvi != vi && *k == e && size(k, *kvi).is_some() && size(k, *kvi) == size(&e, vi));
         if copy {
-            log::debug!("{}: the same entry as on an earlier volume (a mirrored ESP): listed once", e.file);
+            log::debug!(
+                "{}: the same entry as on an earlier volume (a mirrored ESP): listed once",
+                e.file
+            );
         } else {
             kept.push((e, vi));
         }
@@ -231,14 +234,21 @@ mod tests {
     /// entry that differs, or whose kernel differs in size, stays.
     #[test]
     fn mirrored_esps_list_each_entry_once() {
-        let entry = |k: &str| format!("title PVE\nversion {k}\noptions root=ZFS=rpool/ROOT/pve-1 boot=zfs\nlinux /EFI/proxmox/{k}/vmlinuz\n");
+        let entry = |k: &str| {
+            format!(
+                "title PVE\nversion {k}\noptions root=ZFS=rpool/ROOT/pve-1 boot=zfs\nlinux /EFI/proxmox/{k}/vmlinuz\n"
+            )
+        };
         let esp = |stale: bool| {
             let mut files = vec![
                 ("loader/entries/proxmox-6.8.conf".to_string(), entry("6.8")),
                 ("EFI/proxmox/6.8/vmlinuz".to_string(), "kernel 6.8".to_string()),
                 ("loader/entries/proxmox-6.5.conf".to_string(), entry("6.5")),
             ];
-            files.push(("EFI/proxmox/6.5/vmlinuz".to_string(), if stale { "old".into() } else { "kernel 6.5".into() }));
+            files.push((
+                "EFI/proxmox/6.5/vmlinuz".to_string(),
+                if stale { "old".into() } else { "kernel 6.5".into() },
+            ));
             let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             tree(&refs)
         };
@@ -252,8 +262,19 @@ mod tests {
             part_label: None,
         };
         let vols = [vol("esp-a", &a), vol("esp-b", &b)];
-        let found = SystemdBoot.read(&vols, &Config { key: KEY.into(), volume: 0, path: String::new() });
-        let got: Vec<(&str, &str)> = found.entries.iter().map(|e| (e.device.as_str(), e.kernel.as_str())).collect();
+        let found = SystemdBoot.read(
+            &vols,
+            &Config {
+                key: KEY.into(),
+                volume: 0,
+                path: String::new(),
+            },
+        );
+        let got: Vec<(&str, &str)> = found
+            .entries
+            .iter()
+            .map(|e| (e.device.as_str(), e.kernel.as_str()))
+            .collect();
         assert_eq!(
             got,
             [

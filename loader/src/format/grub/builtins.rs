@@ -186,7 +186,8 @@ impl Interp<'_> {
                 "--part-label" => kinds.push(SearchBy::PartLabel),
                 // `--set` has an optional argument. GRUB's option parser
                 // (lib/arg.c) takes it from the next word unless that word
-                // starts with `-` (for `-s`: unless it is `-` and more).
+                // starts with `-` (after `-s`: unless it is `-` followed by
+                // at least one character).
                 "--set" | "-s" => {
                     let takes = |n: &&String| {
                         if a == "--set" {
@@ -244,16 +245,15 @@ impl Interp<'_> {
                 }
             }
         };
-        // Words left that start with `--hint-` are hints for other
-        // platforms, skipped. With no word left, a name taken by `--set`
-        // was the value to search for, and the variable is `root`
-        // (search_wrap.c; grub-emu: `search --fs-uuid --set UUID` sets root).
-        let key = match positional.iter().find(|p| !p.starts_with("--hint-")) {
+        // With no word left, a name taken by `--set` was the value to search
+        // for, and the variable is `root` (search_wrap.c; grub-emu: `search
+        // --fs-uuid --set UUID` sets root).
+        let key = match positional.first() {
             Some(k) => k.clone(),
             None if var_from_next && fixed.is_none() => std::mem::replace(&mut var, "root".to_string()),
             None => return 1,
         };
-        let key = &key;
+        let key = key.as_str();
         self.charge(MIN_CHARGE);
         match self.host.search(by, key) {
             Some(dev) => {

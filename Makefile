@@ -135,7 +135,7 @@ bench-distro: build
 # Re-check the golden corpus against the real loaders: GRUB (grub-emu), systemd-boot
 # (bootctl list, and systemd-boot 252 and 254 themselves booted under OVMF) and syslinux
 # (booted in QEMU). Not part of `make test`: the tools come from Debian packages (see
-# each script's README); about 17 minutes.
+# each script's README); about 30 minutes.
 .PHONY: oracles
 oracles:
 	scripts/grub-oracle/check-corpus

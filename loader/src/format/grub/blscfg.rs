@@ -266,10 +266,12 @@ impl Interp<'_> {
                     continue;
                 }
             };
+            let title = s.first("title").unwrap_or(linux).to_string();
             self.menu.push(Item::Entry {
-                title: s.first("title").unwrap_or(linux).to_string(),
+                // blscfg adds the entry with its title as the one argument.
+                params: vec![title.clone()],
+                title,
                 id: Some(s.id.clone()),
-                params: Vec::new(),
                 body,
                 bls: true,
             });

@@ -173,8 +173,10 @@ impl Interp<'_> {
         };
         let mut kinds: Vec<SearchBy> = Vec::new();
         let mut var = "root".to_string();
+        // `--set VAR`: the name came from the word after `--set`.
+        let mut var_from_next = false;
         let mut positional = Vec::new();
-        let mut it = args.iter();
+        let mut it = args.iter().peekable();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--fs-uuid" | "-u" => kinds.push(SearchBy::FsUuid),
@@ -182,10 +184,33 @@ impl Interp<'_> {
                 "--file" | "-f" => kinds.push(SearchBy::File),
                 "--part-uuid" => kinds.push(SearchBy::PartUuid),
                 "--part-label" => kinds.push(SearchBy::PartLabel),
-                // `--set` has an optional argument, given only as `--set=VAR`
-                // (GRUB's parser never takes it from the next word).
-                "--set" | "-s" => var = "root".to_string(),
-                a if a.starts_with("--set=") => var = a.trim_start_matches("--set=").to_string(),
+                // `--set` has an optional argument. GRUB's option parser
+                // (lib/arg.c) takes it from the next word unless that word
+                // starts with `-` (after `-s`: unless it is `-` followed by
+                // at least one character).
+                "--set" | "-s" => {
+                    let takes = |n: &&String| {
+                        if a == "--set" {
+                            !n.starts_with('-')
+                        } else {
+                            n.len() < 2 || !n.starts_with('-')
+                        }
+                    };
+                    match it.next_if(takes) {
+                        Some(n) => {
+                            var = n.clone();
+                            var_from_next = true;
+                        }
+                        None => {
+                            var = "root".to_string();
+                            var_from_next = false;
+                        }
+                    }
+                }
+                a if a.starts_with("--set=") => {
+                    var = a.trim_start_matches("--set=").to_string();
+                    var_from_next = false;
+                }
                 a if a.starts_with("--hint") => {
                     if !a.contains('=') {
                         it.next();
@@ -220,7 +245,15 @@ impl Interp<'_> {
                 }
             }
         };
-        let Some(key) = positional.first() else { return 1 };
+        // With no word left, a name taken by `--set` was the value to search
+        // for, and the variable is `root` (search_wrap.c; grub-emu: `search
+        // --fs-uuid --set UUID` sets root).
+        let key = match positional.first() {
+            Some(k) => k.clone(),
+            None if var_from_next && fixed.is_none() => std::mem::replace(&mut var, "root".to_string()),
+            None => return 1,
+        };
+        let key = key.as_str();
         self.charge(MIN_CHARGE);
         match self.host.search(by, key) {
             Some(dev) => {

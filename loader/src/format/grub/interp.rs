@@ -274,6 +274,20 @@ impl Interp<'_> {
                     cur.push_str(s);
                     has |= *quoted || !s.is_empty();
                 }
+                // A quoted `"$@"` gives one word per parameter, unsplit: text
+                // before it joins the first, text after it the last
+                // (grub-emu 2.06: `"x$@y"` with `"p q" r` is `xp q`, `ry`).
+                Part::Var(name, true) if name == "@" && self.params.len() > 1 => {
+                    let last = self.params.len() - 1;
+                    for (i, v) in self.params.iter().enumerate() {
+                        self.charge(v.len());
+                        cur.push_str(v);
+                        if i < last {
+                            fields.push(std::mem::take(&mut cur));
+                        }
+                    }
+                    has = true;
+                }
                 Part::Var(name, true) => {
                     let v = self.var(name);
                     self.charge(v.len());

@@ -70,6 +70,10 @@ impl Interp<'_> {
                 .push(format!("{}:{line}: menuentry without a title", self.file));
             return 1;
         };
+        // GRUB keeps every non-option argument, the title first, and passes
+        // them to the body as `$1`, `$2`... (grub-emu: `$1` is the title,
+        // in a submenu's body too).
+        params.insert(0, title.clone());
         if self.menu.len() >= MAX_ENTRIES {
             self.too_many_entries();
             return 1;

@@ -542,3 +542,104 @@ fn default_paths_upstream_and_red_hat() {
         assert_eq!(m.default, Some(red_hat), "Red Hat's GRUB, default={default:?}");
     }
 }
+
+/// `search --set VAR` (a space, not `=`), as grub-emu 2.06 runs it: the next
+/// word is the variable unless it starts with `-`; when no word is left to
+/// search for, that word was the value and the variable is `root`.
+#[test]
+fn search_set_takes_the_next_word() {
+    let h = host(
+        r#"
+menuentry named { search --no-floppy --fs-uuid --set foo 1234; linux ($foo)/k foo=$foo root=$root }
+menuentry named-first { search --set foo --fs-uuid 1234; linux ($foo)/k root=$root }
+menuentry short { search -s foo -u 1234; linux ($foo)/k root=$root }
+menuentry option-next { search --set --fs-uuid 1234; linux /k root=$root }
+menuentry last { search --fs-uuid 1234 --set; linux /k root=$root }
+menuentry value-only { search --fs-uuid --set 1234; linux /k root=$root }
+menuentry equals { search --fs-uuid --set=bar 1234; linux ($bar)/k root=$root }
+"#,
+    );
+    let m = run_cfg(&h);
+    assert_eq!(m.errors, Vec::<String>::new());
+    let got: Vec<(&str, &str, &str)> = m
+        .entries
+        .iter()
+        .map(|e| (e.title.as_str(), e.kernel.device.as_str(), e.cmdline.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("named", "hd0,gpt2", "foo=hd0,gpt2 root=hd0,gpt1"),
+            ("named-first", "hd0,gpt2", "root=hd0,gpt1"),
+            ("short", "hd0,gpt2", "root=hd0,gpt1"),
+            ("option-next", "hd0,gpt2", "root=hd0,gpt2"),
+            ("last", "hd0,gpt2", "root=hd0,gpt2"),
+            ("value-only", "hd0,gpt2", "root=hd0,gpt2"),
+            ("equals", "hd0,gpt2", "root=hd0,gpt1"),
+        ]
+    );
+}
+
+/// A menu entry's body gets its title as `$1` and the extra words after the
+/// title as `$2`...; a submenu's body too (grub-emu 2.06).
+#[test]
+fn menuentry_positional_parameters() {
+    let h = host(
+        r#"
+menuentry 'Title One' extra1 extra2 { linux /k t1=$1 t2=$2 t3=$3 n=$# }
+menuentry --id=myid 'Id entry' { linux /k "a=$1" n=$# }
+submenu 'Sub T' sx {
+  menuentry "in $1 $2 $#" { linux /k a=$1 n=$# }
+}
+"#,
+    );
+    let m = run_cfg(&h);
+    assert_eq!(m.errors, Vec::<String>::new());
+    let got: Vec<(&str, &str)> = m
+        .entries
+        .iter()
+        .map(|e| (e.title.as_str(), e.cmdline.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Title One", "t1=Title One t2=extra1 t3=extra2 n=3"),
+            ("Id entry", "\"a=Id entry\" n=1"),
+            ("in Sub T sx 2", "a=in Sub T sx 2 n=1"),
+        ]
+    );
+}
+
+/// `$@` and `$*` as grub-emu 2.06 expands them: a quoted `"$@"` is one word
+/// per parameter (text around it joins the first and last), `"$*"` one word,
+/// unquoted both are split into words; `"$@"` with no parameter is one empty
+/// word.
+#[test]
+fn all_parameters_quoted_and_not() {
+    let h = host(
+        r#"
+function f1 {
+ linux /k a "x$@y" b
+}
+function f2 {
+ linux /k a "x$*y" b
+}
+function f3 {
+ linux /k a x$@y b
+}
+function f4 {
+ linux /k a "$@" b
+}
+menuentry E1 { f1 "p q" r }
+menuentry E2 { f2 "p q" r }
+menuentry E3 { f3 "p q" r }
+menuentry E4 { f4 }
+menuentry E5 { f4 one }
+"#,
+    );
+    let m = run_cfg(&h);
+    assert_eq!(
+        cmdlines(&m),
+        ["a \"xp q\" ry b", "a \"xp q ry\" b", "a xp q ry b", "a  b", "a one b"]
+    );
+}

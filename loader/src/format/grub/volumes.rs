@@ -13,6 +13,9 @@ pub const GRUB_PATHS: &[&str] = &[
     "/grub/grub.cfg",
     "/boot/grub2/grub.cfg",
     "/grub2/grub.cfg",
+    // Ubuntu's btrfs root: the `@` subvolume seen from the top-level volume,
+    // which GRUB (and a plain mount) read; grub-install sets the prefix there.
+    "/@/boot/grub/grub.cfg",
 ];
 
 /// The GRUB config of a volume: the usual places, then `/EFI/*/grub.cfg`
@@ -258,5 +261,26 @@ mod tests {
         ] {
             assert_eq!(find_device(&trees, dev), want, "{dev}");
         }
+    }
+
+    /// Where a volume's grub.cfg is found: the usual places first, Ubuntu's
+    /// btrfs `@` subvolume seen from the top-level volume, then an ESP's.
+    #[test]
+    fn config_places() {
+        use crate::fs::dir::test_tree as tree;
+        let at = |files: &[(&str, &str)]| configs(&DirFs::new(tree(files).path()));
+        assert_eq!(
+            at(&[("@/boot/grub/grub.cfg", "")]).as_deref(),
+            Some("/@/boot/grub/grub.cfg")
+        );
+        assert_eq!(
+            at(&[("@/boot/grub/grub.cfg", ""), ("boot/grub/grub.cfg", "")]).as_deref(),
+            Some("/boot/grub/grub.cfg")
+        );
+        assert_eq!(
+            at(&[("EFI/ubuntu/grub.cfg", "")]).as_deref(),
+            Some("/EFI/ubuntu/grub.cfg")
+        );
+        assert_eq!(at(&[("@home/boot/grub/grub.cfg", "")]), None);
     }
 }

@@ -278,8 +278,12 @@ pub fn sort(entries: &mut [BlsEntry]) {
 }
 
 /// The default entry of `entries`, which must already be in menu order
-/// ([`sort`]). Like systemd-boot: the first entry whose id (with or without
-/// `.conf`) matches the `default` glob; otherwise the first entry. `@saved`
+/// ([`sort`]). Like systemd-boot 252 and 254 (`config_load_defaults`,
+/// `config_entry_find`; checked under OVMF: tests/corpus/popos-kernelstub):
+/// the first entry whose [`menu_id`] (the file name lower-cased, with its
+/// `.conf`/`.efi` suffix and boot counter) matches the lower-cased `default`
+/// glob; otherwise the first entry. So `default Pop_OS-current`, as
+/// kernelstub writes it, matches nothing: `pop_os-current.conf` is the id. `@saved`
 /// and other `@` values name an EFI variable hopboot cannot read, so they
 /// fall back to the first entry too. `None` when there are no entries or all
 /// of them are marked bad by boot counting (nothing to boot unattended).
@@ -300,9 +304,7 @@ pub fn default_index(entries: &[BlsEntry], conf: &LoaderConf) -> Option<usize> {
     });
     if let Some(p) = pattern.as_deref() {
         let matches = |name: &str| glob::matches(p, name, glob::LOADER_CONF);
-        let hit = entries
-            .iter()
-            .position(|e| matches(&e.id) || matches(&format!("{}.conf", e.id)));
+        let hit = entries.iter().position(|e| matches(&menu_id(e)));
         if hit.is_some() {
             return hit;
         }
@@ -622,11 +624,28 @@ grub_class fedora
             Some("fedora-6.5.12")
         );
         assert_eq!(ids(default_index(&v, &conf("arch.conf"))).as_deref(), Some("arch"));
+        assert_eq!(ids(default_index(&v, &conf("ARCH.Conf"))).as_deref(), Some("arch"));
+        // The id keeps its suffix: a name without `.conf` matches nothing.
+        assert_eq!(default_index(&v, &conf("arch")), Some(0));
         assert_eq!(default_index(&v, &conf("nomatch*")), Some(0));
         assert_eq!(default_index(&v, &conf("@saved")), Some(0));
         assert_eq!(default_index(&v, &conf("auto-windows")), Some(0));
         assert_eq!(default_index(&v, &LoaderConf::default()), Some(0));
         assert_eq!(default_index(&[], &LoaderConf::default()), None);
+        // kernelstub's `default Pop_OS-current` (systemd-boot 252/254 under OVMF).
+        let mut pop = vec![
+            entry("Pop_OS-current.conf", "linux /a\ntitle Pop!_OS\n"),
+            entry("Pop_OS-oldkern.conf", "linux /b\ntitle Pop!_OS\n"),
+        ];
+        sort(&mut pop);
+        assert_eq!(pop[0].id, "Pop_OS-oldkern");
+        assert_eq!(default_index(&pop, &conf("Pop_OS-current")), Some(0));
+        assert_eq!(default_index(&pop, &conf("Pop_OS-current.conf")), Some(1));
+        // The boot counter is part of the id in 252 and 254.
+        let counted = vec![entry("a.conf", "linux /a\n"), entry("b+3-1.conf", "linux /b\n")];
+        assert_eq!(default_index(&counted, &conf("b.conf")), Some(0));
+        assert_eq!(default_index(&counted, &conf("b+3-1.conf")), Some(1));
+        assert_eq!(default_index(&counted, &conf("b*")), Some(1));
         let bad = vec![entry("x+0-3.conf", "linux /a\n")];
         assert_eq!(default_index(&bad, &LoaderConf::default()), None);
     }

@@ -73,6 +73,7 @@ impl BootFormat for SystemdBoot {
                 }
             }
         }
+        drop_mirrored(&mut list, volumes);
         let conf = conf.unwrap_or_default();
         let mut sorted: Vec<bls::BlsEntry> = list.iter().map(|(e, _)| e.clone()).collect();
         bls::sort(&mut sorted);
@@ -141,8 +142,12 @@ impl BootFormat for SystemdBoot {
     }
 }
 
-/// BLS entry directories systemd-boot reads on a volume: `/loader/entries` (ESP,
-/// XBOOTLDR); `/boot/loader/entries` only where no GRUB config reads them (blscfg).
+/// The BLS entry directory read on a volume: `/loader/entries` (ESP,
+/// XBOOTLDR: the one systemd-boot and bootctl read), else
+/// `/boot/loader/entries` (a root filesystem holding /boot), never both: on
+/// a boot partition with a `boot -> .` link (ostree's) they are the same
+/// directory, and systemd-boot reads only the first. None where a GRUB
+/// config reads them (blscfg).
 fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
     // A volume with a GRUB config is GRUB's: its snippets are read by `blscfg`.
     if has_grub {
@@ -150,8 +155,36 @@ fn bls_dirs(fs: &dyn FsView, has_grub: bool) -> Vec<&'static str> {
     }
     ["/loader/entries", "/boot/loader/entries"]
         .into_iter()
-        .filter(|d| fs.is_dir(d))
+        .find(|d| fs.is_dir(d))
+        .into_iter()
         .collect()
+}
+
+/// Drops entries that are copies of an entry already listed from another
+/// volume: the same file, the same keys and a kernel of the same size.
+/// proxmox-boot-tool (and ESP mirroring in general) keeps identical ESPs on
+/// several disks; systemd-boot reads only the ESP it was started from, so
+/// its menu lists each entry once, not once per ESP.
+fn drop_mirrored(list: &mut Vec<(bls::BlsEntry, usize)>, volumes: &[Volume]) {
+    let size = |e: &bls::BlsEntry, vi: usize| {
+        let kernel = e.efi.as_ref().or(e.linux.as_ref())?;
+        volumes.get(vi)?.fs.size(kernel)
+    };
+    let mut kept: Vec<(bls::BlsEntry, usize)> = Vec::with_capacity(list.len());
+    for (e, vi) in list.drain(..) {
+        let copy = kept
+            .iter()
+            .any(|(k, kvi)| *kvi != vi && *k == e && size(k, *kvi).is_some() && size(k, *kvi) == size(&e, vi));
+        if copy {
+            log::debug!(
+                "{}: the same entry as on an earlier volume (a mirrored ESP): listed once",
+                e.file
+            );
+        } else {
+            kept.push((e, vi));
+        }
+    }
+    *list = kept;
 }
 
 /// Where type #2 entries live.
@@ -190,4 +223,85 @@ fn type2_entry(u: &uki::Uki, path: &str) -> Result<bls::BlsEntry, String> {
         options: u.cmdline.clone().unwrap_or_default(),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::dir::{test_tree as tree, DirFs};
+
+    /// Two ESPs kept identical (proxmox-boot-tool): each entry once; an
+    /// entry that differs, or whose kernel differs in size, stays.
+    #[test]
+    fn mirrored_esps_list_each_entry_once() {
+        let entry = |k: &str| {
+            format!(
+                "title PVE\nversion {k}\noptions root=ZFS=rpool/ROOT/pve-1 boot=zfs\nlinux /EFI/proxmox/{k}/vmlinuz\n"
+            )
+        };
+        let esp = |stale: bool| {
+            let mut files = vec![
+                ("loader/entries/proxmox-6.8.conf".to_string(), entry("6.8")),
+                ("EFI/proxmox/6.8/vmlinuz".to_string(), "kernel 6.8".to_string()),
+                ("loader/entries/proxmox-6.5.conf".to_string(), entry("6.5")),
+            ];
+            files.push((
+                "EFI/proxmox/6.5/vmlinuz".to_string(),
+                if stale { "old".into() } else { "kernel 6.5".into() },
+            ));
+            let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            tree(&refs)
+        };
+        let (a, b) = (esp(false), esp(true));
+        let vol = |name: &str, d: &tempfile::TempDir| Volume {
+            name: name.to_string(),
+            grub_name: String::new(),
+            any_partition: false,
+            fs: Box::new(DirFs::new(d.path())),
+            part_uuid: None,
+            part_label: None,
+        };
+        let vols = [vol("esp-a", &a), vol("esp-b", &b)];
+        let found = SystemdBoot.read(
+            &vols,
+            &Config {
+                key: KEY.into(),
+                volume: 0,
+                path: String::new(),
+            },
+        );
+        let got: Vec<(&str, &str)> = found
+            .entries
+            .iter()
+            .map(|e| (e.device.as_str(), e.kernel.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("esp-a", "/EFI/proxmox/6.8/vmlinuz"),
+                ("esp-a", "/EFI/proxmox/6.5/vmlinuz"),
+                ("esp-b", "/EFI/proxmox/6.5/vmlinuz"),
+            ]
+        );
+    }
+
+    /// `/loader/entries`, else `/boot/loader/entries`: never both, so an ostree
+    /// /boot partition (`boot -> .`) does not list each entry twice.
+    #[test]
+    fn one_entry_directory_per_volume() {
+        let both = tree(&[
+            ("loader/entries/a.conf", "linux /a\n"),
+            ("boot/loader/entries/b.conf", "linux /b\n"),
+        ]);
+        assert_eq!(bls_dirs(&DirFs::new(both.path()), false), ["/loader/entries"]);
+        assert!(bls_dirs(&DirFs::new(both.path()), true).is_empty());
+        let root = tree(&[("boot/loader/entries/b.conf", "linux /b\n")]);
+        assert_eq!(bls_dirs(&DirFs::new(root.path()), false), ["/boot/loader/entries"]);
+        let linked = tree(&[("loader.1/entries/ostree-1.conf", "linux /a\n")]);
+        std::os::unix::fs::symlink("loader.1", linked.path().join("loader")).unwrap();
+        std::os::unix::fs::symlink(".", linked.path().join("boot")).unwrap();
+        let fs = DirFs::new(linked.path());
+        assert!(fs.is_dir("/boot/loader/entries"));
+        assert_eq!(bls_dirs(&fs, false), ["/loader/entries"]);
+    }
 }

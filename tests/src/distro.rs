@@ -149,6 +149,24 @@ pub fn disk() -> &'static DistroDisk {
     }
 }
 
+/// What every boot of the installed system must show on its console: the
+/// installed initrd ran fsck on the root, and nothing panicked, gave up waiting
+/// or fell to emergency mode.
+pub fn assert_installed_system_healthy(transcript: &str) {
+    assert!(
+        transcript.contains("Will now check root file system"),
+        "the installed initrd's fsck did not run"
+    );
+    for bad in [
+        "Kernel panic",
+        "Attempted to kill init",
+        "emergency mode",
+        "Gave up waiting",
+    ] {
+        assert!(!transcript.contains(bad), "{bad:?} on the console");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

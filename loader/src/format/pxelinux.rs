@@ -222,12 +222,6 @@ mod tests {
         fn list(&self, _: &str) -> Vec<String> {
             Vec::new()
         }
-        fn uuid(&self) -> Option<String> {
-            None
-        }
-        fn label(&self) -> Option<String> {
-            None
-        }
         fn fs_type(&self) -> &'static str {
             "tftp"
         }

@@ -103,10 +103,15 @@ pub trait FsView {
     fn size(&self, path: &str) -> Option<u64>;
     /// Names in a directory, sorted. Missing directory = empty.
     fn list(&self, path: &str) -> Vec<String>;
-    /// Filesystem UUID, lower case, when it has one.
-    fn uuid(&self) -> Option<String>;
-    /// Filesystem label, when it has one.
-    fn label(&self) -> Option<String>;
+    /// Filesystem UUID, lower case, when it has one (none by default: a
+    /// directory, a boot server).
+    fn uuid(&self) -> Option<String> {
+        None
+    }
+    /// Filesystem label, when it has one (none by default).
+    fn label(&self) -> Option<String> {
+        None
+    }
     /// "ext4", "vfat", "dir".
     fn fs_type(&self) -> &'static str;
 
@@ -248,12 +253,6 @@ mod tests {
         }
         fn list(&self, _: &str) -> Vec<String> {
             Vec::new()
-        }
-        fn uuid(&self) -> Option<String> {
-            None
-        }
-        fn label(&self) -> Option<String> {
-            None
         }
         fn fs_type(&self) -> &'static str {
             "dir"

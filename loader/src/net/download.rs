@@ -106,6 +106,56 @@ pub struct Download {
     pub elapsed: Duration,
 }
 
+/// 1 MiB pieces: as large as the disk readers' copies.
+const PIECE: usize = 1 << 20;
+
+impl Download {
+    /// Writes the whole file to `out` (named `path` in errors), unless it is
+    /// larger than `limit`: [`crate::fs::FsView::copy_to`] for a download.
+    /// Reads use pread(2): the memfd's own position does not matter.
+    pub fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, crate::fs::FsError> {
+        use std::os::unix::fs::FileExt;
+        if self.size > limit {
+            return Err(crate::fs::FsError::TooLarge {
+                path: path.to_string(),
+                size: self.size,
+                limit,
+            });
+        }
+        let io = |source| crate::fs::FsError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let mut buf = vec![0u8; PIECE.min(usize::try_from(self.size).unwrap_or(PIECE))];
+        let mut at = 0u64;
+        while at < self.size {
+            let want = crate::fs::range_len(self.size, at, buf.len());
+            let piece = buf.get_mut(..want).unwrap_or_default();
+            self.file.read_exact_at(piece, at).map_err(io)?;
+            out.write_all(piece).map_err(io)?;
+            at = at.saturating_add(want as u64);
+        }
+        Ok(self.size)
+    }
+
+    /// Up to `len` bytes at `offset` (fewer at the end, none past it):
+    /// [`crate::fs::FsView::read_range`] for a download, the buffer checked
+    /// against the memory budget.
+    pub fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, crate::fs::FsError> {
+        use std::os::unix::fs::FileExt;
+        let want = crate::fs::range_len(self.size, offset, len);
+        let mut v = crate::fs::budget::reserve(path, want as u64)?;
+        v.resize(want, 0);
+        self.file
+            .read_exact_at(&mut v, offset)
+            .map_err(|source| crate::fs::FsError::Io {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(v)
+    }
+}
+
 impl<'a> Sink<'a> {
     /// A sink into a new memfd named `name` (shown in /proc/PID/fd), taking
     /// at most `budget` bytes.
@@ -201,6 +251,27 @@ pub fn default_budget() -> u64 {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn downloads_read_like_files() {
+        let kernel: Vec<u8> = (0..3 * PIECE + 5).map(|i| (i % 253) as u8).collect();
+        let mut s = Sink::memfd(c"t", 1 << 30, None).unwrap();
+        s.write(&kernel).unwrap();
+        let d = s.finish().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(d.copy_to("k", u64::MAX, &mut out).unwrap(), kernel.len() as u64);
+        assert!(out == kernel);
+        assert_eq!(d.read_range("k", 0x202, 4).unwrap(), kernel[0x202..0x206]);
+        assert_eq!(
+            d.read_range("k", kernel.len() as u64 - 2, 10).unwrap(),
+            kernel[kernel.len() - 2..]
+        );
+        assert!(d.read_range("k", 1 << 40, 10).unwrap().is_empty());
+        assert!(matches!(
+            d.copy_to("k", 10, &mut Vec::new()),
+            Err(crate::fs::FsError::TooLarge { limit: 10, .. })
+        ));
+    }
 
     #[test]
     fn memfd_holds_the_bytes_and_is_rewound() {

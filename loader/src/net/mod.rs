@@ -15,8 +15,8 @@
 //!   backoff, one deadline), and putting the lease on the interface.
 //! - [`fetch`]: a boot file by URL (`http://`, `tftp://`) into a memfd:
 //!   [`tftp`] and [`http`] transfers, [`dns`] for host names, [`url`],
-//!   and [`download`], the memfd behind a memory budget with progress;
-//!   [`fetched`] serves downloads as an `FsView`, for `kexec::load`.
+//!   and [`download`], the memfd behind a memory budget with progress,
+//!   read back as a file is ([`remote`] serves downloads as an `FsView`).
 //!
 //! Packet and message parsing is pure and unit-tested in each module; the
 //! DHCP client is tested against dnsmasq (loader/tests/net_dhcp.rs), the
@@ -28,7 +28,6 @@ pub mod dhcp;
 pub mod dns;
 pub mod download;
 pub mod fetch;
-pub mod fetched;
 pub mod http;
 pub mod lease;
 pub mod link;

@@ -20,7 +20,6 @@ use super::fetch::{self, FetchError};
 use crate::fs::{FsError, FsView, Kind};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,45 +156,13 @@ fn why(name: &str, url: &str, e: &FetchError) -> String {
     }
 }
 
-/// 1 MiB pieces.
-const PIECE: usize = 1 << 20;
-
 impl FsView for Remote {
     fn copy_to(&self, path: &str, limit: u64, out: &mut dyn Write) -> Result<u64, FsError> {
-        let d = self.get(path)?;
-        if d.size > limit {
-            return Err(FsError::TooLarge {
-                path: path.to_string(),
-                size: d.size,
-                limit,
-            });
-        }
-        let io = |source| FsError::Io {
-            path: path.to_string(),
-            source,
-        };
-        let mut buf = vec![0u8; PIECE.min(usize::try_from(d.size).unwrap_or(PIECE))];
-        let mut at = 0u64;
-        while at < d.size {
-            let want = crate::fs::range_len(d.size, at, buf.len());
-            let piece = buf.get_mut(..want).unwrap_or_default();
-            d.file.read_exact_at(piece, at).map_err(io)?;
-            out.write_all(piece).map_err(io)?;
-            at = at.saturating_add(want as u64);
-        }
-        Ok(d.size)
+        self.get(path)?.copy_to(path, limit, out)
     }
 
     fn read_range(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FsError> {
-        let d = self.get(path)?;
-        let want = crate::fs::range_len(d.size, offset, len);
-        let mut v = crate::fs::budget::reserve(path, want as u64)?;
-        v.resize(want, 0);
-        d.file.read_exact_at(&mut v, offset).map_err(|source| FsError::Io {
-            path: path.to_string(),
-            source,
-        })?;
-        Ok(v)
+        self.get(path)?.read_range(path, offset, len)
     }
 
     fn kind(&self, path: &str) -> Option<Kind> {
@@ -208,14 +175,6 @@ impl FsView for Remote {
 
     fn list(&self, _path: &str) -> Vec<String> {
         Vec::new()
-    }
-
-    fn uuid(&self) -> Option<String> {
-        None
-    }
-
-    fn label(&self) -> Option<String> {
-        None
     }
 
     fn fs_type(&self) -> &'static str {
@@ -243,12 +202,6 @@ impl FsView for Shared {
     }
     fn list(&self, path: &str) -> Vec<String> {
         self.0.list(path)
-    }
-    fn uuid(&self) -> Option<String> {
-        None
-    }
-    fn label(&self) -> Option<String> {
-        None
     }
     fn fs_type(&self) -> &'static str {
         "net"

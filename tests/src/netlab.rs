@@ -28,7 +28,7 @@ pub const HTTP: &str = "192.0.2.1:8080";
 /// A server that announces more than it sends (see [`Lab::short_server`]).
 pub const SHORT: &str = "192.0.2.1:8081";
 
-/// Why the lab cannot run here (not root, a server missing), if it cannot.
+/// Why the lab cannot run here (not root, no tun device, a server missing), if it cannot.
 pub fn skip_reason() -> Option<String> {
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()?
@@ -36,6 +36,9 @@ pub fn skip_reason() -> Option<String> {
         .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().nth(1) == Some("0")))?;
     if !uid {
         return Some("needs root (ip netns, tap devices)".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun on this machine (QEMU's tap cards need it)".into());
     }
     for tool in ["ip", "dnsmasq", "nginx"] {
         let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]

@@ -25,7 +25,7 @@ use std::time::Duration;
 #[path = "distro/netboot.rs"]
 mod netboot;
 
-const KEXEC: &str = "kexec_core: Starting new kernel";
+use hopboot_tests::KEXEC_LINE as KEXEC;
 const RUN_INIT: &str = "Run /init as init process";
 /// hopboot's kernel command line: no menu, boot the default.
 const APPEND: &str = "console=ttyS0 panic=-1 hopboot.timeout=0 hopboot.wait=20";
@@ -67,6 +67,19 @@ fn kernel_time(line: &Line) -> Option<f64> {
 
 fn find<'a>(lines: &'a [Line], needle: &str) -> Option<&'a Line> {
     lines.iter().find(|l| l.text.contains(needle))
+}
+
+/// hopboot's own lines before the kexec, each also printed with `tag`.
+fn hopboot_lines<'a>(lines: &'a [Line], tag: &str) -> Vec<&'a Line> {
+    let mine: Vec<&Line> = lines
+        .iter()
+        .take_while(|l| !l.text.contains(KEXEC))
+        .filter(|l| l.text.contains("hopboot: "))
+        .collect();
+    for l in &mine {
+        eprintln!("{tag}: {l}");
+    }
+    mine
 }
 
 /// What starts hopboot.
@@ -214,14 +227,7 @@ fn boot_debian12(first: FirstKernel) {
     let transcript = vm.transcript();
 
     // ---- hopboot's part
-    let hopboot_lines: Vec<&Line> = lines
-        .iter()
-        .take_while(|l| !l.text.contains(KEXEC))
-        .filter(|l| l.text.contains("hopboot: "))
-        .collect();
-    for l in &hopboot_lines {
-        eprintln!("distro: {l}");
-    }
+    let hopboot_lines = hopboot_lines(&lines, "distro");
     if first != FirstKernel::Debian {
         let banner = find(&lines, "Linux version").expect("the first kernel's banner");
         assert!(

@@ -20,9 +20,10 @@
 //! `make test-netboot`. Without root, dnsmasq or nginx it says why it is skipped
 //! and passes.
 
+use super::{find, hopboot_lines};
 use hopboot_qemu::distro::distro_dir;
 use hopboot_qemu::qmp::Qmp;
-use hopboot_qemu::vm::{strip_ansi, Line, Vm};
+use hopboot_qemu::vm::{strip_ansi, Vm};
 use hopboot_tests::distro::{disk, disk_stats, grub_default_entry, FAILED_LINE, MARKER, MEMORY_MIB, ROOT_LINE};
 use hopboot_tests::netlab::{skipped, Lab, HTTP, MAC0};
 use hopboot_tests::KEXEC_LINE;
@@ -30,10 +31,6 @@ use std::time::{Duration, Instant};
 
 /// hopboot's command line: the network's entry is the default, booted without a menu.
 const APPEND: &str = "hopboot.net=first hopboot.timeout=0 hopboot.wait=20";
-
-fn find<'a>(lines: &'a [Line], needle: &str) -> Option<&'a Line> {
-    lines.iter().find(|l| l.text.contains(needle))
-}
 
 /// The last `N.N MiB/s` of a progress line (`… 30.7 MiB of 30.7 MiB, 12.3 MiB/s`).
 fn rate_mib_s(line: &str) -> Option<f64> {
@@ -123,14 +120,7 @@ fn debian12_served_over_http_boots_to_its_systemd() {
     let transcript = vm.transcript();
 
     // ---- hopboot's part: the network's entry, chosen over the disk's GRUB entries
-    let hopboot_lines: Vec<&Line> = lines
-        .iter()
-        .take_while(|l| !l.text.contains(KEXEC_LINE))
-        .filter(|l| l.text.contains("hopboot: "))
-        .collect();
-    for l in &hopboot_lines {
-        eprintln!("netboot_distro: {l}");
-    }
+    hopboot_lines(&lines, "netboot_distro");
     let booting = find(&lines, "hopboot: booting ").expect("hopboot's booting line");
     assert!(
         booting.text.contains("' from eth0 192.0.2.") && booting.text.contains(&format!(": {kernel_url} {cmdline} (")),

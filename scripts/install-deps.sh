@@ -112,6 +112,8 @@ declare -A PKG=(
     [dnsmasq]=dnsmasq-base
     [nginx]=nginx
     [atftpd]=atftpd
+    # `make bench-net` compares hopboot's HTTP client with curl on the same server.
+    [curl]=curl
 )
 
 missing=()

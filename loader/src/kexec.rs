@@ -47,6 +47,9 @@ pub enum KexecError {
     /// Writing to the in-memory file failed (out of memory).
     #[error("cannot buffer the kernel: {0}")]
     Write(std::io::Error),
+    /// A check before loading (a signature, a measurement) refused it.
+    #[error("{0}")]
+    Refused(String),
     /// kexec_file_load refused (after hopboot's own setup was not possible
     /// or refused too: why, unless `hopboot.kexec=file` asked for it).
     #[error("the kernel refused to load it: {}{}", explain(.0), .1.as_ref().map(|w| format!("; before that, {w}")).unwrap_or_default())]
@@ -139,19 +142,54 @@ fn check_fits(need: u64, meminfo: &str) -> Result<(), KexecError> {
     }
 }
 
-/// Reads the entry's files from `files` (the filesystem its kernel is on)
-/// and loads them as the next kernel. After this returns `Ok`,
-/// [`reboot_into`] starts it.
-pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method: Method) -> Result<(), KexecError> {
-    let cmdline = crate::cmdline::to_kexec(&entry.boot_cmdline(append))?;
-    let started = std::time::Instant::now();
+/// What an entry boots, read into memory: the kernel and the initrds
+/// concatenated as the boot protocol allows. These are the bytes handed to
+/// kexec, and the bytes the checks before it ([`load`]'s gate: signatures,
+/// TPM measurements) see.
+#[derive(Debug)]
+pub struct Images {
+    /// The kernel (a UKI's `.linux` section).
+    pub kernel: Vec<u8>,
+    /// All initrds, one after the other.
+    pub initrd: Vec<u8>,
+    /// Each initrd's name and range in [`Images::initrd`], in order: a UKI's
+    /// `.ucode` and `.initrd` sections (`/EFI/Linux/x.efi:.initrd`), then the
+    /// entry's initrd files.
+    pub parts: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl Images {
+    /// Each initrd's name and bytes, in order.
+    pub fn initrds(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.parts
+            .iter()
+            .map(|(name, r)| (name.as_str(), self.initrd.get(r.clone()).unwrap_or_default()))
+    }
+}
+
+/// What the gate in [`load`] is shown: the images, the command line that
+/// will be passed, and the entry they come from.
+pub struct Boot<'a> {
+    /// The entry.
+    pub entry: &'a BootEntry,
+    /// Its kernel and initrds, as read.
+    pub images: &'a Images,
+    /// The command line the kernel gets (with any `append`).
+    pub cmdline: &'a str,
+}
+
+/// Reads the kernel and initrds of `entry` from `files` (the filesystem its
+/// kernel is on), each at most the size its file had when checked against
+/// the memory available.
+pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, KexecError> {
     let read_err = |what: &str, path: &str| {
         let what = format!("{what} {path}");
         move |source| KexecError::Read { what, source }
     };
     // The kernel (a bzImage) and the initrd, in memory: for kexec_load they
     // are the segments' buffers; for kexec_file_load they go to memfds.
-    let mut kernel: Vec<u8>;
+    let kernel: Vec<u8>;
+    let mut parts = Vec::new();
     let size = |p: &str| files.size(p).unwrap_or(0);
     let initrd_sizes = entry.initrds.iter().map(|p| size(p)).fold(0u64, u64::saturating_add);
     let sizes = size(&entry.kernel).saturating_add(initrd_sizes);
@@ -196,6 +234,7 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
         for (name, r) in [(".ucode", u.ucode), (".initrd", u.initrd)] {
             if let Some(r) = r {
                 let bytes = section(name, r)?;
+                let start = initrd.len();
                 if initrd.is_empty() && initrd.capacity() < bytes.len() {
                     initrd = bytes;
                 } else {
@@ -204,6 +243,7 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
                         .map_err(|_| KexecError::Write(std::io::ErrorKind::OutOfMemory.into()))?;
                     initrd.extend_from_slice(&bytes);
                 }
+                parts.push((format!("{}:{name}", entry.kernel), start..initrd.len()));
             }
         }
     } else {
@@ -223,9 +263,43 @@ pub fn load(entry: &BootEntry, files: &dyn FsView, append: Option<&str>, method:
         let have = w.out.len();
         w = CappedVec::new(w.out, cap(n).saturating_add(have));
         files.copy_to(i, n, &mut w).map_err(read_err("initrd", i))?;
+        parts.push((i.clone(), have..w.out.len()));
     }
-    let mut initrd = w.out;
-    let has_initrd = !(entry.initrds.is_empty() && initrd.is_empty());
+    Ok(Images {
+        kernel,
+        initrd: w.out,
+        parts,
+    })
+}
+
+/// Reads the entry's files from `files` (the filesystem its kernel is on)
+/// and loads them as the next kernel. `gate` sees what was read and the
+/// command line before anything is loaded (signatures, measurements); its
+/// `Err` refuses the entry. After this returns `Ok`, [`reboot_into`]
+/// starts it.
+pub fn load(
+    entry: &BootEntry,
+    files: &dyn FsView,
+    append: Option<&str>,
+    method: Method,
+    gate: &mut dyn FnMut(&Boot<'_>) -> Result<(), String>,
+) -> Result<(), KexecError> {
+    let text = entry.boot_cmdline(append);
+    let cmdline = crate::cmdline::to_kexec(&text)?;
+    let started = std::time::Instant::now();
+    let images = read_images(entry, files)?;
+    gate(&Boot {
+        entry,
+        images: &images,
+        cmdline: &text,
+    })
+    .map_err(KexecError::Refused)?;
+    let Images {
+        mut kernel,
+        mut initrd,
+        parts,
+    } = images;
+    let has_initrd = !(parts.is_empty() && initrd.is_empty());
     let read = started.elapsed();
 
     let classic = match method {
@@ -394,7 +468,7 @@ mod tests {
             volume: 0,
             boot_image: None,
         };
-        let r = load(&e, &Claims, None, Method::File);
+        let r = load(&e, &Claims, None, Method::File, &mut |_| Ok(()));
         assert!(matches!(r, Err(KexecError::TooBig { .. })), "{r:?}");
     }
 }

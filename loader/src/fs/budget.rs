@@ -192,6 +192,28 @@ pub fn no_memory(path: &str, size: u64, free: u64) -> FsError {
     }
 }
 
+/// Refuses a file whose directory entry or inode claims more bytes than the
+/// device holding its filesystem: neither FAT nor a boot file on ext4 can
+/// (ext4 could only by being sparse, and nothing hopboot boots is). The
+/// claimed size would otherwise size a buffer ([`buffer`]) with memory a
+/// small machine does not have, for bytes the device cannot give back.
+/// Above [`MAX_IMAGE_BYTES`] the file is [`FsError::TooLarge`] first.
+pub fn fits_device(path: &str, size: u64, device: u64) -> Result<(), FsError> {
+    if size > MAX_IMAGE_BYTES {
+        return Err(FsError::TooLarge {
+            path: path.to_string(),
+            size,
+            limit: MAX_IMAGE_BYTES,
+        });
+    }
+    if size > device {
+        return Err(FsError::Corrupt(format!(
+            "{path}: claims {size} bytes, more than the {device}-byte device holding it"
+        )));
+    }
+    Ok(())
+}
+
 /// A zeroed buffer of `len` bytes for reading a part of `path` whose size
 /// the disk decides: refused above [`MAX_IMAGE_BYTES`], above this
 /// machine's `MemAvailable`, or when the allocation fails, instead of

@@ -163,6 +163,8 @@ pub struct Ext4Fs {
     fs: ext4_view::Ext4,
     meter: Arc<Meter>,
     check: Rc<RefCell<Option<Check>>>,
+    /// Bytes of the partition (or disk) the filesystem is on.
+    device: u64,
 }
 
 /// Most block groups hopboot lets ext4-view load: 128 TiB with 4 KiB blocks.
@@ -214,6 +216,7 @@ impl Ext4Fs {
     /// [`Ext4Fs::open`] with the given budget per call (tests give small ones).
     pub fn open_metered(window: Window, meter: Meter) -> Result<Self, FsError> {
         check_geometry(&window)?;
+        let device = window.len();
         let check = Check::load(|at, buf| window.read_at(at, buf).is_ok());
         let check = Rc::new(RefCell::new(check));
         let meter = Arc::new(meter);
@@ -229,7 +232,12 @@ impl Ext4Fs {
             let reader = Reader::new(window, meter.clone(), check.clone());
             ext4_view::Ext4::load(Box::new(reader)).map_err(map_err(""))
         })?;
-        Ok(Ext4Fs { fs, meter, check })
+        Ok(Ext4Fs {
+            fs,
+            meter,
+            check,
+            device,
+        })
     }
 
     /// Runs one call into ext4-view for `path` (see [`call`]).
@@ -314,6 +322,7 @@ impl FsView for Ext4Fs {
                     limit,
                 });
             }
+            budget::fits_device(path, size, self.device)?;
             self.meter.allow(size);
             // Large reads: ext4-view follows the extent tree, a big buffer keeps
             // the per-call overhead small.
@@ -357,6 +366,7 @@ impl FsView for Ext4Fs {
                     limit: super::MAX_IMAGE_BYTES,
                 });
             }
+            budget::fits_device(path, size, self.device)?;
             let mut v = budget::buffer(path, super::range_len(size, offset, len))?;
             if v.is_empty() {
                 return Ok(v);
@@ -463,13 +473,33 @@ mod tests {
         let r = fs.read_range("/boot/initrd.img", 0, usize::MAX);
         assert!(matches!(r, Err(FsError::TooLarge { .. })), "{:?}", r.map(|v| v.len()));
 
+        // More than the 2 MiB filesystem holds: refused whatever memory is free
+        // (it was a 1.5 GiB buffer when memory allowed, fuzz-smoke's OOM).
         let img = claiming(d.path(), 1536 << 20);
         let fs = Ext4Fs::open(Disk::open(&img).unwrap().whole()).unwrap();
-        let r = with_free(256 << 20, || fs.read_range("/boot/initrd.img", 0, usize::MAX));
+        let r = with_free(8 << 30, || fs.read_range("/boot/initrd.img", 0, usize::MAX));
         match r {
             Err(e) => assert_eq!(
                 e.to_string(),
-                "/boot/initrd.img: 1536 MiB, too big for this machine's memory (256 MiB free)"
+                "/boot/initrd.img: claims 1610612736 bytes, more than the 2097152-byte device holding it"
+            ),
+            Ok(v) => panic!("read {} bytes", v.len()),
+        }
+        let mut sink = Vec::new();
+        assert!(matches!(
+            fs.copy_to("/boot/initrd.img", u64::MAX, &mut sink),
+            Err(FsError::Corrupt(_))
+        ));
+        assert!(sink.is_empty());
+
+        // What the device could hold but this machine's memory cannot.
+        let img = claiming(d.path(), 1536 << 10);
+        let fs = Ext4Fs::open(Disk::open(&img).unwrap().whole()).unwrap();
+        let r = with_free(1 << 20, || fs.read_range("/boot/initrd.img", 0, usize::MAX));
+        match r {
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "/boot/initrd.img: 2 MiB, too big for this machine's memory (1 MiB free)"
             ),
             Ok(v) => panic!("read {} bytes", v.len()),
         }

@@ -175,6 +175,8 @@ enum Node<'a> {
 pub struct FatFs {
     fs: Fs,
     meter: Arc<Meter>,
+    /// Bytes of the partition (or disk) the filesystem is on.
+    device: u64,
 }
 
 fn io_err(path: &str, e: io::Error) -> FsError {
@@ -205,6 +207,7 @@ impl FatFs {
     pub fn open_metered(window: Window, meter: Meter) -> Result<Self, FsError> {
         let meter = Arc::new(meter);
         meter.begin();
+        let device = window.len();
         guard("FAT", "open", || {
             let opts = fatfs::FsOptions::new().update_accessed_date(false);
             let io = WindowIo::new(window, meter.clone());
@@ -212,6 +215,7 @@ impl FatFs {
             Ok(FatFs {
                 fs,
                 meter: meter.clone(),
+                device,
             })
         })
         .map_err(|e| meter.error("FAT", "open", e))
@@ -278,6 +282,7 @@ impl FsView for FatFs {
                     limit,
                 });
             }
+            budget::fits_device(path, size, self.device)?;
             self.meter.allow(size);
             let mut f = e.to_file();
             let mut buf = vec![0u8; 256 << 10];
@@ -311,6 +316,7 @@ impl FsView for FatFs {
                 Some(Node::Entry(e)) if e.is_file() => e,
                 _ => return Err(FsError::NotFound(path.to_string())),
             };
+            budget::fits_device(path, e.len(), self.device)?;
             let want = super::range_len(e.len(), offset, len);
             let mut v = budget::buffer(path, want)?;
             // Following the chain to `offset` reads the FAT, then `want` bytes of data.
@@ -634,12 +640,29 @@ mod tests {
         assert_eq!(fs.size("/UPPER.TXT"), Some(u64::from(u32::MAX)));
         let r = fs.read_range("/UPPER.TXT", 0, usize::MAX);
         assert!(matches!(r, Err(FsError::TooLarge { .. })), "{:?}", r.map(|v| v.len()));
+        // More than the 4 MiB filesystem holds: refused whatever memory is free.
         let fs = claim(1536 << 20);
-        let r = crate::fs::budget::tests::with_free(256 << 20, || fs.read_range("/UPPER.TXT", 0, usize::MAX));
+        let r = crate::fs::budget::tests::with_free(8 << 30, || fs.read_range("/UPPER.TXT", 0, usize::MAX));
         match r {
             Err(e) => assert_eq!(
                 e.to_string(),
-                "/UPPER.TXT: 1536 MiB, too big for this machine's memory (256 MiB free)"
+                "/UPPER.TXT: claims 1610612736 bytes, more than the 4194304-byte device holding it"
+            ),
+            Ok(v) => panic!("read {} bytes", v.len()),
+        }
+        let mut sink = Vec::new();
+        assert!(matches!(
+            fs.copy_to("/UPPER.TXT", u64::MAX, &mut sink),
+            Err(FsError::Corrupt(_))
+        ));
+        assert!(sink.is_empty());
+        // What the device could hold but this machine's memory cannot.
+        let fs = claim(3 << 20);
+        let r = crate::fs::budget::tests::with_free(2 << 20, || fs.read_range("/UPPER.TXT", 0, usize::MAX));
+        match r {
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "/UPPER.TXT: 3 MiB, too big for this machine's memory (2 MiB free)"
             ),
             Ok(v) => panic!("read {} bytes", v.len()),
         }

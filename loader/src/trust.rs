@@ -1,6 +1,9 @@
-//! Signatures (issue 14, the first piece): minisign public keys and detached
-//! signatures, verified over bytes in memory, so the bytes checked are the
-//! bytes handed to kexec. Not used by discovery or PID 1 yet.
+//! Signatures (issue 14): minisign public keys and detached signatures,
+//! verified over bytes in memory. What is signed is a boot manifest
+//! ([`manifest`]): the SHA-256 of every kernel and initrd that may boot and
+//! the exact command line each gets. [`policy`] decides, before kexec, on the
+//! bytes handed to it; [`sign`] makes keys and manifests for `hopboot sign`.
+//! docs/trust.md has the design and the threat model.
 //!
 //! The cryptography is the `minisign-verify` crate (by minisign's author, no
 //! dependencies): Ed25519 over the BLAKE2b-512 of the file (`ED`, the default
@@ -14,6 +17,10 @@
 //! file is an untrusted comment, base64 of 74 bytes (algorithm, key id,
 //! 64-byte signature), a `trusted comment:` line, and base64 of the 64-byte
 //! global signature.
+
+pub mod manifest;
+pub mod policy;
+pub mod sign;
 
 use minisign_verify::{PublicKey, Signature};
 
@@ -54,9 +61,27 @@ pub fn key_id_text(id: [u8; 8]) -> String {
     format!("{:X}", u64::from_le_bytes(id))
 }
 
+/// Encodes standard base64 with `=` padding.
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(v >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes standard base64 (with `=` padding, no line breaks); `None` for
 /// anything else.
-fn base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let t = text.trim().as_bytes();
     if !t.len().is_multiple_of(4) {
         return None;
@@ -92,7 +117,7 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 /// The key id inside a signature file's second line.
 fn signature_key_id(sig_text: &str) -> Option<[u8; 8]> {
     let line = sig_text.lines().nth(1)?;
-    let bin = base64(line)?;
+    let bin = base64_decode(line)?;
     bin.get(2..10)?.try_into().ok()
 }
 
@@ -133,7 +158,7 @@ impl Keyring {
             if line.is_empty() || line.starts_with("untrusted comment:") {
                 continue;
             }
-            let bin = base64(line).ok_or_else(|| bad("a line is not base64"))?;
+            let bin = base64_decode(line).ok_or_else(|| bad("a line is not base64"))?;
             if bin.len() != 42 || bin.get(..2) != Some(b"Ed".as_slice()) {
                 return Err(bad("not a 42-byte Ed25519 key"));
             }
@@ -217,6 +242,13 @@ mod tests {
 
     #[test]
     fn base64_decodes_and_refuses() {
+        use super::base64_decode as base64;
+        for n in 0..70u8 {
+            let bytes: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base64_encode(b"hello!"), "aGVsbG8h");
+        assert_eq!(base64_encode(b"hi"), "aGk=");
         assert_eq!(base64("aGk=").unwrap(), b"hi");
         assert_eq!(base64("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(base64("aGVsbG8h").unwrap(), b"hello!");

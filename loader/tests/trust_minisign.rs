@@ -87,3 +87,39 @@ fn signatures_made_by_the_minisign_tool_verify() {
         Err(TrustError::UnknownKey(_))
     ));
 }
+
+/// What `hopboot sign` makes (its public key, a signature over a manifest)
+/// verifies with the minisign tool; a changed byte or comment does not.
+#[test]
+fn the_minisign_tool_verifies_what_hopboot_signs() {
+    if !minisign() {
+        eprintln!("skipped: no minisign (apt-get install minisign)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = hopboot_loader::trust::sign::SigningKey::generate().unwrap();
+    let file = dir.path().join("hopboot.manifest");
+    std::fs::write(&file, "hopboot-manifest 1\n").unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_text()).unwrap();
+    let sig = key.sign(b"hopboot-manifest 1\n", "signed by hopboot's test").unwrap();
+    std::fs::write(dir.path().join("hopboot.manifest.minisig"), &sig).unwrap();
+    let verify = || {
+        Command::new("minisign")
+            .arg("-V")
+            .arg("-p")
+            .arg(dir.path().join("k.pub"))
+            .arg("-m")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Trusted comment: signed by hopboot's test"));
+    std::fs::write(&file, "hopboot-manifest 2\n").unwrap();
+    assert!(!verify().status.success());
+    std::fs::write(&file, "hopboot-manifest 1\n").unwrap();
+    let forged = sig.replace("hopboot's test", "someone else");
+    std::fs::write(dir.path().join("hopboot.manifest.minisig"), forged).unwrap();
+    assert!(!verify().status.success());
+}

@@ -1,0 +1,266 @@
+//! The signature policy: which keys are trusted and what happens to an
+//! entry they did not sign.
+//!
+//! The image builder writes it into the initramfs (`--trust-key`,
+//! `--verify`): the keys as `/etc/hopboot/trusted-keys/*.pub` (minisign
+//! public keys) and the mode as `/etc/hopboot/verify` (`enforce` or `warn`).
+//! The kernel command line (`hopboot.verify=`) can only make it stricter.
+//!
+//! Before kexec, [`Policy::check`] reads the boot manifest of the volume the
+//! kernel is on ([`MANIFEST_PATHS`], with its `.minisig`), verifies its
+//! signature, and looks for an entry with the SHA-256 of the kernel and
+//! initrd bytes just read (the bytes kexec gets) and the exact command line.
+
+use super::manifest::{Manifest, MAX_MANIFEST};
+use super::{Keyring, MAX_SIGNATURE};
+use crate::fs::FsView;
+use crate::kexec::Boot;
+use crate::model::BootEntry;
+use std::path::Path;
+
+/// Where the manifest is looked for on a volume, in order (its signature is
+/// the same path with `.minisig`).
+pub const MANIFEST_PATHS: [&str; 2] = ["/hopboot.manifest", "/boot/hopboot.manifest"];
+/// The policy's directory in the initramfs (or on a live system).
+pub const POLICY_DIR: &str = "etc/hopboot";
+
+/// What happens to an entry that is not signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Mode {
+    /// Nothing is checked.
+    #[default]
+    Off,
+    /// It boots, with a warning on the console saying what failed.
+    Warn,
+    /// It does not boot; the menu says why.
+    Enforce,
+}
+
+impl Mode {
+    /// Parses `off`, `warn` or `enforce`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim() {
+            "off" => Some(Mode::Off),
+            "warn" => Some(Mode::Warn),
+            "enforce" => Some(Mode::Enforce),
+            _ => None,
+        }
+    }
+
+    /// As written in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Warn => "warn",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+/// The words that start every refusal (the menu marks such entries).
+pub const REFUSED: &str = "not signed";
+
+/// The trusted keys and the mode.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// What happens to unsigned entries.
+    pub mode: Mode,
+    /// The keys any of which may sign a manifest.
+    pub keys: Keyring,
+    /// What was wrong with the policy files (logged; a broken policy fails
+    /// closed: `enforce`).
+    pub problems: Vec<String>,
+}
+
+/// What the check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The policy is off.
+    Unchecked,
+    /// A trusted key signed exactly this.
+    Signed {
+        /// The key's id.
+        key_id: String,
+        /// The manifest entry's title.
+        title: String,
+    },
+    /// Not signed, or not as it is now: why, starting with [`REFUSED`].
+    Unsigned(String),
+}
+
+impl Policy {
+    /// Reads the policy under `root` (`/` in PID 1's initramfs and on a live
+    /// system): `etc/hopboot/verify` and `etc/hopboot/trusted-keys/*.pub`.
+    /// No policy directory: off. A mode that does not parse, or an
+    /// unreadable key: `enforce`, with the problem recorded.
+    pub fn load(root: &Path) -> Policy {
+        let dir = root.join(POLICY_DIR);
+        let mut p = Policy::default();
+        let keys_dir = dir.join("trusted-keys");
+        let mut names: Vec<_> = std::fs::read_dir(&keys_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|n| n.extension().is_some_and(|x| x == "pub"));
+        names.sort();
+        for n in &names {
+            let added = std::fs::read_to_string(n)
+                .map_err(|e| e.to_string())
+                .and_then(|t| p.keys.add(&t, &n.display().to_string()).map_err(|e| e.to_string()));
+            if let Err(e) = added {
+                p.problems.push(format!("{}: {e}", n.display()));
+            }
+        }
+        match std::fs::read_to_string(dir.join("verify")) {
+            Ok(t) => match Mode::parse(&t) {
+                Some(m) => p.mode = m,
+                None => p.problems.push(format!(
+                    "{}/verify: {:?} is not off, warn or enforce",
+                    dir.display(),
+                    t.trim()
+                )),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !p.keys.keys().is_empty() {
+                    p.mode = Mode::Enforce;
+                }
+            }
+            Err(e) => p.problems.push(format!("{}/verify: {e}", dir.display())),
+        }
+        if !p.problems.is_empty() {
+            p.mode = Mode::Enforce;
+        }
+        p
+    }
+
+    /// Applies `hopboot.verify=` from the command line: only a stricter mode
+    /// takes effect. Returns what to log when it was ignored.
+    pub fn stricter(&mut self, asked: Mode) -> Option<String> {
+        if asked >= self.mode {
+            self.mode = asked;
+            None
+        } else {
+            Some(format!(
+                "hopboot.verify={} ignored: the image's policy is {} and the command line may only make it stricter",
+                asked.as_str(),
+                self.mode.as_str()
+            ))
+        }
+    }
+
+    /// The manifest of the volume `files`, its signature checked; the key's
+    /// id with it.
+    pub fn manifest(&self, files: &dyn FsView) -> Result<(Manifest, String), String> {
+        let Some(path) = MANIFEST_PATHS.iter().find(|p| files.is_file(p)) else {
+            return Err(format!("{REFUSED}: no hopboot.manifest on its volume"));
+        };
+        let bytes = files
+            .read(path, MAX_MANIFEST)
+            .map_err(|e| format!("{REFUSED}: cannot read the manifest: {e}"))?;
+        let sig_path = format!("{path}.minisig");
+        let sig = files
+            .read(&sig_path, MAX_SIGNATURE as u64)
+            .map_err(|e| format!("{REFUSED}: the manifest has no signature: {e}"))?;
+        let sig = String::from_utf8_lossy(&sig);
+        let v = self
+            .keys
+            .verify(&bytes, &sig)
+            .map_err(|e| format!("{REFUSED}: {path}: {e}"))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| format!("{REFUSED}: {path}: not UTF-8"))?;
+        let m = Manifest::parse(text).map_err(|e| format!("{REFUSED}: {path}: {e}"))?;
+        Ok((m, v.key_id))
+    }
+
+    /// Decides on what is about to be loaded: the bytes read and the final
+    /// command line, against the manifest of the volume `files`.
+    pub fn check(&self, boot: &Boot<'_>, files: &dyn FsView) -> Verdict {
+        if self.mode == Mode::Off {
+            return Verdict::Unchecked;
+        }
+        let (m, key_id) = match self.manifest(files) {
+            Ok(x) => x,
+            Err(why) => return Verdict::Unsigned(why),
+        };
+        let initrds: Vec<&[u8]> = boot.images.initrds().map(|(_, b)| b).collect();
+        match m.allows(&boot.images.kernel, &initrds, boot.cmdline) {
+            Ok(e) => Verdict::Signed {
+                key_id,
+                title: e.title.clone(),
+            },
+            Err(why) => Verdict::Unsigned(format!("{REFUSED}: {why}")),
+        }
+    }
+
+    /// A cheap check for the menu, before anything is read: whether the
+    /// volume's manifest (signature checked) lists this entry by its file
+    /// names and command line. The files' bytes are checked when it boots.
+    pub fn precheck(&self, entry: &BootEntry, cmdline: &str, files: &dyn FsView) -> Verdict {
+        if self.mode == Mode::Off {
+            return Verdict::Unchecked;
+        }
+        let (m, key_id) = match self.manifest(files) {
+            Ok(x) => x,
+            Err(why) => return Verdict::Unsigned(why),
+        };
+        let listed = m.entries.iter().find(|e| {
+            e.kernel.path == entry.kernel
+                && e.cmdline == cmdline
+                && (entry.kernel.to_ascii_lowercase().ends_with(".efi")
+                    || e.initrds
+                        .iter()
+                        .map(|i| i.path.as_str())
+                        .eq(entry.initrds.iter().map(String::as_str)))
+        });
+        match listed {
+            Some(e) => Verdict::Signed {
+                key_id,
+                title: e.title.clone(),
+            },
+            None if m.entries.iter().any(|e| e.kernel.path == entry.kernel) => Verdict::Unsigned(format!(
+                "{REFUSED}: its command line or initrds are not the ones signed"
+            )),
+            None => Verdict::Unsigned(format!("{REFUSED}: {} is not in the signed manifest", entry.kernel)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn the_policy_files_and_the_command_line() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(Policy::load(d.path()).mode, Mode::Off);
+        let key = crate::trust::sign::SigningKey::generate().unwrap();
+        write(d.path(), "etc/hopboot/trusted-keys/a.pub", &key.public_text());
+        // Keys without a mode: enforce.
+        let p = Policy::load(d.path());
+        assert_eq!((p.mode, p.keys.keys().len()), (Mode::Enforce, 1));
+        write(d.path(), "etc/hopboot/verify", "warn\n");
+        let mut p = Policy::load(d.path());
+        assert_eq!(p.mode, Mode::Warn);
+        assert!(p.stricter(Mode::Off).unwrap().contains("only make it stricter"));
+        assert_eq!(p.mode, Mode::Warn);
+        assert_eq!(p.stricter(Mode::Enforce), None);
+        assert_eq!(p.mode, Mode::Enforce);
+        // Broken policy files fail closed.
+        write(d.path(), "etc/hopboot/verify", "maybe\n");
+        let p = Policy::load(d.path());
+        assert_eq!(p.mode, Mode::Enforce);
+        assert!(p.problems[0].contains("maybe"), "{:?}", p.problems);
+        write(d.path(), "etc/hopboot/verify", "warn\n");
+        write(
+            d.path(),
+            "etc/hopboot/trusted-keys/b.pub",
+            "untrusted comment: x\nnot base64!\n",
+        );
+        let p = Policy::load(d.path());
+        assert_eq!((p.mode, p.keys.keys().len()), (Mode::Enforce, 1));
+    }
+}

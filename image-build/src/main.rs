@@ -27,6 +27,14 @@ Options:
                          loaded only when a partition needs one (repeatable)
   --compression KIND     gzip (default), zstd, xz or none
   --add HOSTPATH:DEST    copy a host file to DEST in the image (repeatable)
+  --trust-key FILE       a minisign public key (`hopboot sign keygen`, or
+                         `minisign -G`) trusted to sign boot manifests; stored
+                         as /etc/hopboot/trusted-keys/NN-NAME.pub (repeatable:
+                         several keys, any one may sign; docs/trust.md)
+  --verify MODE          what happens to an entry no trusted key signed:
+                         enforce (it cannot boot; the default with a key) or
+                         warn (it boots with a warning); the kernel command
+                         line (hopboot.verify=) may only make it stricter
   --list                 print the resolved modules in load order and exit
   -h, --help             print this help
 
@@ -53,6 +61,8 @@ struct Args {
     profile: Option<Profile>,
     compression: Option<Compression>,
     extra: Vec<(PathBuf, String)>,
+    trust_keys: Vec<PathBuf>,
+    verify: Option<String>,
     list: bool,
     help: bool,
 }
@@ -115,6 +125,14 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
                     .ok_or_else(|| anyhow!("--add {spec:?}: expected HOSTPATH:DEST"))?;
                 parsed.extra.push((src.into(), dest.to_owned()));
             }
+            "--trust-key" => parsed.trust_keys.push(value()?.into()),
+            "--verify" => {
+                let v = value()?;
+                if !matches!(v.as_str(), "enforce" | "warn") {
+                    bail!("--verify {v:?}: expected enforce or warn");
+                }
+                parsed.verify = Some(v);
+            }
             _ => bail!("unknown argument {arg:?} (see --help)"),
         }
         if matches!(flag.as_str(), "-h" | "--help" | "--list") && inline.is_some() {
@@ -149,13 +167,16 @@ fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let compression = args.compression.unwrap_or(Compression::Gzip);
+    let mut extra = args.extra;
+    let policy = policy_files(&args.trust_keys, args.verify.as_deref())?;
+    extra.extend(policy.files.iter().cloned());
     let opts = Options {
         binary: args.binary.context("--binary is required (see --help)")?,
         output: args.output.context("--output is required (see --help)")?,
         modules_dir: args.modules_dir,
         modules: args.modules,
         filesystems: args.filesystems,
-        extra: args.extra,
+        extra,
         compression,
         mtime: mtime_from_env()?,
     };
@@ -177,6 +198,67 @@ fn run(args: Args) -> Result<()> {
     println!("  {:<18} {:>9} bytes", "uncompressed", r.uncompressed_bytes);
     println!("  {:<18} {:>9} bytes", "compressed", r.compressed_bytes);
     Ok(())
+}
+
+/// The signature policy as files for the image, written to a private
+/// directory removed when this is dropped.
+struct PolicyFiles {
+    dir: Option<PathBuf>,
+    files: Vec<(PathBuf, String)>,
+}
+
+impl Drop for PolicyFiles {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Checks the keys (each must be a minisign public key hopboot reads) and
+/// writes the mode file: `--verify` without a key would refuse every entry.
+fn policy_files(keys: &[PathBuf], verify: Option<&str>) -> Result<PolicyFiles> {
+    let mut out = PolicyFiles {
+        dir: None,
+        files: Vec::new(),
+    };
+    if keys.is_empty() {
+        if let Some(v) = verify {
+            bail!("--verify {v} needs at least one --trust-key (with no key nothing could boot)");
+        }
+        return Ok(out);
+    }
+    let mut ring = hopboot_loader::trust::Keyring::default();
+    for (n, k) in keys.iter().enumerate() {
+        let text = std::fs::read_to_string(k).with_context(|| format!("--trust-key {}", k.display()))?;
+        ring.add(&text, &k.display().to_string())?;
+        let stem = k.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
+        let stem: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        out.files
+            .push((k.clone(), format!("etc/hopboot/trusted-keys/{n:02}-{stem}.pub")));
+    }
+    let dir = std::env::temp_dir().join(format!("hopboot-image-build-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    out.dir = Some(dir.clone());
+    let mode = dir.join("verify");
+    std::fs::write(&mode, format!("{}\n", verify.unwrap_or("enforce")))
+        .with_context(|| format!("writing {}", mode.display()))?;
+    out.files.push((mode, "etc/hopboot/verify".into()));
+    eprintln!(
+        "signature policy: {} with key(s){}",
+        verify.unwrap_or("enforce"),
+        ring.keys().iter().map(|k| format!(" {}", k.id)).collect::<String>()
+    );
+    Ok(out)
 }
 
 /// How many module names the summary prints.

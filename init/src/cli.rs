@@ -43,6 +43,8 @@ const USAGE: &str = "usage:
       stderr; -o writes it to FILE. --dns: the DNS servers for host names;
       --blksize: the TFTP block size asked for (default 1468; 512: no option);
       --windowsize: TFTP blocks per ACK asked for (RFC 7440; default 1: not asked).
+  hopboot sign ...  Signing keys and signed boot manifests (`hopboot sign` for help;
+      docs/trust.md). `hopboot load` and PID 1 check them when /etc/hopboot has a policy.
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
   hopboot unload    Unloads a loaded kernel.";
 
@@ -58,6 +60,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "load" => load(rest, false),
         "boot" => load(rest, true),
         "exec" => exec(),
+        "sign" => crate::sign::run(rest),
         "fetch" => fetch(rest),
         "unload" => match hopboot_loader::sys::kexec_file_unload() {
             Ok(()) => {

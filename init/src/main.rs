@@ -11,6 +11,7 @@ mod menu;
 mod options;
 mod pid1;
 mod prompt;
+mod sign;
 mod why;
 
 fn main() {

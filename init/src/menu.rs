@@ -532,10 +532,10 @@ impl View<'_> {
             return String::new();
         };
         let mark = if e.default { '*' } else { ' ' };
-        let fail = if self.failed.iter().any(|(n, _)| *n == i) {
-            " [failed]"
-        } else {
-            ""
+        let fail = match self.failed.iter().find(|(n, _)| *n == i) {
+            Some((_, why)) if why.starts_with(hopboot_loader::trust::policy::REFUSED) => " [refused]",
+            Some(_) => " [failed]",
+            None => "",
         };
         let w = self.entries.len().to_string().len().max(2);
         let line = format!("{mark}{:>w$}. {}", i + 1, fit(&e.title, 52 - w));
@@ -600,7 +600,7 @@ impl View<'_> {
 
 /// Details of one entry, for `d`; `volume` is how its filesystem is known
 /// (`ext4 UUID=… PARTUUID=…`).
-pub fn details(e: &BootEntry, append: Option<&str>, volume: Option<&str>) -> String {
+pub fn details(e: &BootEntry, append: Option<&str>, volume: Option<&str>, problem: Option<&str>) -> String {
     let mut o = format!(
         "\r\n{}\r\n  source   {}\r\n  device   {}{}\r\n  id       {}\r\n  kernel   {}\r\n",
         e.title,
@@ -613,7 +613,11 @@ pub fn details(e: &BootEntry, append: Option<&str>, volume: Option<&str>) -> Str
     for i in &e.initrds {
         o.push_str(&format!("  initrd   {i}\r\n"));
     }
-    o.push_str(&format!("  cmdline  {}\r\n(any key: back)\r\n", e.boot_cmdline(append)));
+    o.push_str(&format!("  cmdline  {}\r\n", e.boot_cmdline(append)));
+    if let Some(p) = problem {
+        o.push_str(&format!("  problem  {}\r\n", fit(p, 400)));
+    }
+    o.push_str("(any key: back)\r\n");
     o
 }
 
@@ -845,7 +849,9 @@ pub fn run(
             }
             Key::Char('d') => {
                 if let Some(e) = view.entries.get(selected) {
-                    c.write(&details(e, view.append, view.volumes.get(e.volume).map(String::as_str)));
+                    let problem = view.failed.iter().find(|(n, _)| *n == selected);
+                    let volume = view.volumes.get(e.volume).map(String::as_str);
+                    c.write(&details(e, view.append, volume, problem.map(|(_, why)| why.as_str())));
                     c.any_key();
                 }
                 draw = Draw::All;

@@ -31,6 +31,9 @@ pub struct Options {
     /// How long each network interface has for link, lease and config
     /// (`hopboot.net_timeout=SECONDS`, default [`DEFAULT_NET_TIMEOUT`]).
     pub net_timeout: Duration,
+    /// `hopboot.verify=off|warn|enforce`: the signature policy, which may
+    /// only become stricter than the image's (anything else is `enforce`).
+    pub verify: Option<hopboot_loader::trust::policy::Mode>,
 }
 
 /// When the network is asked for entries (`hopboot.net=`).
@@ -76,6 +79,10 @@ impl Options {
             net_timeout: secs("hopboot.net_timeout")
                 .filter(|d| !d.is_zero())
                 .unwrap_or(DEFAULT_NET_TIMEOUT),
+            verify: c.get("hopboot.verify").map(|v| {
+                use hopboot_loader::trust::policy::Mode;
+                Mode::parse(v).unwrap_or(Mode::Enforce)
+            }),
         }
     }
 }

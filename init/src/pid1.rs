@@ -12,6 +12,7 @@ use hopboot_loader::model::{BootEntry, DiscoveryError, Problem, Volume};
 use hopboot_loader::net::boot::{NicBoot, Watch};
 use hopboot_loader::source::threaded::Threads;
 use hopboot_loader::source::Machine;
+use hopboot_loader::trust::policy::{Mode, Policy, Verdict};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct State {
     /// What the network gave so far, per interface: merged into every
     /// discovery (a rescan of the disks keeps them).
     pub net_found: Vec<NicBoot>,
+    /// The signature policy (issue 14): the image's, made stricter by
+    /// `hopboot.verify=`.
+    pub policy: Policy,
 }
 
 /// Why PID 1 could not do what was asked; shown on the menu and the prompt.
@@ -101,6 +105,7 @@ pub fn run() -> ! {
     load_modules(&clock);
     let net = start_network(&opts, &clock);
     let consoles = crate::menu::console_paths(&cmdline);
+    let policy = load_policy(&opts);
     let mut state = State {
         opts,
         discovery: Discovery::default(),
@@ -111,6 +116,7 @@ pub fn run() -> ! {
         threads: Threads::default(),
         net,
         net_found: Vec::new(),
+        policy,
     };
     let mut round = Round {
         first: true,
@@ -235,9 +241,12 @@ fn one_round(state: &mut State, round: &mut Round) {
                 Err(e) => e,
             };
             if automatic {
-                // Nobody chose this entry: fall back to the others in menu order.
+                // Nobody chose this entry: fall back to the others in menu
+                // order, but not to those the signature policy refuses.
+                let refused = refused(state);
                 for i in 0..state.discovery.entries.len() {
-                    if i != index && !state.failed.iter().any(|(f, _)| *f == i) {
+                    let skip = |l: &[(usize, String)]| l.iter().any(|(f, _)| *f == i);
+                    if i != index && !skip(&state.failed) && !skip(&refused) {
                         if let Ok(never) = boot(state, i, None) {
                             match never {}
                         }
@@ -269,7 +278,12 @@ fn menu_choice(
     c.give_typed(std::mem::take(&mut round.typed));
     log::info!("menu shown (stage=menu t={}ms)", state.clock.ms());
     let entries = state.discovery.entries.clone();
-    let failed = state.failed.clone();
+    let mut failed = state.failed.clone();
+    for r in refused(state) {
+        if !failed.iter().any(|(f, _)| *f == r.0) {
+            failed.push(r);
+        }
+    }
     let append = state.opts.append.clone();
     // While the countdown runs, load the default entry, so that the timeout
     // (or Enter on it) only needs the reboot syscall.
@@ -598,13 +612,15 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     state.loaded = None;
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
-            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut |_| Ok(())).map_err(
-                |source| BootError::Load {
+            let policy = &state.policy;
+            let mut gate = |b: &kexec::Boot<'_>| signature_gate(policy, b, vol.fs.as_ref());
+            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut gate).map_err(|source| {
+                BootError::Load {
                     index: i,
                     title: e.title.clone(),
                     source,
-                },
-            );
+                }
+            });
             // A network entry's downloads are in the kernel's buffers now (or
             // failed): their memory goes back.
             if vol.fs.fs_type() == "net" {
@@ -637,6 +653,79 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
             Err(err)
         }
     }
+}
+
+/// The image's signature policy (/etc/hopboot), made stricter by
+/// `hopboot.verify=`; what is wrong with it is logged.
+fn load_policy(opts: &Options) -> Policy {
+    let mut p = Policy::load(Path::new("/"));
+    for problem in &p.problems {
+        log::error!("signature policy: {problem} (failing closed: enforce)");
+    }
+    if let Some(asked) = opts.verify {
+        if let Some(why) = p.stricter(asked) {
+            log::warn!("{why}");
+        }
+    }
+    if p.mode != Mode::Off {
+        log::info!(
+            "signature policy: {} with {} trusted key(s){}",
+            p.mode.as_str(),
+            p.keys.keys().len(),
+            p.keys.keys().iter().map(|k| format!(" {}", k.id)).collect::<String>()
+        );
+    }
+    p
+}
+
+/// The check before kexec: under `enforce` an unsigned entry is refused,
+/// under `warn` it boots with a warning.
+pub fn signature_gate(
+    policy: &Policy,
+    b: &kexec::Boot<'_>,
+    files: &dyn hopboot_loader::fs::FsView,
+) -> Result<(), String> {
+    match policy.check(b, files) {
+        Verdict::Unchecked => Ok(()),
+        Verdict::Signed { key_id, title } => {
+            log::info!(
+                "signature: '{}' is signed by key {key_id} (manifest entry '{title}')",
+                b.entry.title
+            );
+            Ok(())
+        }
+        Verdict::Unsigned(why) if policy.mode == Mode::Enforce => Err(why),
+        Verdict::Unsigned(why) => {
+            log::warn!(
+                "WARNING: '{}' is {why}; booting it anyway because the policy is warn",
+                b.entry.title
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Under `enforce`, the entries the menu marks as refused, with why: their
+/// volume's manifest does not list them (see `Policy::precheck`). Their bytes
+/// are checked again when they boot.
+fn refused(state: &State) -> Vec<(usize, String)> {
+    if state.policy.mode != Mode::Enforce {
+        return Vec::new();
+    }
+    let append = state.opts.append.as_deref();
+    state
+        .discovery
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let vol = state.discovery.volume_of(e)?;
+            match state.policy.precheck(e, &e.boot_cmdline(append), vol.fs.as_ref()) {
+                Verdict::Unsigned(why) => Some((i, why)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Carries out a prompt action (typed on `tty`). `Some(true)` = run an automatic round next.

@@ -1,0 +1,265 @@
+//! Signed boot (issue 14; docs/trust.md): hopboot as PID 1 with a signature
+//! policy built into its image by `hopboot-image-build --trust-key --verify`,
+//! booting disks whose manifests `hopboot sign` or Debian's `minisign` signed.
+//!
+//! - Under `enforce`, a flipped byte in a kernel, in an initrd, or in the
+//!   grub.cfg line that makes a command line each refuse that entry with the
+//!   reason; the signed entry after them boots. The manifest is signed with a
+//!   key made by the minisign tool, the image trusts it and a second key.
+//! - Under `enforce`, a disk without a manifest boots nothing, and says why.
+//! - Under `warn`, the same disk boots, with a warning.
+//! - Key rotation: an image trusting an old and a new hopboot key boots a
+//!   manifest `hopboot sign` signed with the new one.
+//!
+//! Four boots under TCG.
+
+use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+use hopboot_qemu::paths::musl_bin;
+use hopboot_qemu::target::MARKER;
+use hopboot_qemu::vm::{Vm, VmConfig};
+use hopboot_tests::{boot_tree, setup, BOOT_TIMEOUT};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn run(c: &mut Command) -> String {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn work(name: &str) -> PathBuf {
+    let d = setup().work.join(format!("trust-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `hopboot sign keygen` into `dir`: (secret, public).
+fn hopboot_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (s, p) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
+    run(Command::new(musl_bin("hopboot").unwrap())
+        .args(["sign", "keygen"])
+        .arg(&s)
+        .arg(&p));
+    (s, p)
+}
+
+/// hopboot's image with `keys` trusted and `--verify verify`, made by the
+/// image builder's command line.
+fn image(dir: &Path, keys: &[&Path], verify: &str) -> PathBuf {
+    let s = setup();
+    let out = dir.join(format!("hopboot-{verify}.cpio.gz"));
+    let mut c = Command::new(musl_bin("hopboot-image-build").unwrap());
+    c.arg("--binary")
+        .arg(musl_bin("hopboot").unwrap())
+        .arg("--modules-dir")
+        .arg(&s.kernel.modules_dir)
+        .args(["--profile", "minimal", "--verify", verify, "--output"])
+        .arg(&out);
+    for k in keys {
+        c.arg("--trust-key").arg(k);
+    }
+    run(&mut c);
+    out
+}
+
+/// A GPT disk with one ext4 partition holding `tree`.
+fn disk(tree: &Path, out: &Path) {
+    let part = Partition::new(128, "8300", Fs::Ext4 { uuid: None }).with_staging(tree);
+    build_disk(out, Table::Gpt, &[part]).unwrap();
+}
+
+fn boot(initramfs: &Path, disk: &Path, append: &str) -> Vm {
+    let s = setup();
+    let cfg = VmConfig::new(
+        &s.kernel.vmlinuz,
+        initramfs,
+        format!("console=ttyS0 panic=-1 hopboot.timeout=1 {append}"),
+    )
+    .with_disk(hopboot_qemu::vm::DiskAttach::new(disk));
+    Vm::spawn(&cfg).unwrap()
+}
+
+/// A grub.cfg entry booting `kernel` and `initrd` with `args`.
+fn menuentry(title: &str, kernel: &str, initrd: &str, args: &str) -> String {
+    format!("menuentry '{title}' {{\n  linux {kernel} {args}\n  initrd {initrd}\n}}\n")
+}
+
+/// Flips one byte in the middle of `path`.
+fn flip(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
+
+/// The marker line the target printed (its command line), after waiting for it.
+fn booted(vm: &mut Vm) -> String {
+    match vm.wait_for(MARKER, BOOT_TIMEOUT) {
+        Ok(l) => l.text,
+        Err(e) => panic!("nothing booted: {e:#}\n{}", vm.transcript()),
+    }
+}
+
+fn minisign() -> bool {
+    Command::new("minisign")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn enforce_refuses_each_tampered_part_and_boots_the_signed_entry() {
+    if !minisign() {
+        eprintln!("skipped: no minisign (apt-get install minisign)");
+        return;
+    }
+    let dir = work("enforce");
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    let k = format!("/boot/vmlinuz-{v}");
+    let i = format!("/boot/initrd.img-{v}");
+    boot_tree(&tree, "").unwrap();
+    // Entries 1-2 have their own copies of the kernel and initrd, to spoil.
+    for f in ["vmlinuz-a", "initrd-b"] {
+        let from = if f.starts_with("vmlinuz") { &k } else { &i };
+        std::fs::copy(tree.join(&from[1..]), tree.join("boot").join(f)).unwrap();
+    }
+    let cfg = [
+        "set default=0\nset timeout=1\n".to_string(),
+        menuentry("kernel flipped", "/boot/vmlinuz-a", &i, "ro entry=kernel"),
+        menuentry("initrd flipped", &k, "/boot/initrd-b", "ro entry=initrd"),
+        menuentry("cmdline flipped", &k, &i, "ro entry=cmdline"),
+        menuentry("signed", &k, &i, "ro entry=signed"),
+    ]
+    .concat();
+    std::fs::write(tree.join("boot/grub/grub.cfg"), &cfg).unwrap();
+    // The manifest by `hopboot sign`, the signature by the minisign tool.
+    let out = run(Command::new(musl_bin("hopboot").unwrap())
+        .args(["sign", "manifest"])
+        .arg(&tree));
+    assert!(out.contains("4 entries"), "{out}");
+    let (msec, mpub) = (dir.join("m.key"), dir.join("m.pub"));
+    run(Command::new("minisign")
+        .args(["-G", "-W", "-f", "-p"])
+        .arg(&mpub)
+        .arg("-s")
+        .arg(&msec));
+    run(Command::new("minisign")
+        .arg("-S")
+        .arg("-s")
+        .arg(&msec)
+        .arg("-m")
+        .arg(tree.join("hopboot.manifest")));
+    // Then one byte of each: the kernel, the initrd, the command line.
+    flip(&tree.join("boot/vmlinuz-a"));
+    flip(&tree.join("boot/initrd-b"));
+    std::fs::write(
+        tree.join("boot/grub/grub.cfg"),
+        cfg.replace("entry=cmdline", "entry=cmdlinf"),
+    )
+    .unwrap();
+    let img = dir.join("disk.img");
+    disk(&tree, &img);
+    let (_, other) = hopboot_key(&dir, "other");
+    let initramfs = image(&dir, &[&other, &mpub], "enforce");
+
+    let mut vm = boot(&initramfs, &img, "");
+    let marker = booted(&mut vm);
+    let t = vm.transcript();
+    assert!(marker.contains("entry=signed"), "{marker}\n{t}");
+    assert!(t.contains("signature policy: enforce with 2 trusted key(s)"), "{t}");
+    assert!(t.contains("[refused]"), "the menu marks the edited entry:\n{t}");
+    assert!(t.contains("is not in the signed manifest"), "the kernel's reason:\n{t}");
+    assert!(
+        t.contains("its initrds are not the ones signed"),
+        "the initrd's reason:\n{t}"
+    );
+    assert!(t.contains("is signed by key"), "{t}");
+    assert!(!t.contains("entry=kernel\n") && !t.contains("booting it anyway"), "{t}");
+}
+
+#[test]
+fn enforce_boots_nothing_unsigned_and_warn_boots_it_with_a_warning() {
+    let dir = work("unsigned");
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    boot_tree(
+        &tree,
+        &menuentry(
+            "unsigned",
+            &format!("/boot/vmlinuz-{v}"),
+            &format!("/boot/initrd.img-{v}"),
+            "ro entry=unsigned",
+        ),
+    )
+    .unwrap();
+    let img = dir.join("disk.img");
+    disk(&tree, &img);
+    let (_, key) = hopboot_key(&dir, "k");
+
+    // warn: it boots, and says so.
+    let warn = image(&dir, &[&key], "warn");
+    let mut vm = boot(&warn, &img, "");
+    let marker = booted(&mut vm);
+    let t = vm.transcript();
+    assert!(marker.contains("entry=unsigned"), "{marker}");
+    assert!(
+        t.contains("WARNING: 'unsigned' is not signed: no hopboot.manifest on its volume; booting it anyway"),
+        "{t}"
+    );
+
+    // enforce (here from the command line over the warn image: stricter is
+    // allowed): nothing boots; the menu comes back with the reason.
+    let mut vm = boot(&warn, &img, "hopboot.verify=enforce");
+    vm.wait_for("[refused]", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    vm.wait_for("no hopboot.manifest on its volume", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    // The countdown ran out long ago: nothing booted after it.
+    std::thread::sleep(Duration::from_secs(10));
+    let t = vm.transcript();
+    assert!(!t.contains(MARKER), "an unsigned entry booted:\n{t}");
+    assert!(t.contains("signature policy: enforce"), "{t}");
+    vm.kill();
+}
+
+#[test]
+fn a_rotated_key_signs_with_hopboot_sign() {
+    let dir = work("rotation");
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    boot_tree(
+        &tree,
+        &menuentry(
+            "new key",
+            &format!("/boot/vmlinuz-{v}"),
+            &format!("/boot/initrd.img-{v}"),
+            "ro entry=rotated",
+        ),
+    )
+    .unwrap();
+    let (_, old) = hopboot_key(&dir, "old");
+    let (new_secret, new) = hopboot_key(&dir, "new");
+    let out = run(Command::new(musl_bin("hopboot").unwrap())
+        .args(["sign", "manifest", "--key"])
+        .arg(&new_secret)
+        .arg(&tree));
+    assert!(out.contains("signed by key"), "{out}");
+    let img = dir.join("disk.img");
+    disk(&tree, &img);
+    // Kernel command lines that try to weaken the policy are ignored.
+    let initramfs = image(&dir, &[&old, &new], "enforce");
+    let mut vm = boot(&initramfs, &img, "hopboot.verify=off");
+    let marker = booted(&mut vm);
+    let t = vm.transcript();
+    assert!(marker.contains("entry=rotated"), "{marker}");
+    assert!(t.contains("hopboot.verify=off ignored"), "{t}");
+    assert!(t.contains("is signed by key"), "{t}");
+}

@@ -88,7 +88,7 @@ fn boot(initramfs: &Path, disk: &Path, append: &str) -> Vm {
 
 /// A grub.cfg entry booting `kernel` and `initrd` with `args`.
 fn menuentry(title: &str, kernel: &str, initrd: &str, args: &str) -> String {
-    format!("menuentry '{title}' {{\n  linux {kernel} {args}\n  initrd {initrd}\n}}\n")
+    format!("menuentry '{title}' {{\n  linux {kernel} console=ttyS0 panic=-1 {args}\n  initrd {initrd}\n}}\n")
 }
 
 /// Flips one byte in the middle of `path`.
@@ -101,7 +101,7 @@ fn flip(path: &Path) {
 
 /// The marker line the target printed (its command line), after waiting for it.
 fn booted(vm: &mut Vm) -> String {
-    match vm.wait_for(MARKER, BOOT_TIMEOUT) {
+    match vm.wait_for_line(MARKER, BOOT_TIMEOUT) {
         Ok(l) => l.text,
         Err(e) => panic!("nothing booted: {e:#}\n{}", vm.transcript()),
     }

@@ -140,7 +140,7 @@ impl Manifest {
         let mut lines = text
             .split('\n')
             .enumerate()
-            .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+            .map(|(i, l)| (i + 1, l))
             .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         match lines.next() {
             Some((_, "hopboot-manifest 1")) => {}
@@ -198,9 +198,11 @@ impl Manifest {
     }
 
     /// The manifest as text, parsed back to itself by [`Manifest::parse`].
-    /// Titles and paths are kept on one line (line breaks become spaces).
+    /// Titles, paths and command lines are kept on one line (a line feed
+    /// becomes a space: a command line with one then no longer matches, and
+    /// the entry is refused rather than another allowed).
     pub fn render(&self, comment: &str) -> String {
-        let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+        let one_line = |s: &str| s.replace('\n', " ");
         let mut out = String::from("hopboot-manifest 1\n");
         for c in comment.lines() {
             out.push_str(&format!("# {c}\n"));
@@ -276,7 +278,12 @@ mod tests {
         let text = m.render("signed by a test\nsecond line");
         assert!(text.starts_with("hopboot-manifest 1\n# signed by a test\n# second line\n"));
         assert_eq!(Manifest::parse(&text).unwrap(), m);
-        assert_eq!(Manifest::parse(&text.replace('\n', "\r\n")).unwrap(), m);
+        // Lines end with a line feed only: a carriage return is content, and a
+        // command line with one is not the one signed.
+        // (a CRLF manifest is refused as a whole, from its first line).
+        assert_eq!(Manifest::parse(&text.replace('\n', "\r\n")).unwrap_err().line, 1);
+        let cr = text.replace("quiet\n", "quiet\r\n");
+        assert_eq!(Manifest::parse(&cr).unwrap().entries[0].cmdline, "root=UUID=1234 ro quiet\r");
     }
 
     #[test]

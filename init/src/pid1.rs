@@ -357,6 +357,18 @@ fn early_mounts() {
             Err(e) => eprintln!("hopboot: mount {fstype} on {dst} (flags {flags:?}, data {data:?}): {e}"),
         }
     }
+    // securityfs says whether the kernel is locked down (kexec::lockdown);
+    // a kernel without it (ENODEV) is not.
+    match mount(
+        Some("securityfs"),
+        "/sys/kernel/security",
+        Some("securityfs"),
+        nosuid,
+        None::<&str>,
+    ) {
+        Ok(()) | Err(nix::errno::Errno::EBUSY | nix::errno::Errno::ENODEV | nix::errno::Errno::ENOENT) => {}
+        Err(e) => eprintln!("hopboot: mount securityfs on /sys/kernel/security: {e}"),
+    }
     // The kernel opened /dev/console for us when the initramfs has the node;
     // if not (fds 0-2 closed), open it now that devtmpfs is there.
     if nix::fcntl::fcntl(0, nix::fcntl::FcntlArg::F_GETFD).is_err() {

@@ -50,6 +50,15 @@ pub enum KexecError {
     /// A check before loading (a signature, a measurement) refused it.
     #[error("{0}")]
     Refused(String),
+    /// This kernel is locked down and refused the image: it only boots
+    /// kernels signed by a key it trusts.
+    #[error("this kernel is locked down (lockdown={mode}): only kernels signed by a key it trusts can be booted, and the kernel refused this one ({})", explain(.source))]
+    LockedDown {
+        /// `integrity` or `confidentiality`.
+        mode: String,
+        /// What kexec_file_load returned.
+        source: std::io::Error,
+    },
     /// kexec_file_load refused (after hopboot's own setup was not possible
     /// or refused too: why, unless `hopboot.kexec=file` asked for it).
     #[error("the kernel refused to load it: {}{}", explain(.0), .1.as_ref().map(|w| format!("; before that, {w}")).unwrap_or_default())]
@@ -75,6 +84,10 @@ pub enum NotClassic {
     /// The image cannot be set up this way.
     #[error(transparent)]
     Image(#[from] crate::bzimage::BzError),
+    /// The kernel is locked down: `kexec_load` is refused, only the
+    /// kernel's own loader (which checks signatures) may load.
+    #[error("this kernel is locked down (lockdown={0})")]
+    LockedDown(String),
     /// kexec_load itself refused.
     #[error("kexec_load refused: {}", explain(.0))]
     Refused(#[source] std::io::Error),
@@ -328,8 +341,15 @@ pub fn load(
             };
             drop(std::mem::take(&mut initrd));
             // A previous load (an earlier attempt) is replaced by the kernel itself.
-            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline)
-                .map_err(|e| KexecError::Load(e, (method != Method::File).then_some(why)))?;
+            crate::sys::kexec_file_load(kfd.as_fd(), ifd.as_ref().map(|f| f.as_fd()), &cmdline).map_err(|e| match (
+                lockdown(),
+                e.raw_os_error(),
+            ) {
+                (Some(mode), Some(libc::EPERM | libc::EKEYREJECTED | libc::EBADMSG | libc::ENOKEY)) => {
+                    KexecError::LockedDown { mode, source: e }
+                }
+                _ => KexecError::Load(e, (method != Method::File).then_some(why)),
+            })?;
             how
         }
     };
@@ -351,6 +371,9 @@ fn classic_load(
 ) -> Result<(), NotClassic> {
     if !cfg!(target_arch = "x86_64") {
         return Err(NotClassic::NotX86);
+    }
+    if let Some(mode) = lockdown() {
+        return Err(NotClassic::LockedDown(mode));
     }
     if std::path::Path::new("/sys/firmware/efi").exists() {
         return Err(NotClassic::Uefi);
@@ -380,6 +403,21 @@ fn classic_load(
         }
         Err(e) => Err(NotClassic::Refused(e)),
     }
+}
+
+/// The lockdown mode of the running kernel when it is locked down
+/// (`integrity`, `confidentiality`), from `/sys/kernel/security/lockdown`
+/// (`none [integrity] confidentiality`: the bracketed one is in force).
+pub fn lockdown() -> Option<String> {
+    parse_lockdown(&std::fs::read_to_string("/sys/kernel/security/lockdown").ok()?)
+}
+
+/// The mode in force in the text of `/sys/kernel/security/lockdown`, unless `none`.
+pub fn parse_lockdown(text: &str) -> Option<String> {
+    let mode = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))?;
+    (mode != "none").then(|| mode.to_string())
 }
 
 /// Whether a kernel is loaded for kexec (`/sys/kernel/kexec_loaded`), by
@@ -419,6 +457,27 @@ mod tests {
     use super::*;
 
     const MEMINFO: &str = "MemTotal:         250000 kB\nMemFree:          180000 kB\nMemAvailable:     204800 kB\n";
+
+    #[test]
+    fn the_lockdown_mode_in_force() {
+        assert_eq!(parse_lockdown("[none] integrity confidentiality\n"), None);
+        assert_eq!(
+            parse_lockdown("none [integrity] confidentiality\n").as_deref(),
+            Some("integrity")
+        );
+        assert_eq!(
+            parse_lockdown("none integrity [confidentiality]\n").as_deref(),
+            Some("confidentiality")
+        );
+        assert_eq!(parse_lockdown(""), None);
+        let e = KexecError::LockedDown {
+            mode: "integrity".into(),
+            source: std::io::Error::from_raw_os_error(libc::EKEYREJECTED),
+        };
+        assert!(e.to_string().starts_with(
+            "this kernel is locked down (lockdown=integrity): only kernels signed by a key it trusts can be booted"
+        ));
+    }
 
     #[test]
     fn files_larger_than_free_memory_are_refused_before_reading() {

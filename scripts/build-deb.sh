@@ -71,6 +71,7 @@ install -d "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/lib/systemd/system" \
 
 install -m 0755 "$HOPBOOT" "$pkg/usr/bin/hopboot"
 install -m 0755 "$IMAGE_BUILD" "$pkg/usr/bin/hopboot-image-build"
+install -m 0755 "$MUSL/hopboot-sign" "$pkg/usr/bin/hopboot-sign"
 install -m 0644 "$ROOT"/dist/systemd/hopboot-kexec.service "$ROOT"/dist/systemd/hopboot-kexec@.service \
     "$pkg/lib/systemd/system/"
 

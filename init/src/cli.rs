@@ -43,8 +43,9 @@ const USAGE: &str = "usage:
       stderr; -o writes it to FILE. --dns: the DNS servers for host names;
       --blksize: the TFTP block size asked for (default 1468; 512: no option);
       --windowsize: TFTP blocks per ACK asked for (RFC 7440; default 1: not asked).
-  hopboot sign ...  Signing keys and signed boot manifests (`hopboot sign` for help;
-      docs/trust.md). `hopboot load` and PID 1 check them when /etc/hopboot has a policy.
+  hopboot sign ...  Signing keys and signed boot manifests: runs hopboot-sign (next to
+      hopboot or on the PATH; `hopboot sign` alone for its help; docs/trust.md). `hopboot
+      load` and PID 1 check the manifests when /etc/hopboot has a policy.
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
   hopboot unload    Unloads a loaded kernel.";
 
@@ -60,7 +61,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "load" => load(rest, false),
         "boot" => load(rest, true),
         "exec" => exec(),
-        "sign" => crate::sign::run(rest),
+        "sign" => sign(rest),
         "fetch" => fetch(rest),
         "unload" => match hopboot_loader::sys::kexec_file_unload() {
             Ok(()) => {
@@ -141,6 +142,24 @@ fn probe(args: &[String], list: bool) -> i32 {
         }
     }
     0
+}
+
+/// `hopboot sign ARGS`: runs `hopboot-sign ARGS`, the program next to this
+/// one first, then the one on the PATH. The signing code is not in `hopboot`
+/// itself, which boot images carry.
+fn sign(args: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let sibling = std::env::current_exe()
+        .ok()
+        .map(|p| p.with_file_name("hopboot-sign"))
+        .filter(|p| p.is_file());
+    let prog = sibling.unwrap_or_else(|| PathBuf::from("hopboot-sign"));
+    let e = std::process::Command::new(&prog).args(args).exec();
+    eprintln!(
+        "hopboot sign: cannot run {}: {e} (hopboot-sign comes with hopboot's package; boot images leave it out)",
+        prog.display()
+    );
+    127
 }
 
 /// `hopboot load` / `hopboot boot`.

@@ -11,7 +11,6 @@ mod menu;
 mod options;
 mod pid1;
 mod prompt;
-mod sign;
 mod why;
 
 fn main() {

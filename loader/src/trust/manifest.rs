@@ -283,7 +283,10 @@ mod tests {
         // (a CRLF manifest is refused as a whole, from its first line).
         assert_eq!(Manifest::parse(&text.replace('\n', "\r\n")).unwrap_err().line, 1);
         let cr = text.replace("quiet\n", "quiet\r\n");
-        assert_eq!(Manifest::parse(&cr).unwrap().entries[0].cmdline, "root=UUID=1234 ro quiet\r");
+        assert_eq!(
+            Manifest::parse(&cr).unwrap().entries[0].cmdline,
+            "root=UUID=1234 ro quiet\r"
+        );
     }
 
     #[test]

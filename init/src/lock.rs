@@ -1,4 +1,4 @@
-//! The menu lock (README "Menu lock"): when the image was built with a password
+//! The menu lock (docs/trust.md "Menu lock"): when the image was built with a password
 //! (`hopboot-image-build --password-hash FILE`, stored at [`PASSWORD_FILE`] as a
 //! salted PBKDF2 hash, see `hopboot-password`), the command-line editor, the
 //! rescue shell and booting an entry the signature policy calls unsigned ask for

@@ -1,4 +1,4 @@
-//! hopboot's menu password (README "Menu lock"): a salted, slow hash made when the image is
+//! hopboot's menu password (docs/trust.md "Menu lock"): a salted, slow hash made when the image is
 //! built (`hopboot-image-build --hash-password`), checked by PID 1 before the command-line
 //! editor, the rescue shell or an unsigned entry.
 //!
@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 /// The algorithm's name in the PHC string.
 pub const ALGORITHM: &str = "pbkdf2-sha256";
 /// The default number of iterations: OWASP's figure for PBKDF2-HMAC-SHA256 (2023), about
-/// 0.3 s on a 2020s x86 core (README "Menu lock" has the measurements).
+/// 0.3 s on a 2020s x86 core (docs/trust.md "Menu lock" has the measurements).
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 /// Fewer iterations than this are refused (RFC 8018 §4.2 asks for at least 1,000).
 pub const MIN_ITERATIONS: u32 = 1_000;

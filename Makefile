@@ -188,13 +188,19 @@ test-netboot: build
 # Signed boot (issue 14, docs/trust.md): the manifest and key units (loader), minisign
 # interoperability (loader/tests/trust_minisign.rs: Debian's minisign), and hopboot as PID 1
 # under enforce/warn images booting tampered, unsigned and signed disks (tests/tests/trust.rs,
-# 3 tests, about 1.5 minutes under TCG). `make test` runs all of them already (unit-test,
-# qemu-test); this target is the short way to run only them.
+# 3 tests, about 1.5 minutes under TCG). The menu lock: the password hash (hopboot-password),
+# the prompt (init lock::), the image builder's --hash-password/--password-hash, and PID 1
+# asking before the editor and the shell (tests/tests/menu_lock.rs, 2 boots, ~30 s under TCG).
+# `make test` runs all of them already (unit-test, qemu-test); this target is the short way
+# to run only them.
 .PHONY: test-trust
 test-trust: build
 	cargo test -p hopboot-loader --lib trust::
 	cargo test -p hopboot-loader --test trust_minisign
-	cargo test -p hopboot-tests --test trust -- --test-threads=$(QEMU_TEST_THREADS)
+	cargo test -p hopboot-password
+	cargo test -p hopboot --bin hopboot lock::
+	cargo test -p hopboot-image-build --test image password
+	cargo test -p hopboot-tests --test trust --test menu_lock -- --test-threads=$(QEMU_TEST_THREADS)
 
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and
 # the installed Debian 12 kexecing itself through hopboot-kexec.service (root: debootstrap),

@@ -43,6 +43,11 @@ pub use profile::Profile;
 /// are not in it; hopboot loads those when a device matches their `modules.alias` patterns.
 pub const ALWAYS_LOAD_FILE: &str = "modules.always";
 
+/// Where the menu password's hash goes (`--password-hash`; read by PID 1 as
+/// `/etc/hopboot/password`). Whatever an extra file put here must be a password hash
+/// (`hopboot-password`'s PHC string): never a password in plain text.
+pub const PASSWORD_PATH: &str = "etc/hopboot/password";
+
 /// Directories every image has: mount points for PID 1, and `run`/`tmp` for tools it starts.
 const DIRS: [&str; 5] = ["dev", "proc", "sys", "run", "tmp"];
 
@@ -138,6 +143,12 @@ pub fn build_with_profile(opts: &Options, profile: Option<Profile>) -> Result<Re
         }
         let data = fs::read(src).with_context(|| format!("reading extra file {}", src.display()))?;
         check_size(src, &data)?;
+        if dest_norm == PASSWORD_PATH {
+            // Stored as the one canonical line, readable by root only.
+            let hash = password_hash(&data).with_context(|| format!("password hash {}", src.display()))?;
+            archive.add_file(&dest_norm, format!("{hash}\n").into_bytes(), 0o600);
+            continue;
+        }
         archive.add_file(&dest_norm, data, meta.permissions().mode() & 0o7777);
     }
 
@@ -215,6 +226,63 @@ fn len_u64(data: &[u8]) -> u64 {
 }
 
 /// newc stores sizes in 32 bits.
+/// The hash in a `--password-hash` file, or why it is not one.
+fn password_hash(data: &[u8]) -> Result<hopboot_password::Stored> {
+    let text = std::str::from_utf8(data).ok();
+    text.and_then(|t| hopboot_password::Stored::parse(t).ok())
+        .ok_or_else(|| {
+            let why = match text.map(hopboot_password::Stored::parse) {
+                Some(Err(e)) => e.to_string(),
+                _ => "not text".into(),
+            };
+            anyhow::anyhow!("{why}; make one with `hopboot-image-build --hash-password`, which reads the password")
+        })
+}
+
+/// Reads a password from `input` and hashes it with a random salt and `iterations`
+/// (`--hash-password`). From a terminal (`confirm`) it is typed twice and must match;
+/// otherwise the first line is the password. The trailing newline is not part of it.
+pub fn hash_password(
+    input: &mut dyn std::io::BufRead,
+    prompt: &mut dyn Write,
+    confirm: bool,
+    iterations: u32,
+) -> Result<hopboot_password::Stored> {
+    let mut read = |label: &str| -> Result<Vec<u8>> {
+        if confirm {
+            write!(prompt, "{label}")?;
+            prompt.flush()?;
+        }
+        let mut line = Vec::new();
+        input.read_until(b'\n', &mut line).context("reading the password")?;
+        if confirm {
+            // The Enter typed was not echoed either.
+            writeln!(prompt)?;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        Ok(line)
+    };
+    let mut first = read("Menu password: ")?;
+    let mut again = if confirm { read("Again: ")? } else { first.clone() };
+    let same = first == again;
+    again.fill(0);
+    let result = if first.is_empty() {
+        Err(anyhow::anyhow!("no password given (an empty one would lock nothing)"))
+    } else if !same {
+        Err(anyhow::anyhow!("the two passwords differ"))
+    } else {
+        let salt = hopboot_password::random_bytes(hopboot_password::SALT_LEN).context("reading /dev/urandom")?;
+        hopboot_password::Stored::new(&first, &salt, iterations).map_err(anyhow::Error::from)
+    };
+    first.fill(0);
+    result
+}
+
 fn check_size(path: &Path, data: &[u8]) -> Result<()> {
     if u32::try_from(data.len()).is_err() {
         bail!(

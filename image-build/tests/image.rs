@@ -683,3 +683,100 @@ fn extract_without_console(image: &[u8]) -> tempfile::TempDir {
     cpio(dir.path(), &args, image);
     dir
 }
+
+/// `--hash-password` then `--password-hash`: the image holds the hash at /etc/hopboot/password
+/// (root only), and the password nowhere; a file that is not a hash is refused, whichever option
+/// puts it there.
+#[test]
+fn a_password_is_stored_hashed_and_a_plain_one_is_refused() {
+    use std::io::Write;
+    let exe = env!("CARGO_BIN_EXE_hopboot-image-build");
+    let work = tempfile::tempdir().unwrap();
+    let password = "plain-text-must-not-appear";
+    let hash_with = |input: &str, args: &[&str]| {
+        let mut child = Command::new(exe)
+            .arg("--hash-password")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = hash_with(
+        &format!("{password}\r\nignored second line\n"),
+        &["--iterations", "1000"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("$pbkdf2-sha256$i=1000$") && line.ends_with('\n'),
+        "{line}"
+    );
+    let stored = hopboot_password::Stored::parse(&line).unwrap();
+    assert!(stored.verify(password.as_bytes()));
+    // A fresh salt each time.
+    let again = hash_with(&format!("{password}\n"), &["--iterations=1000"]);
+    assert_ne!(String::from_utf8(again.stdout).unwrap(), line);
+    // The default is the strong one.
+    let strong = hash_with("x", &[]);
+    assert!(String::from_utf8(strong.stdout)
+        .unwrap()
+        .starts_with("$pbkdf2-sha256$i=600000$"));
+    for (input, args, why) in [
+        ("\n", &[][..], "no password given"),
+        ("pw\n", &["--iterations", "10"][..], "10 iterations is out of range"),
+    ] {
+        let o = hash_with(input, args);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why) && o.stdout.is_empty(), "{err}");
+    }
+
+    let hash_file = work.path().join("password.hash");
+    fs::write(&hash_file, &line).unwrap();
+    let opts = test_options(work.path(), None, &[]);
+    run(Command::new(exe)
+        .arg("--binary")
+        .arg(&opts.binary)
+        .arg("--output")
+        .arg(&opts.output)
+        .arg("--password-hash")
+        .arg(&hash_file)
+        .args(["--compression", "none"]));
+    let image = fs::read(&opts.output).unwrap();
+    assert!(!image.windows(password.len()).any(|w| w == password.as_bytes()));
+    let dir = extract_without_console(&image);
+    let stored_file = dir.path().join("etc/hopboot/password");
+    assert_eq!(fs::read_to_string(&stored_file).unwrap(), line);
+    assert_eq!(fs::metadata(&stored_file).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The password itself where the hash should be: refused, by --password-hash and by --add.
+    let plain = work.path().join("plain");
+    fs::write(&plain, format!("{password}\n")).unwrap();
+    for how in [
+        vec!["--password-hash".to_string(), plain.display().to_string()],
+        vec![
+            "--add".to_string(),
+            format!("{}:/etc/hopboot/password", plain.display()),
+        ],
+    ] {
+        let o = Command::new(exe)
+            .arg("--binary")
+            .arg(&opts.binary)
+            .arg("--output")
+            .arg(work.path().join("refused.cpio"))
+            .args(&how)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{how:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("not a password hash") && err.contains("--hash-password"),
+            "{err}"
+        );
+        assert!(!work.path().join("refused.cpio").exists());
+    }
+}

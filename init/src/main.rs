@@ -6,6 +6,7 @@
 mod cli;
 mod kmsg;
 mod live;
+mod lock;
 mod machine;
 mod menu;
 mod options;

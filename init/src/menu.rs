@@ -385,6 +385,11 @@ impl Consoles {
         }
     }
 
+    /// Waits up to `timeout` for one byte, undecoded (a password's).
+    pub fn byte(&mut self, timeout: Duration) -> Option<u8> {
+        self.read_byte(timeout)
+    }
+
     /// Waits up to `timeout` for one key.
     pub fn key(&mut self, timeout: Duration) -> Option<Key> {
         let b = self.read_byte(timeout)?;
@@ -707,6 +712,9 @@ enum Draw {
     Move(usize),
 }
 
+/// Under the menu after the password was not given.
+const LOCKED: &str = "locked: this image has a password (e and s ask for it)";
+
 const HELP: &str = "keys: arrows j k PgUp PgDn Home End move, 1-9 pick, x problems, Ctrl-L redraw";
 
 /// Shows the menu with a countdown on the default entry and returns the choice
@@ -836,6 +844,11 @@ pub fn run(
             }
             Key::Char('e') => {
                 if let Some(e) = view.entries.get(selected) {
+                    if !crate::lock::unlock(c, "The command-line editor") {
+                        msg = Some(LOCKED.into());
+                        draw = Draw::All;
+                        continue;
+                    }
                     c.write("\r\n(Enter boots, Esc cancels)\r\n");
                     if let Edit::Done(edited) = edit_line(c, "edit> ", &e.cmdline) {
                         return Choice::Boot {
@@ -862,7 +875,13 @@ pub fn run(
                 draw = Draw::All;
             }
             Key::Char('r') => return Choice::Rescan,
-            Key::Char('s') => return Choice::Shell,
+            Key::Char('s') => {
+                if crate::lock::unlock(c, "The rescue shell") {
+                    return Choice::Shell;
+                }
+                msg = Some(LOCKED.into());
+                draw = Draw::All;
+            }
             Key::Char('p') => return Choice::Poweroff,
             Key::Char('b') => return Choice::Reboot,
             _ => {

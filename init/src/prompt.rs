@@ -78,10 +78,15 @@ pub fn ask(c: &mut Consoles, entries: &[BootEntry], failed: &[(usize, String)]) 
             c.write(&format!("{HELP}\r\n"));
             Action::Nothing
         }
-        cmd => parse(cmd, entries.len()).unwrap_or_else(|| {
-            c.write(&format!("unknown command or entry: {cmd}\r\n"));
-            Action::Nothing
-        }),
+        cmd => match parse(cmd, entries.len()) {
+            // The menu lock: the shell needs the password, here as on the menu.
+            Some(Action::Shell) if !crate::lock::unlock(c, "The rescue shell") => Action::Nothing,
+            Some(action) => action,
+            None => {
+                c.write(&format!("unknown command or entry: {cmd}\r\n"));
+                Action::Nothing
+            }
+        },
     }
 }
 
@@ -107,6 +112,9 @@ pub enum ShellError {
     /// The image has none.
     #[error("no shell in this image (/bin/sh)")]
     Missing,
+    /// The menu lock is closed (the password was not given).
+    #[error("the rescue shell is locked: this image has a password")]
+    Locked,
     /// Its console could not be opened.
     #[error("rescue shell: cannot open {path}: {source}")]
     Console {
@@ -128,6 +136,11 @@ pub fn shell(tty: Option<&str>) -> Result<Option<String>, ShellError> {
     use std::os::fd::AsFd;
     use std::os::unix::fs::OpenOptionsExt;
     let sh = c"/bin/sh";
+    // Whoever asked for the shell asked for the password first (menu, prompt);
+    // this is the last door, should a new path to here forget it.
+    if !crate::lock::is_open() {
+        return Err(ShellError::Locked);
+    }
     if !std::path::Path::new("/bin/sh").exists() {
         return Err(ShellError::Missing);
     }

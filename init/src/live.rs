@@ -143,7 +143,7 @@ fn load_entry(how: &How<'_>, name: &str) -> Result<BootEntry, String> {
     let vol = d.volume_of(&e).ok_or("the disk holding this entry is gone")?;
     // The host's signature policy (/etc/hopboot, as in the image), if any.
     let policy = hopboot_loader::trust::policy::Policy::load(Path::new("/"));
-    let mut gate = |b: &kexec::Boot<'_>| crate::pid1::signature_gate(&policy, b, vol.fs.as_ref());
+    let mut gate = |b: &kexec::Boot<'_>| crate::pid1::signature_gate(&policy, b, vol.fs.as_ref(), false);
     kexec::load(&e, vol.fs.as_ref(), how.append, how.method, &mut gate).map_err(|err| err.to_string())?;
     if how.next {
         use_up_grub_oneshot(&d, &e);

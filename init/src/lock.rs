@@ -38,6 +38,39 @@ enum Config {
 static CONFIG: OnceLock<Config> = OnceLock::new();
 /// Set by the first right password.
 static UNLOCKED: AtomicBool = AtomicBool::new(false);
+/// Set when the signature policy is `enforce`: the rescue shell could kexec
+/// anything, so without a password it stays closed.
+static ENFORCED: AtomicBool = AtomicBool::new(false);
+
+/// Tells the lock that the signature policy is `enforce` (PID 1, at start).
+pub fn set_enforced(on: bool) {
+    ENFORCED.store(on, Ordering::SeqCst);
+}
+
+/// Why the rescue shell is off for good in this boot: `enforce` and no
+/// password to open it with.
+fn shell_off() -> Option<&'static str> {
+    (ENFORCED.load(Ordering::SeqCst) && matches!(config(), Config::Open)).then_some(
+        "The rescue shell is off: the signature policy is enforce, and this image has no password \
+         to unlock it (hopboot-image-build --password-hash).",
+    )
+}
+
+/// Asks before the rescue shell: the password when there is one; under
+/// `enforce` without one, the shell is off and this says so.
+pub fn unlock_shell(c: &mut Consoles) -> bool {
+    if let Some(why) = shell_off() {
+        log::warn!("{why}");
+        c.write(&format!("\r\n{why}\r\n"));
+        return false;
+    }
+    unlock(c, "The rescue shell")
+}
+
+/// Whether the shell may open now (the last door, in `prompt::shell`).
+pub fn shell_open() -> bool {
+    shell_off().is_none() && is_open()
+}
 
 fn config() -> &'static Config {
     CONFIG.get_or_init(|| load(std::path::Path::new(PASSWORD_FILE)))
@@ -58,10 +91,6 @@ fn load(path: &std::path::Path) -> Config {
 }
 
 /// Whether the image has a password (set, or damaged and so locked for good).
-#[allow(
-    dead_code,
-    reason = "for the signature work: whether `warn` must ask before an unsigned boot"
-)]
 pub fn configured() -> bool {
     !matches!(config(), Config::Open)
 }
@@ -97,7 +126,6 @@ pub fn unlock(c: &mut Consoles, what: &str) -> bool {
 
 /// The hook for the signature policy: asks before booting `title`, which is not
 /// signed or does not match its signature (`reason`), under `warn`.
-#[allow(dead_code, reason = "called by the signature work (issue 14) when it is merged")]
 pub fn unlock_unsigned(c: &mut Consoles, title: &str, reason: &str) -> bool {
     unlock(c, &format!("Booting '{title}' ({reason})"))
 }

@@ -876,7 +876,7 @@ pub fn run(
             }
             Key::Char('r') => return Choice::Rescan,
             Key::Char('s') => {
-                if crate::lock::unlock(c, "The rescue shell") {
+                if crate::lock::unlock_shell(c) {
                     return Choice::Shell;
                 }
                 msg = Some(LOCKED.into());

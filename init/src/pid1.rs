@@ -316,7 +316,25 @@ fn menu_choice(
         list_disks() != disks
     };
     let mut news = || poll_network(&mut shared.borrow_mut());
-    let choice = crate::menu::run(&mut c, view, &mut preload, &mut changed, &mut news);
+    let mut choice = crate::menu::run(&mut c, view, &mut preload, &mut changed, &mut news);
+    if let Choice::Boot {
+        index,
+        automatic: false,
+        ..
+    } = choice
+    {
+        let state = shared.borrow();
+        if !unlock_unsigned(&state, &mut c, index) {
+            round.message = Some(format!(
+                "entry {} was not booted: it is not signed and stays locked",
+                index + 1
+            ));
+            choice = Choice::Refresh {
+                selected: index,
+                left: None,
+            };
+        }
+    }
     *tty = c.active();
     if choice != Choice::Shell {
         round.typed = c.take_typed();
@@ -625,7 +643,7 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
             let policy = &state.policy;
-            let mut gate = |b: &kexec::Boot<'_>| signature_gate(policy, b, vol.fs.as_ref());
+            let mut gate = |b: &kexec::Boot<'_>| signature_gate(policy, b, vol.fs.as_ref(), true);
             let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut gate).map_err(|source| {
                 BootError::Load {
                     index: i,
@@ -679,6 +697,7 @@ fn load_policy(opts: &Options) -> Policy {
             log::warn!("{why}");
         }
     }
+    crate::lock::set_enforced(p.mode == Mode::Enforce);
     if p.mode != Mode::Off {
         log::info!(
             "signature policy: {} with {} trusted key(s){}",
@@ -691,22 +710,30 @@ fn load_policy(opts: &Options) -> Policy {
 }
 
 /// The check before kexec: under `enforce` an unsigned entry is refused,
-/// under `warn` it boots with a warning.
+/// under `warn` it boots with a warning, unless `menu_lock` and the image's
+/// password guards it and was not given (the menu asks for it when such an
+/// entry is chosen: [`unlock_unsigned`]).
 pub fn signature_gate(
     policy: &Policy,
     b: &kexec::Boot<'_>,
     files: &dyn hopboot_loader::fs::FsView,
+    menu_lock: bool,
 ) -> Result<(), String> {
+    let started = Instant::now();
     match policy.check(b, files) {
         Verdict::Unchecked => Ok(()),
         Verdict::Signed { key_id, title } => {
             log::info!(
-                "signature: '{}' is signed by key {key_id} (manifest entry '{title}')",
-                b.entry.title
+                "signature: '{}' is signed by key {key_id} (manifest entry '{title}'), checked in {} ms",
+                b.entry.title,
+                started.elapsed().as_millis()
             );
             Ok(())
         }
         Verdict::Unsigned(why) if policy.mode == Mode::Enforce => Err(why),
+        Verdict::Unsigned(why) if menu_lock && crate::lock::configured() && !crate::lock::is_open() => Err(format!(
+            "{why}; booting it needs the image's password: choose it on the menu"
+        )),
         Verdict::Unsigned(why) => {
             log::warn!(
                 "WARNING: '{}' is {why}; booting it anyway because the policy is warn",
@@ -714,6 +741,28 @@ pub fn signature_gate(
             );
             Ok(())
         }
+    }
+}
+
+/// Under `warn` with a menu password, asks for it on the menu's consoles
+/// before the chosen entry `index` boots when the manifest does not list it.
+/// `false`: not given; the entry does not boot.
+fn unlock_unsigned(state: &State, c: &mut crate::menu::Consoles, index: usize) -> bool {
+    if state.policy.mode != Mode::Warn || !crate::lock::configured() || crate::lock::is_open() {
+        return true;
+    }
+    let Some(e) = state.discovery.entries.get(index) else {
+        return true;
+    };
+    let Some(vol) = state.discovery.volume_of(e) else {
+        return true;
+    };
+    match state
+        .policy
+        .precheck(e, &e.boot_cmdline(state.opts.append.as_deref()), vol.fs.as_ref())
+    {
+        Verdict::Unsigned(why) => crate::lock::unlock_unsigned(c, &e.title, &why),
+        _ => true,
     }
 }
 

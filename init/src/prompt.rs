@@ -80,7 +80,7 @@ pub fn ask(c: &mut Consoles, entries: &[BootEntry], failed: &[(usize, String)]) 
         }
         cmd => match parse(cmd, entries.len()) {
             // The menu lock: the shell needs the password, here as on the menu.
-            Some(Action::Shell) if !crate::lock::unlock(c, "The rescue shell") => Action::Nothing,
+            Some(Action::Shell) if !crate::lock::unlock_shell(c) => Action::Nothing,
             Some(action) => action,
             None => {
                 c.write(&format!("unknown command or entry: {cmd}\r\n"));
@@ -138,7 +138,7 @@ pub fn shell(tty: Option<&str>) -> Result<Option<String>, ShellError> {
     let sh = c"/bin/sh";
     // Whoever asked for the shell asked for the password first (menu, prompt);
     // this is the last door, should a new path to here forget it.
-    if !crate::lock::is_open() {
+    if !crate::lock::shell_open() {
         return Err(ShellError::Locked);
     }
     if !std::path::Path::new("/bin/sh").exists() {

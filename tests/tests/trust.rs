@@ -53,9 +53,15 @@ fn hopboot_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 /// hopboot's image with `keys` trusted and `--verify verify`, made by the
 /// image builder's command line.
 fn image(dir: &Path, keys: &[&Path], verify: &str) -> PathBuf {
+    image_with(dir, keys, verify, &[])
+}
+
+/// [`image`] with more arguments for the image builder.
+fn image_with(dir: &Path, keys: &[&Path], verify: &str, more: &[&std::ffi::OsStr]) -> PathBuf {
     let s = setup();
-    let out = dir.join(format!("hopboot-{verify}.cpio.gz"));
+    let out = dir.join(format!("hopboot-{verify}-{}.cpio.gz", more.len()));
     let mut c = Command::new(musl_bin("hopboot-image-build").unwrap());
+    c.args(more);
     c.arg("--binary")
         .arg(musl_bin("hopboot").unwrap())
         .arg("--modules-dir")
@@ -227,7 +233,71 @@ fn enforce_boots_nothing_unsigned_and_warn_boots_it_with_a_warning() {
     let t = vm.transcript();
     assert!(!t.contains(MARKER), "an unsigned entry booted:\n{t}");
     assert!(t.contains("signature policy: enforce"), "{t}");
+    // The rescue shell could kexec anything: without a password it is off.
+    vm.send(b"s").unwrap();
+    vm.wait_for(
+        "The rescue shell is off: the signature policy is enforce",
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
     vm.kill();
+}
+
+/// Under `warn` with a menu password, an unsigned entry does not boot by
+/// itself; chosen on the menu, it asks for the password, then boots.
+#[test]
+fn warn_with_a_password_asks_before_an_unsigned_boot() {
+    let dir = work("warn-password");
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    boot_tree(
+        &tree,
+        &menuentry(
+            "unsigned",
+            &format!("/boot/vmlinuz-{v}"),
+            &format!("/boot/initrd.img-{v}"),
+            "ro entry=unsigned",
+        ),
+    )
+    .unwrap();
+    let img = dir.join("disk.img");
+    disk(&tree, &img);
+    let (_, key) = hopboot_key(&dir, "k");
+    let hash = dir.join("menu.hash");
+    let out = Command::new(musl_bin("hopboot-image-build").unwrap())
+        .args(["--hash-password", "--iterations", "20000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"s3cret-pass\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&hash, &out.stdout).unwrap();
+    let initramfs = image_with(&dir, &[&key], "warn", &["--password-hash".as_ref(), hash.as_os_str()]);
+    let mut vm = boot(&initramfs, &img, "");
+    vm.wait_for("booting it needs the image's password", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    vm.wait_for_line("Enter boot  e edit", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    std::thread::sleep(Duration::from_secs(1));
+    vm.send(b"\r").unwrap();
+    vm.wait_for(
+        "Booting 'unsigned' (not signed: no hopboot.manifest on its volume) is locked by a password",
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    vm.wait_for("Password (Esc cancels): ", Duration::from_secs(30))
+        .unwrap();
+    vm.send(b"s3cret-pass\r").unwrap();
+    let marker = booted(&mut vm);
+    let t = vm.transcript();
+    assert!(marker.contains("entry=unsigned"), "{marker}");
+    assert!(t.contains("booting it anyway because the policy is warn"), "{t}");
+    assert!(!t.contains("s3cret-pass"), "the password was echoed:\n{t}");
 }
 
 #[test]

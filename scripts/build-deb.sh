@@ -4,7 +4,7 @@
 #
 #   scripts/build-deb.sh [--out DIR]        (default target/deb)
 #
-# Contents: /usr/bin/hopboot and /usr/bin/hopboot-image-build (the static musl
+# Contents: /usr/bin/hopboot, /usr/bin/hopboot-image-build and /usr/bin/hopboot-sign (the static musl
 # release binaries), the units of dist/systemd/ under /lib/systemd/system/ (not
 # enabled), hopboot(8) and hopboot-image-build(1) and the bash completion, all
 # three generated from the binaries' own --help by hopboot-helpdoc, the

@@ -43,9 +43,10 @@ const USAGE: &str = "usage:
       stderr; -o writes it to FILE. --dns: the DNS servers for host names;
       --blksize: the TFTP block size asked for (default 1468; 512: no option);
       --windowsize: TFTP blocks per ACK asked for (RFC 7440; default 1: not asked).
-  hopboot sign ...  Signing keys and signed boot manifests: runs hopboot-sign (next to
-      hopboot or on the PATH; `hopboot sign` alone for its help; docs/trust.md). `hopboot
-      load` and PID 1 check the manifests when /etc/hopboot has a policy.
+  hopboot sign keygen|manifest ARGS
+      Signing keys and signed boot manifests (docs/trust.md): runs hopboot-sign, next
+      to hopboot or on the PATH; `hopboot sign` alone prints its help. PID 1 and
+      `hopboot load` check the manifests when /etc/hopboot has a policy.
   hopboot exec      Boots the kernel loaded before (like `kexec -e`).
   hopboot unload    Unloads a loaded kernel.";
 

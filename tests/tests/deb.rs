@@ -23,6 +23,7 @@ const FILES: &[&str] = &[
     "./usr/bin/",
     "./usr/bin/hopboot",
     "./usr/bin/hopboot-image-build",
+    "./usr/bin/hopboot-sign",
     "./usr/share/",
     "./usr/share/bash-completion/",
     "./usr/share/bash-completion/completions/",

@@ -202,6 +202,14 @@ test-trust: build
 	cargo test -p hopboot-image-build --test image password
 	cargo test -p hopboot-tests --test trust --test menu_lock -- --test-threads=$(QEMU_TEST_THREADS)
 
+# What the signature check before kexec costs on the Debian kernel and a 30 MB initrd:
+# on the host, median of 15 runs (loader/tests/trust_bench.rs, release build), and in the
+# guest under TCG, three boots (tests/tests/trust.rs bench_signature_check_in_qemu).
+.PHONY: bench-trust
+bench-trust: build
+	cargo test --release -p hopboot-loader --test trust_bench -- --ignored --nocapture
+	cargo test -p hopboot-tests --test trust -- --ignored --nocapture bench_signature_check_in_qemu
+
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and
 # the installed Debian 12 kexecing itself through hopboot-kexec.service (root: debootstrap),
 # HOPBOOT_SOAK_RUNS times each (default 100). Counts silent resets and hangs; failing

@@ -301,6 +301,7 @@ pub fn load(
     let cmdline = crate::cmdline::to_kexec(&text)?;
     let started = std::time::Instant::now();
     let images = read_images(entry, files)?;
+    let read = started.elapsed();
     gate(&Boot {
         entry,
         images: &images,
@@ -313,7 +314,7 @@ pub fn load(
         parts,
     } = images;
     let has_initrd = !(parts.is_empty() && initrd.is_empty());
-    let read = started.elapsed();
+    let checked = started.elapsed();
 
     let classic = match method {
         Method::File => Err(NotClassic::Asked),
@@ -354,9 +355,10 @@ pub fn load(
         }
     };
     log::info!(
-        "read kernel and initrds in {} ms, {how} took {} ms",
+        "read kernel and initrds in {} ms, checks before loading {} ms, {how} took {} ms",
         read.as_millis(),
-        (started.elapsed() - read).as_millis()
+        (checked - read).as_millis(),
+        (started.elapsed() - checked).as_millis()
     );
     Ok(())
 }

@@ -391,3 +391,60 @@ fn under_lockdown_kexec_file_load_is_used_and_a_refusal_is_explained() {
     assert_eq!(kernel, hopboot, "a kexec_load was tried as well:\n{t}");
     vm.kill();
 }
+
+/// What the signature check costs inside the guest (`make bench-trust`;
+/// ignored in `cargo test`): the Debian kernel and a 30 MB initrd (the
+/// target initramfs, then incompressible bytes the kernel skips), signed;
+/// three boots under TCG. Prints, per boot, the check's time from hopboot's
+/// log, the time to read the files, and hopboot's time from start to kexec.
+#[test]
+#[ignore = "a benchmark: make bench-trust"]
+fn bench_signature_check_in_qemu() {
+    let dir = work("bench");
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    let i = format!("/boot/initrd.img-{v}");
+    boot_tree(
+        &tree,
+        &menuentry("bench", &format!("/boot/vmlinuz-{v}"), &i, "ro entry=bench"),
+    )
+    .unwrap();
+    let mut initrd = std::fs::read(tree.join(&i[1..])).unwrap();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    while initrd.len() < 30_000_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        initrd.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(tree.join(&i[1..]), &initrd).unwrap();
+    let (secret, key) = hopboot_key(&dir, "k");
+    run(Command::new(musl_bin("hopboot").unwrap())
+        .args(["sign", "manifest", "--key"])
+        .arg(&secret)
+        .arg(&tree));
+    let img = dir.join("disk.img");
+    disk(&tree, &img);
+    let initramfs = image(&dir, &[&key], "enforce");
+    let ms = |t: &str, before: &str, after: &str| -> Option<u64> {
+        let at = t.find(before)? + before.len();
+        t[at..].split(after).next()?.trim().parse().ok()
+    };
+    let mut rows = Vec::new();
+    for _ in 0..3 {
+        let mut vm = boot(&initramfs, &img, "hopboot.timeout=0");
+        booted(&mut vm);
+        let t = vm.transcript();
+        let check = ms(&t, "(manifest entry 'bench'), checked in ", " ms");
+        let read = ms(&t, "read kernel and initrds in ", " ms");
+        let loaded = ms(&t, "kernel loaded (stage=kexec_loaded t=", "ms)");
+        rows.push((check, read, loaded));
+        println!(
+            "signature check {check:?} ms, reading kernel + initrd {read:?} ms, start to kexec_loaded {loaded:?} ms"
+        );
+    }
+    let mut checks: Vec<u64> = rows.iter().filter_map(|r| r.0).collect();
+    checks.sort();
+    assert_eq!(checks.len(), 3, "{rows:?}");
+    println!("median signature check in the guest: {} ms", checks[1]);
+}

@@ -200,17 +200,9 @@ fn read_secret(c: &mut Consoles) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nix::fcntl::OFlag;
-    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
     use std::io::{Read, Write};
 
-    fn pty() -> (PtyMaster, String) {
-        let m = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).unwrap();
-        grantpt(&m).unwrap();
-        unlockpt(&m).unwrap();
-        let name = ptsname_r(&m).unwrap();
-        (m, name)
-    }
+    use crate::menu::tests::pty;
 
     /// Runs [`ask`] on a pty with `keys` typed, and returns its answer and the screen.
     fn asked(keys: &'static [u8]) -> (bool, String) {

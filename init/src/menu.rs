@@ -902,7 +902,7 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hopboot_loader::model::Format;
     use nix::fcntl::OFlag;
@@ -959,7 +959,7 @@ mod tests {
     }
 
     /// A pseudo-terminal pair: the master, and the slave's path for [`Consoles::open`].
-    fn pty() -> (PtyMaster, String) {
+    pub(crate) fn pty() -> (PtyMaster, String) {
         let m = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).unwrap();
         grantpt(&m).unwrap();
         unlockpt(&m).unwrap();

@@ -5,7 +5,7 @@
 use hopboot_loader::discover;
 use hopboot_loader::kexec::read_images;
 use hopboot_loader::source::{disk, NoMachine};
-use hopboot_loader::trust::manifest::{sha256, FileSum, Manifest, ManifestEntry};
+use hopboot_loader::trust::manifest::{Manifest, ManifestEntry};
 use hopboot_loader::trust::policy::MANIFEST_PATHS;
 use hopboot_loader::trust::sign::SigningKey;
 use std::path::{Path, PathBuf};
@@ -156,21 +156,7 @@ fn manifest(args: &[String]) -> i32 {
             Ok(x) => x,
             Err(err) => return fail(format!("entry {i} '{}': {err}", e.title)),
         };
-        m.entries.push(ManifestEntry {
-            title: e.title.clone(),
-            kernel: FileSum {
-                sha256: sha256(&images.kernel),
-                path: e.kernel.clone(),
-            },
-            initrds: images
-                .initrds()
-                .map(|(name, bytes)| FileSum {
-                    sha256: sha256(bytes),
-                    path: name.to_string(),
-                })
-                .collect(),
-            cmdline: e.boot_cmdline(None),
-        });
+        m.entries.push(ManifestEntry::of(e, &images, &e.boot_cmdline(None)));
     }
     let n = match m.entries.len() {
         1 => "1 entry".to_string(),

@@ -9,7 +9,7 @@
 use hopboot_loader::fs::dir::DirFs;
 use hopboot_loader::kexec::{read_images, Boot};
 use hopboot_loader::model::{BootEntry, Format};
-use hopboot_loader::trust::manifest::{sha256, FileSum, Manifest, ManifestEntry};
+use hopboot_loader::trust::manifest::{FileSum, Manifest, ManifestEntry};
 use hopboot_loader::trust::policy::{Mode, Policy, Verdict};
 use hopboot_loader::trust::sign::SigningKey;
 use std::time::{Duration, Instant};
@@ -81,21 +81,7 @@ fn bench_signature_check() {
             cmdline: cmdline.clone(),
         });
     }
-    m.entries.push(ManifestEntry {
-        title: "Debian".into(),
-        kernel: FileSum {
-            sha256: sha256(&images.kernel),
-            path: entry.kernel.clone(),
-        },
-        initrds: images
-            .initrds()
-            .map(|(n, b)| FileSum {
-                sha256: sha256(b),
-                path: n.into(),
-            })
-            .collect(),
-        cmdline: cmdline.clone(),
-    });
+    m.entries.push(ManifestEntry::of(&entry, &images, &cmdline));
     let key = SigningKey::generate().unwrap();
     let text = m.render("bench");
     std::fs::write(d.path().join("hopboot.manifest"), &text).unwrap();

@@ -505,3 +505,28 @@ pub fn live_system(out: &std::path::Path, init: &str, applets: &[&str], grub_cfg
     std::fs::write(out, compress(&a.to_newc(0), Compression::Gzip)?)?;
     Ok(())
 }
+
+/// The demo's GRUB disk at `<work>/NAME.img` (menu tests).
+pub fn grub_disk(name: &str) -> hopboot_qemu::demo::DemoInfo {
+    let s = setup();
+    hopboot_qemu::demo::demo_disk(
+        &s.work.join(format!("{name}.img")),
+        &s.kernel,
+        hopboot_qemu::demo::Demo::Grub,
+    )
+    .unwrap()
+}
+
+/// The complete marker line of the target, after it powered off.
+pub fn marker_after_exit(vm: &mut Vm) -> String {
+    use hopboot_qemu::target::MARKER;
+    vm.wait_for(MARKER, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    vm.wait_exit(Duration::from_secs(60)).unwrap();
+    vm.lines()
+        .into_iter()
+        .find(|l| l.text.contains(MARKER))
+        .expect("marker line")
+        .text
+        .trim()
+        .to_string()
+}

@@ -1,27 +1,11 @@
 //! The menu and PID 1 resilience, driven through the serial console.
 
-use hopboot_qemu::demo::{demo_disk, Demo, DemoInfo};
-use hopboot_qemu::target::{marker_line, MARKER};
-use hopboot_tests::{boot_hopboot, custom_disk, setup, BOOT_TIMEOUT, KERNEL, TARGET_INITRD};
+use hopboot_qemu::demo::DemoInfo;
+use hopboot_qemu::target::marker_line;
+use hopboot_tests::{
+    boot_hopboot, custom_disk, grub_disk, marker_after_exit, setup, BOOT_TIMEOUT, KERNEL, TARGET_INITRD,
+};
 use std::time::Duration;
-
-fn grub_disk(name: &str) -> DemoInfo {
-    let s = setup();
-    demo_disk(&s.work.join(format!("{name}.img")), &s.kernel, Demo::Grub).unwrap()
-}
-
-/// The complete marker line, after the target powered off.
-fn marker(vm: &mut hopboot_qemu::vm::Vm) -> String {
-    vm.wait_for(MARKER, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
-    vm.wait_exit(Duration::from_secs(60)).unwrap();
-    vm.lines()
-        .into_iter()
-        .find(|l| l.text.contains(MARKER))
-        .expect("marker line")
-        .text
-        .trim()
-        .to_string()
-}
 
 fn recovery_cmdline(d: &DemoInfo) -> String {
     d.expected_cmdline.replace(
@@ -52,7 +36,7 @@ fn keys_pick_the_second_entry() {
     vm.send(b" ").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     vm.send(b"\r").unwrap();
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     assert_eq!(
         m,
         marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, recovery_cmdline(&d)))
@@ -71,7 +55,7 @@ fn edit_changes_the_cmdline() {
     let last = d.expected_cmdline.rsplit(' ').next().unwrap().len();
     vm.send(&vec![0x7f; last]).unwrap();
     vm.send(b"hopboot.edited=yes\r").unwrap();
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     let edited = format!(
         "{}hopboot.edited=yes",
         &d.expected_cmdline[..d.expected_cmdline.len() - last]
@@ -83,7 +67,7 @@ fn edit_changes_the_cmdline() {
 fn timeout_zero_boots_the_default_without_a_menu() {
     let d = grub_disk("menu-timeout0");
     let mut vm = boot_hopboot(std::slice::from_ref(&d.disk), "hopboot.wait=20 hopboot.timeout=0").unwrap();
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     assert_eq!(
         m,
         marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, d.expected_cmdline))
@@ -102,7 +86,7 @@ fn entry_option_selects_by_title() {
         "hopboot.wait=20 \"hopboot.entry=Debian GNU/Linux (recovery mode)\"",
     )
     .unwrap();
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     assert_eq!(
         m,
         marker_line(&format!("BOOT_IMAGE={} {}", d.expected_kernel, recovery_cmdline(&d)))
@@ -142,7 +126,7 @@ fn a_kernel_that_is_not_a_kernel_fails_and_the_next_entry_boots() {
         .wait_for_line("not a kernel this machine can boot", Duration::from_secs(60))
         .unwrap();
     assert!(refused.text.contains("Broken kernel"), "{}", refused.text);
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     assert_eq!(
         m,
         marker_line(&format!("BOOT_IMAGE=/boot/vmlinuz-{v} console=ttyS0 which=good"))

@@ -3,28 +3,10 @@
 //! command-line editor and the rescue shell, on the menu and at the rescue
 //! prompt. Part of `make test-trust` (and of `make qemu-test`).
 
-use hopboot_qemu::demo::{demo_disk, Demo, DemoInfo};
-use hopboot_qemu::target::{marker_line, MARKER};
-use hopboot_tests::{boot_hopboot_on, setup, BOOT_TIMEOUT};
+use hopboot_qemu::demo::{demo_disk, Demo};
+use hopboot_qemu::target::marker_line;
+use hopboot_tests::{boot_hopboot_on, grub_disk, marker_after_exit, setup, BOOT_TIMEOUT};
 use std::time::Duration;
-
-fn grub_disk(name: &str) -> DemoInfo {
-    let s = setup();
-    demo_disk(&s.work.join(format!("{name}.img")), &s.kernel, Demo::Grub).unwrap()
-}
-
-/// The complete marker line, after the target powered off.
-fn marker(vm: &mut hopboot_qemu::vm::Vm) -> String {
-    vm.wait_for(MARKER, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
-    vm.wait_exit(Duration::from_secs(60)).unwrap();
-    vm.lines()
-        .into_iter()
-        .find(|l| l.text.contains(MARKER))
-        .expect("marker line")
-        .text
-        .trim()
-        .to_string()
-}
 
 /// The menu password of [`locked_initramfs`].
 const PASSWORD: &str = "c0rrect-h0rse";
@@ -108,7 +90,7 @@ fn a_locked_menu_asks_for_the_password_before_the_shell_and_the_editor() {
     let last = d.expected_cmdline.rsplit(' ').next().unwrap().len();
     vm.send(&vec![0x7f; last]).unwrap();
     vm.send(b"hopboot.edited=locked\r").unwrap();
-    let m = marker(&mut vm);
+    let m = marker_after_exit(&mut vm);
     let edited = format!(
         "{}hopboot.edited=locked",
         &d.expected_cmdline[..d.expected_cmdline.len() - last]

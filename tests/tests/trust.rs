@@ -97,6 +97,16 @@ fn menuentry(title: &str, kernel: &str, initrd: &str, args: &str) -> String {
     format!("menuentry '{title}' {{\n  linux {kernel} console=ttyS0 panic=-1 {args}\n  initrd {initrd}\n}}\n")
 }
 
+/// A boot tree ([`boot_tree`]) whose grub.cfg has one entry, `title`, booting
+/// the Debian kernel and the target initrd with `args`.
+fn one_entry_tree(dir: &Path, title: &str, args: &str) -> PathBuf {
+    let v = &setup().kernel.version;
+    let tree = dir.join("tree");
+    let (k, i) = (format!("/boot/vmlinuz-{v}"), format!("/boot/initrd.img-{v}"));
+    boot_tree(&tree, &menuentry(title, &k, &i, args)).unwrap();
+    tree
+}
+
 /// Flips one byte in the middle of `path`.
 fn flip(path: &Path) {
     let mut b = std::fs::read(path).unwrap();
@@ -194,18 +204,7 @@ fn enforce_refuses_each_tampered_part_and_boots_the_signed_entry() {
 #[test]
 fn enforce_boots_nothing_unsigned_and_warn_boots_it_with_a_warning() {
     let dir = work("unsigned");
-    let v = &setup().kernel.version;
-    let tree = dir.join("tree");
-    boot_tree(
-        &tree,
-        &menuentry(
-            "unsigned",
-            &format!("/boot/vmlinuz-{v}"),
-            &format!("/boot/initrd.img-{v}"),
-            "ro entry=unsigned",
-        ),
-    )
-    .unwrap();
+    let tree = one_entry_tree(&dir, "unsigned", "ro entry=unsigned");
     let img = dir.join("disk.img");
     disk(&tree, &img);
     let (_, key) = hopboot_key(&dir, "k");
@@ -248,18 +247,7 @@ fn enforce_boots_nothing_unsigned_and_warn_boots_it_with_a_warning() {
 #[test]
 fn warn_with_a_password_asks_before_an_unsigned_boot() {
     let dir = work("warn-password");
-    let v = &setup().kernel.version;
-    let tree = dir.join("tree");
-    boot_tree(
-        &tree,
-        &menuentry(
-            "unsigned",
-            &format!("/boot/vmlinuz-{v}"),
-            &format!("/boot/initrd.img-{v}"),
-            "ro entry=unsigned",
-        ),
-    )
-    .unwrap();
+    let tree = one_entry_tree(&dir, "unsigned", "ro entry=unsigned");
     let img = dir.join("disk.img");
     disk(&tree, &img);
     let (_, key) = hopboot_key(&dir, "k");
@@ -303,18 +291,7 @@ fn warn_with_a_password_asks_before_an_unsigned_boot() {
 #[test]
 fn a_rotated_key_signs_with_hopboot_sign() {
     let dir = work("rotation");
-    let v = &setup().kernel.version;
-    let tree = dir.join("tree");
-    boot_tree(
-        &tree,
-        &menuentry(
-            "new key",
-            &format!("/boot/vmlinuz-{v}"),
-            &format!("/boot/initrd.img-{v}"),
-            "ro entry=rotated",
-        ),
-    )
-    .unwrap();
+    let tree = one_entry_tree(&dir, "new key", "ro entry=rotated");
     let (_, old) = hopboot_key(&dir, "old");
     let (new_secret, new) = hopboot_key(&dir, "new");
     let out = run(Command::new(musl_bin("hopboot").unwrap())

@@ -76,6 +76,28 @@ pub struct ManifestEntry {
     pub cmdline: String,
 }
 
+impl ManifestEntry {
+    /// The entry that allows exactly `images` (as `kexec::read_images` read
+    /// them for `entry`) with `cmdline`, named after `entry`.
+    pub fn of(entry: &crate::model::BootEntry, images: &crate::kexec::Images, cmdline: &str) -> ManifestEntry {
+        ManifestEntry {
+            title: entry.title.clone(),
+            kernel: FileSum {
+                sha256: sha256(&images.kernel),
+                path: entry.kernel.clone(),
+            },
+            initrds: images
+                .initrds()
+                .map(|(name, bytes)| FileSum {
+                    sha256: sha256(bytes),
+                    path: name.to_string(),
+                })
+                .collect(),
+            cmdline: cmdline.to_string(),
+        }
+    }
+}
+
 /// A parsed manifest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {

@@ -591,14 +591,14 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
 fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let append = state.opts.append.clone();
     let key = (i, e.boot_cmdline(append.as_deref()));
-    if state.loaded.as_ref() == Some(&key) {
+    if state.loaded.as_ref() == Some(&key) && !hopboot_loader::tpm::log_grew_since_load() {
         log::info!("already loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
         return Ok(());
     }
     state.loaded = None;
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
-            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut |_| Ok(())).map_err(
+            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut hopboot_loader::tpm::gate).map_err(
                 |source| BootError::Load {
                     index: i,
                     title: e.title.clone(),

@@ -185,6 +185,18 @@ test-netboot: build
 	    cargo test -p hopboot-tests --test distro -- --include-ignored --nocapture --test-threads=1 netboot::; \
 	fi
 
+# TPM 2.0 measurements (issue 14; docs/trust.md "Measured boot"): hopboot as PID 1 in QEMU
+# with swtpm's TPM on the TIS interface boots a GRUB entry; the target prints PCRs 8 and 9
+# and the event log, which the test recomputes from the files and the command line; the
+# rescue shell's event; no TPM boots anyway (tests/tests/trust_tpm.rs, about 1 minute). The
+# unit tests of the commands, responses and log are in `make unit-test`. `make test`
+# already runs it through `make qemu-test` (swtpm comes with install-deps, as root; without
+# it each test says it is skipped).
+.PHONY: test-trust
+test-trust: build
+	cargo test -p hopboot-loader --lib tpm::
+	cargo test -p hopboot-tests --test trust_tpm -- --test-threads=$(QEMU_TEST_THREADS)
+
 # Kexec over and over (tests/tests/soak.rs): hopboot as PID 1 booting the demo disk, and
 # the installed Debian 12 kexecing itself through hopboot-kexec.service (root: debootstrap),
 # HOPBOOT_SOAK_RUNS times each (default 100). Counts silent resets and hangs; failing

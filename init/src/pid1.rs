@@ -598,13 +598,18 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     state.loaded = None;
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
-            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut hopboot_loader::tpm::gate).map_err(
-                |source| BootError::Load {
-                    index: i,
-                    title: e.title.clone(),
-                    source,
-                },
-            );
+            let r = kexec::load(
+                e,
+                vol.fs.as_ref(),
+                append.as_deref(),
+                state.opts.kexec,
+                &mut hopboot_loader::tpm::gate,
+            )
+            .map_err(|source| BootError::Load {
+                index: i,
+                title: e.title.clone(),
+                source,
+            });
             // A network entry's downloads are in the kernel's buffers now (or
             // failed): their memory goes back.
             if vol.fs.fs_type() == "net" {

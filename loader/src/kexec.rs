@@ -491,6 +491,37 @@ mod tests {
         }
     }
 
+    /// GRUB puts each initrd at a 4-byte boundary; the kernel finds an
+    /// uncompressed cpio after a gzip one only there. The ranges are the
+    /// files' bytes (what is measured and verified), without the padding.
+    #[test]
+    fn initrds_start_at_4_byte_boundaries_and_the_gate_archive_comes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vmlinuz"), b"KERNEL").unwrap();
+        std::fs::write(dir.path().join("one"), b"12345").unwrap();
+        std::fs::write(dir.path().join("two"), b"0707").unwrap();
+        let e = BootEntry {
+            title: "t".into(),
+            format: crate::model::Format::Scan,
+            kernel: "/vmlinuz".into(),
+            initrds: vec!["/one".into(), "/two".into()],
+            cmdline: String::new(),
+            default: true,
+            device: "d".into(),
+            id: "t".into(),
+            volume: 0,
+            boot_image: None,
+        };
+        let fs = crate::fs::dir::DirFs::new(dir.path());
+        let im = read_images(&e, &fs).unwrap();
+        assert_eq!(im.initrd, b"12345\0\0\x000707");
+        let parts: Vec<(&str, &[u8])> = im.initrds().collect();
+        assert_eq!(parts, vec![("/one", &b"12345"[..]), ("/two", &b"0707"[..])]);
+        let mut initrd = b"123".to_vec();
+        append_archive(&mut initrd, b"0707TAIL").unwrap();
+        assert_eq!(initrd, b"123\x000707TAIL");
+    }
+
     #[test]
     fn a_terabyte_initrd_is_too_big_not_an_abort() {
         let e = BootEntry {

@@ -368,7 +368,12 @@ impl VmConfig {
                 .with_context(|| format!("TPM socket path {} is not UTF-8", sock.display()))?
                 .replace(',', ",,");
             push(&["-chardev", &format!("socket,id=chrtpm,path={sock}")]);
-            push(&["-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"]);
+            push(&[
+                "-tpmdev",
+                "emulator,id=tpm0,chardev=chrtpm",
+                "-device",
+                "tpm-tis,tpmdev=tpm0",
+            ]);
         }
         if interactive {
             push(&["-serial", "mon:stdio"]);

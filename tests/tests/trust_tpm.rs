@@ -80,7 +80,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd hex {s:?}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -332,7 +332,12 @@ fn the_rescue_shell_changes_pcr_8_and_the_log_says_so() {
     assert_ne!(seen.pcr8, normal8, "PCR 8 has a normal boot's value after the shell");
     // The shell's events, in PCRs 8 and 9: the digest of the shell's path.
     let shell: Vec<&Record> = seen.log.iter().filter(|r| r.text == "hopboot_shell: /bin/sh").collect();
-    assert_eq!(shell.iter().map(|r| r.pcr).collect::<Vec<_>>(), vec![8, 9], "{:?}", seen.log);
+    assert_eq!(
+        shell.iter().map(|r| r.pcr).collect::<Vec<_>>(),
+        vec![8, 9],
+        "{:?}",
+        seen.log
+    );
     assert!(shell.iter().all(|r| r.sha256 == sha256(b"/bin/sh")));
     // The entry was measured after the shell (again, if the countdown had
     // loaded it before), so the log's last records are the boot's.
@@ -342,7 +347,12 @@ fn the_rescue_shell_changes_pcr_8_and_the_log_says_so() {
     let cmdline_event = format!("kernel_cmdline: {line}");
     assert_eq!(
         last,
-        vec!["/boot/vmlinuz", cmdline_event.as_str(), "/boot/initrd.img", "/boot/extra.img"]
+        vec![
+            "/boot/vmlinuz",
+            cmdline_event.as_str(),
+            "/boot/initrd.img",
+            "/boot/extra.img"
+        ]
     );
     // Record numbers count from 0 without a gap, and the log explains the PCRs.
     assert!(seen.log.iter().enumerate().all(|(i, r)| r.recnum == i as u64));
@@ -365,11 +375,16 @@ fn without_a_tpm_it_boots_and_says_so_once() {
     let _ = vm.wait_exit(Duration::from_secs(60));
     let transcript = vm.transcript();
     assert_eq!(
-        transcript.matches("hopboot: no TPM (/dev/tpmrm0, /dev/tpm0): booting without measurements").count(),
+        transcript
+            .matches("hopboot: no TPM (/dev/tpmrm0, /dev/tpm0): booting without measurements")
+            .count(),
         1,
         "{transcript}"
     );
     // No log archive either: the target finds none.
-    assert!(transcript.contains("HOPBOOT-TARGET-TPM pcr8=none pcr9=none"), "{transcript}");
+    assert!(
+        transcript.contains("HOPBOOT-TARGET-TPM pcr8=none pcr9=none"),
+        "{transcript}"
+    );
     assert!(transcript.contains("HOPBOOT-TARGET-TPMLOG none"), "{transcript}");
 }

@@ -9,6 +9,7 @@ use hopboot_loader::format::sdboot::efivars;
 use hopboot_loader::kexec::{self, Method};
 use hopboot_loader::model::{BootEntry, Format};
 use hopboot_loader::source::live;
+use hopboot_loader::tpm;
 use std::path::{Path, PathBuf};
 
 /// What `hopboot load` was asked for.
@@ -141,14 +142,7 @@ fn load_entry(how: &How<'_>, name: &str) -> Result<BootEntry, String> {
         e.boot_cmdline(how.append)
     );
     let vol = d.volume_of(&e).ok_or("the disk holding this entry is gone")?;
-    kexec::load(
-        &e,
-        vol.fs.as_ref(),
-        how.append,
-        how.method,
-        &mut hopboot_loader::tpm::gate,
-    )
-    .map_err(|err| err.to_string())?;
+    kexec::load(&e, vol.fs.as_ref(), how.append, how.method, &mut tpm::gate).map_err(|err| err.to_string())?;
     if how.next {
         use_up_grub_oneshot(&d, &e);
         use_up_sdboot_oneshot(Path::new(efivars::EFIVARFS), &e);

@@ -12,6 +12,7 @@ use hopboot_loader::model::{BootEntry, DiscoveryError, Problem, Volume};
 use hopboot_loader::net::boot::{NicBoot, Watch};
 use hopboot_loader::source::threaded::Threads;
 use hopboot_loader::source::Machine;
+use hopboot_loader::tpm;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -591,25 +592,20 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
 fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let append = state.opts.append.clone();
     let key = (i, e.boot_cmdline(append.as_deref()));
-    if state.loaded.as_ref() == Some(&key) && !hopboot_loader::tpm::log_grew_since_load() {
+    if state.loaded.as_ref() == Some(&key) && !tpm::log_grew_since_load() {
         log::info!("already loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
         return Ok(());
     }
     state.loaded = None;
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
-            let r = kexec::load(
-                e,
-                vol.fs.as_ref(),
-                append.as_deref(),
-                state.opts.kexec,
-                &mut hopboot_loader::tpm::gate,
-            )
-            .map_err(|source| BootError::Load {
-                index: i,
-                title: e.title.clone(),
-                source,
-            });
+            let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut tpm::gate).map_err(
+                |source| BootError::Load {
+                    index: i,
+                    title: e.title.clone(),
+                    source,
+                },
+            );
             // A network entry's downloads are in the kernel's buffers now (or
             // failed): their memory goes back.
             if vol.fs.fs_type() == "net" {

@@ -191,6 +191,11 @@ test-netboot: build
 # 3 tests, about 1.5 minutes under TCG). The menu lock: the password hash (hopboot-password),
 # the prompt (init lock::), the image builder's --hash-password/--password-hash, and PID 1
 # asking before the editor and the shell (tests/tests/menu_lock.rs, 2 boots, ~30 s under TCG).
+# TPM 2.0 measurements (docs/trust.md "Measured boot"): hopboot as PID 1 with swtpm's TPM on
+# the TIS interface; the target prints PCRs 8 and 9 and the event log, which the test
+# recomputes from the files and the command line; the rescue shell's event; no TPM boots
+# anyway (tests/tests/trust_tpm.rs, about 1 minute; swtpm from install-deps, as root;
+# without it each test says it is skipped).
 # `make test` runs all of them already (unit-test, qemu-test); this target is the short way
 # to run only them.
 .PHONY: test-trust
@@ -200,7 +205,8 @@ test-trust: build
 	cargo test -p hopboot-password
 	cargo test -p hopboot --bin hopboot lock::
 	cargo test -p hopboot-image-build --test image password
-	cargo test -p hopboot-tests --test trust --test menu_lock -- --test-threads=$(QEMU_TEST_THREADS)
+	cargo test -p hopboot-loader --lib tpm::
+	cargo test -p hopboot-tests --test trust --test menu_lock --test trust_tpm -- --test-threads=$(QEMU_TEST_THREADS)
 
 # What the signature check before kexec costs on the Debian kernel and a 30 MB initrd:
 # on the host, median of 15 runs (loader/tests/trust_bench.rs, release build), and in the

@@ -18,7 +18,7 @@ STUB=$("$ROOT/scripts/efi-stub.sh" 2>/dev/null || echo /nonexistent)
 export MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME=1700000000
 
 rm -rf "$OUT"
-TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage dhcp pxelinux ipxe http_response dns_reply tftp minisign manifest)
+TARGETS=(mbr gpt grub grubenv bls loader_conf extlinux uki cmdline modules_dep ext4 fat discover bzimage dhcp pxelinux ipxe http_response dns_reply tftp minisign manifest tpm_response)
 for t in "${TARGETS[@]}"; do mkdir -p "$OUT/$t"; done
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

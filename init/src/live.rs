@@ -9,6 +9,7 @@ use hopboot_loader::format::sdboot::efivars;
 use hopboot_loader::kexec::{self, Method};
 use hopboot_loader::model::{BootEntry, Format};
 use hopboot_loader::source::live;
+use hopboot_loader::tpm;
 use std::path::{Path, PathBuf};
 
 /// What `hopboot load` was asked for.
@@ -141,9 +142,13 @@ fn load_entry(how: &How<'_>, name: &str) -> Result<BootEntry, String> {
         e.boot_cmdline(how.append)
     );
     let vol = d.volume_of(&e).ok_or("the disk holding this entry is gone")?;
-    // The host's signature policy (/etc/hopboot, as in the image), if any.
+    // The host's signature policy (/etc/hopboot, as in the image), if any,
+    // then the TPM measurements of what passed it.
     let policy = hopboot_loader::trust::policy::Policy::load(Path::new("/"));
-    let mut gate = |b: &kexec::Boot<'_>| crate::pid1::signature_gate(&policy, b, vol.fs.as_ref(), false);
+    let mut gate = |b: &mut kexec::Boot<'_>| {
+        crate::pid1::signature_gate(&policy, b, vol.fs.as_ref(), false)?;
+        tpm::gate(b)
+    };
     kexec::load(&e, vol.fs.as_ref(), how.append, how.method, &mut gate).map_err(|err| err.to_string())?;
     if how.next {
         use_up_grub_oneshot(&d, &e);

@@ -12,6 +12,7 @@ use hopboot_loader::model::{BootEntry, DiscoveryError, Problem, Volume};
 use hopboot_loader::net::boot::{NicBoot, Watch};
 use hopboot_loader::source::threaded::Threads;
 use hopboot_loader::source::Machine;
+use hopboot_loader::tpm;
 use hopboot_loader::trust::policy::{Mode, Policy, Verdict};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -635,7 +636,7 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
 fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let append = state.opts.append.clone();
     let key = (i, e.boot_cmdline(append.as_deref()));
-    if state.loaded.as_ref() == Some(&key) {
+    if state.loaded.as_ref() == Some(&key) && !tpm::log_grew_since_load() {
         log::info!("already loaded (stage=kexec_loaded t={}ms)", state.clock.ms());
         return Ok(());
     }
@@ -643,7 +644,11 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
     let result = match state.discovery.volume_of(e) {
         Some(vol) => {
             let policy = &state.policy;
-            let mut gate = |b: &kexec::Boot<'_>| signature_gate(policy, b, vol.fs.as_ref(), true);
+            // The signature first: what it refuses is not measured.
+            let mut gate = |b: &mut kexec::Boot<'_>| {
+                signature_gate(policy, b, vol.fs.as_ref(), true)?;
+                tpm::gate(b)
+            };
             let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut gate).map_err(|source| {
                 BootError::Load {
                     index: i,

@@ -158,6 +158,7 @@ pub fn shell(tty: Option<&str>) -> Result<Option<String>, ShellError> {
         source,
     })?;
     let saved = tcgetattr(&term).ok();
+    hopboot_loader::tpm::measure_shell("/bin/sh");
     let pid = hopboot_loader::sys::spawn_session(sh, term.as_fd()).map_err(ShellError::Spawn)?;
     drop(term);
     let how = wait_shell(pid);

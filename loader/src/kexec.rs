@@ -189,6 +189,10 @@ pub struct Boot<'a> {
     pub images: &'a Images,
     /// The command line the kernel gets (with any `append`).
     pub cmdline: &'a str,
+    /// Bytes the gate adds after the initrds once its checks are done (the
+    /// TPM event log's cpio archive, [`crate::tpm`]): a newc archive, put at
+    /// a 4-byte boundary as the kernel's unpacker needs. Empty: nothing.
+    pub initrd_tail: Vec<u8>,
 }
 
 /// Reads the kernel and initrds of `entry` from `files` (the filesystem its
@@ -210,7 +214,13 @@ pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, Kexe
     // The initrds are concatenated into one buffer, set aside once: growing
     // it file by file would copy it each time and could fail half-way.
     let reserve = |what: &str, path: &str, n: u64| crate::fs::budget::reserve(path, n).map_err(read_err(what, path));
-    let mut initrd = reserve("initrd", entry.initrds.first().map_or("", String::as_str), initrd_sizes)?;
+    // Up to 3 bytes of padding before each initrd after the first (see pad4).
+    let padding = 3u64.saturating_mul(entry.initrds.len() as u64 + 1);
+    let mut initrd = reserve(
+        "initrd",
+        entry.initrds.first().map_or("", String::as_str),
+        initrd_sizes.saturating_add(padding),
+    )?;
     if entry.kernel.to_ascii_lowercase().ends_with(".efi") {
         // A Unified Kernel Image: its .linux is the kernel, .ucode + .initrd
         // come first in the initrd. Only the headers and these sections are
@@ -247,6 +257,7 @@ pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, Kexe
         for (name, r) in [(".ucode", u.ucode), (".initrd", u.initrd)] {
             if let Some(r) = r {
                 let bytes = section(name, r)?;
+                pad4(&mut initrd);
                 let start = initrd.len();
                 if initrd.is_empty() && initrd.capacity() < bytes.len() {
                     initrd = bytes;
@@ -273,6 +284,7 @@ pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, Kexe
     let mut w = CappedVec::new(initrd, usize::MAX);
     for i in &entry.initrds {
         let n = size(i).min(MAX_IMAGE_BYTES);
+        pad4(&mut w.out);
         let have = w.out.len();
         w = CappedVec::new(w.out, cap(n).saturating_add(have));
         files.copy_to(i, n, &mut w).map_err(read_err("initrd", i))?;
@@ -288,31 +300,36 @@ pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, Kexe
 /// Reads the entry's files from `files` (the filesystem its kernel is on)
 /// and loads them as the next kernel. `gate` sees what was read and the
 /// command line before anything is loaded (signatures, measurements); its
-/// `Err` refuses the entry. After this returns `Ok`, [`reboot_into`]
-/// starts it.
+/// `Err` refuses the entry, and what it leaves in [`Boot::initrd_tail`] is
+/// added to the initrd. After this returns `Ok`, [`reboot_into`] starts it.
 pub fn load(
     entry: &BootEntry,
     files: &dyn FsView,
     append: Option<&str>,
     method: Method,
-    gate: &mut dyn FnMut(&Boot<'_>) -> Result<(), String>,
+    gate: &mut dyn FnMut(&mut Boot<'_>) -> Result<(), String>,
 ) -> Result<(), KexecError> {
     let text = entry.boot_cmdline(append);
     let cmdline = crate::cmdline::to_kexec(&text)?;
     let started = std::time::Instant::now();
     let images = read_images(entry, files)?;
     let read = started.elapsed();
-    gate(&Boot {
+    let mut boot = Boot {
         entry,
         images: &images,
         cmdline: &text,
-    })
-    .map_err(KexecError::Refused)?;
+        initrd_tail: Vec::new(),
+    };
+    gate(&mut boot).map_err(KexecError::Refused)?;
+    let tail = boot.initrd_tail;
     let Images {
         mut kernel,
         mut initrd,
         parts,
     } = images;
+    if !tail.is_empty() {
+        append_archive(&mut initrd, &tail)?;
+    }
     let has_initrd = !(parts.is_empty() && initrd.is_empty());
     let checked = started.elapsed();
 
@@ -360,6 +377,26 @@ pub fn load(
         (checked - read).as_millis(),
         (started.elapsed() - checked).as_millis()
     );
+    Ok(())
+}
+
+/// Zeros up to a 4-byte boundary before the next initrd, as GRUB puts
+/// between initrds (ALIGN_UP(size, 4) in its initrd loaders): the kernel's
+/// initramfs unpacker skips zeros between archives but looks for an
+/// uncompressed cpio header only at a multiple of 4 (init/initramfs.c), so
+/// a cpio after a gzip initrd of odd length was "invalid magic".
+fn pad4(initrd: &mut Vec<u8>) {
+    let len = initrd.len().next_multiple_of(4);
+    initrd.resize(len, 0);
+}
+
+/// Adds the cpio archive `tail` to `initrd`, at a 4-byte boundary ([`pad4`]).
+fn append_archive(initrd: &mut Vec<u8>, tail: &[u8]) -> Result<(), KexecError> {
+    initrd
+        .try_reserve(tail.len().saturating_add(3))
+        .map_err(|_| KexecError::Write(std::io::ErrorKind::OutOfMemory.into()))?;
+    pad4(initrd);
+    initrd.extend_from_slice(tail);
     Ok(())
 }
 
@@ -513,6 +550,37 @@ mod tests {
         fn fs_type(&self) -> &'static str {
             "dir"
         }
+    }
+
+    /// GRUB puts each initrd at a 4-byte boundary; the kernel finds an
+    /// uncompressed cpio after a gzip one only there. The ranges are the
+    /// files' bytes (what is measured and verified), without the padding.
+    #[test]
+    fn initrds_start_at_4_byte_boundaries_and_the_gate_archive_comes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vmlinuz"), b"KERNEL").unwrap();
+        std::fs::write(dir.path().join("one"), b"12345").unwrap();
+        std::fs::write(dir.path().join("two"), b"0707").unwrap();
+        let e = BootEntry {
+            title: "t".into(),
+            format: crate::model::Format::Scan,
+            kernel: "/vmlinuz".into(),
+            initrds: vec!["/one".into(), "/two".into()],
+            cmdline: String::new(),
+            default: true,
+            device: "d".into(),
+            id: "t".into(),
+            volume: 0,
+            boot_image: None,
+        };
+        let fs = crate::fs::dir::DirFs::new(dir.path());
+        let im = read_images(&e, &fs).unwrap();
+        assert_eq!(im.initrd, b"12345\0\0\x000707");
+        let parts: Vec<(&str, &[u8])> = im.initrds().collect();
+        assert_eq!(parts, vec![("/one", &b"12345"[..]), ("/two", &b"0707"[..])]);
+        let mut initrd = b"123".to_vec();
+        append_archive(&mut initrd, b"0707TAIL").unwrap();
+        assert_eq!(initrd, b"123\x000707TAIL");
     }
 
     #[test]

@@ -23,5 +23,6 @@ pub mod net;
 pub mod source;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tpm;
 pub mod trust;
 pub mod version;

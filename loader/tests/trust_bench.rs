@@ -97,6 +97,7 @@ fn bench_signature_check() {
         entry: &entry,
         images: &images,
         cmdline: &cmdline,
+        initrd_tail: Vec::new(),
     };
     let bytes = images.kernel.len() + images.initrd.len();
     let mut checks = Vec::new();

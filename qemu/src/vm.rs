@@ -205,6 +205,10 @@ pub struct VmConfig {
     /// Run QEMU inside this network namespace (`ip netns exec`), where its
     /// tap devices are.
     pub netns: Option<String>,
+    /// A TPM 2.0 on the TIS interface, backed by the swtpm listening on this
+    /// Unix socket (`swtpm socket --tpm2 --ctrl type=unixio,path=…`; the caller
+    /// runs it).
+    pub tpm: Option<PathBuf>,
 }
 
 /// A network card on an existing tap device (`-netdev tap`).
@@ -273,6 +277,7 @@ impl VmConfig {
             reboot: false,
             nics: Vec::new(),
             netns: None,
+            tpm: None,
         }
     }
 
@@ -356,6 +361,19 @@ impl VmConfig {
                 .with_context(|| format!("QMP socket path {} is not UTF-8", sock.display()))?
                 .replace(',', ",,");
             push(&["-qmp", &format!("unix:{sock},server=on,wait=off")]);
+        }
+        if let Some(sock) = &self.tpm {
+            let sock = sock
+                .to_str()
+                .with_context(|| format!("TPM socket path {} is not UTF-8", sock.display()))?
+                .replace(',', ",,");
+            push(&["-chardev", &format!("socket,id=chrtpm,path={sock}")]);
+            push(&[
+                "-tpmdev",
+                "emulator,id=tpm0,chardev=chrtpm",
+                "-device",
+                "tpm-tis,tpmdev=tpm0",
+            ]);
         }
         if interactive {
             push(&["-serial", "mon:stdio"]);

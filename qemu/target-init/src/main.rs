@@ -15,6 +15,17 @@
 //! 60 s for a byte on the console before powering off, so that the harness can take
 //! a screendump: the screen tests check that the display still works after kexec.
 //!
+//! With `hopboot.target.tpm` it first mounts sysfs and writes
+//!
+//! ```text
+//! HOPBOOT-TARGET-TPM pcr8=<hex> pcr9=<hex>
+//! HOPBOOT-TARGET-TPMLOG <hex of /.extra/hopboot/tpm2-measure.log>
+//! ```
+//!
+//! the SHA-256 PCRs 8 and 9 from `/sys/class/tpm/tpm0/pcr-sha256/` (`none` when
+//! missing) and the event log hopboot added to the initramfs (`none` when
+//! missing), for the TPM tests to recompute.
+//!
 //! It never returns as PID 1: if the power-off fails it sleeps forever, because
 //! PID 1 exiting panics the kernel. Run as any other PID (by mistake on a host,
 //! say) it only prints the line and exits: it must never power off a developer's
@@ -35,6 +46,26 @@ const SCREEN_DRAWN: &str = "HOPBOOT-TARGET-SCREEN drawn";
 /// Rows and columns of solid blocks drawn at the top left of the screen.
 const BLOCK_ROWS: usize = 12;
 const BLOCK_COLUMNS: usize = 60;
+
+/// Prefix of the TPM lines (`hopboot.target.tpm`).
+const TPM: &str = "HOPBOOT-TARGET-TPM";
+
+/// The TPM lines: PCRs 8 and 9 (SHA-256) and hopboot's event log, in hex.
+fn tpm_lines() -> String {
+    if let Err(errno) = mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>) {
+        eprintln!("hopboot-target-init: mount sysfs on /sys: {errno}");
+    }
+    let pcr = |n: u32| {
+        fs::read_to_string(format!("/sys/class/tpm/tpm0/pcr-sha256/{n}"))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_else(|_| "none".into())
+    };
+    let log = match fs::read("/.extra/hopboot/tpm2-measure.log") {
+        Ok(b) => b.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => "none".to_string(),
+    };
+    format!("{TPM} pcr8={} pcr9={}\n{TPM}LOG {log}\n", pcr(8), pcr(9))
+}
 
 /// Draws the screen pattern on the virtual terminal, then waits (at most 60 s)
 /// for the harness to send a byte on the console.
@@ -96,7 +127,10 @@ fn main() {
         Err(e) => format!("<error reading /proc/cmdline: {e}>"),
     };
     // One write() so the line reaches the console in one piece.
-    let line = format!("{MARKER} cmdline={cmdline}\n");
+    let mut line = format!("{MARKER} cmdline={cmdline}\n");
+    if pid1 && cmdline.split_whitespace().any(|w| w == "hopboot.target.tpm") {
+        line = format!("{}{line}", tpm_lines());
+    }
     let written = if pid1 {
         OpenOptions::new()
             .write(true)

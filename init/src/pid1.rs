@@ -628,6 +628,9 @@ pub fn boot(state: &mut State, i: usize, cmdline: Option<String>) -> Result<std:
     // Fallback kernel mounts go before the next kernel starts; the files are
     // already in the kexec buffers.
     state.machine.unmount_all();
+    // The TPM is extended with what the loaded kernel's initrd logs only now
+    // that it is booted (the preload may have loaded another entry first).
+    tpm::commit();
     prompt::restore_console();
     Err(BootError::Kexec(kexec::reboot_into()))
 }
@@ -647,7 +650,7 @@ fn load(state: &mut State, i: usize, e: &BootEntry) -> Result<(), BootError> {
             // The signature first: what it refuses is not measured.
             let mut gate = |b: &mut kexec::Boot<'_>| {
                 signature_gate(policy, b, vol.fs.as_ref(), true)?;
-                tpm::gate(b)
+                tpm::gate_deferred(b)
             };
             let r = kexec::load(e, vol.fs.as_ref(), append.as_deref(), state.opts.kexec, &mut gate).map_err(|source| {
                 BootError::Load {

@@ -482,6 +482,9 @@ struct State {
     /// `recnum` when [`gate`] last put the log into an initrd.
     in_initrd: u64,
     said_absent: bool,
+    /// What [`gate_deferred`] hashed and logged into the loaded kernel's
+    /// initrd, for [`commit`] to extend when that kernel is booted.
+    pending: Vec<Event>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -489,6 +492,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     recnum: 0,
     in_initrd: 0,
     said_absent: false,
+    pending: Vec::new(),
 });
 
 /// Whether events were measured since [`gate`] last put the log into an
@@ -510,18 +514,17 @@ fn state() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Measures `items` into the TPM and logs them. `Ok(false)`: there is no
-/// TPM (said once). A failing TPM is an `Err` for the caller to report;
-/// what was extended before the failure is in the log.
-pub fn measure(items: &[Measurement<'_>]) -> Result<bool, String> {
+/// The events for `items` in the TPM's allocated banks (each digest only for
+/// a bank that has its PCR), and the device to extend them in. `Ok(None)`:
+/// there is no TPM (said once).
+fn prepare(items: &[Measurement<'_>]) -> Result<Option<(Device, Vec<Event>)>, String> {
     let Some(mut dev) = Device::open()? else {
         let mut st = state();
         if !std::mem::replace(&mut st.said_absent, true) {
             log::warn!("no TPM ({}): booting without measurements", DEVICES.join(", "));
         }
-        return Ok(false);
+        return Ok(None);
     };
-    let started = std::time::Instant::now();
     let banks = dev
         .transact(&get_pcr_banks_command())
         .and_then(|r| parse_pcr_banks(&r))
@@ -534,44 +537,78 @@ pub fn measure(items: &[Measurement<'_>]) -> Result<bool, String> {
             None => log::warn!("TPM bank {:#06x}: an algorithm hopboot lacks, left unmeasured", b.alg),
         }
     }
-    let events = events(items, &algs);
-    let hashed = started.elapsed();
-    for e in &events {
-        let digests: Vec<(Alg, Vec<u8>)> = e
-            .digests
-            .iter()
-            .filter(|(a, _)| banks.iter().any(|b| b.alg == a.id() && b.has(e.pcr)))
-            .cloned()
-            .collect();
-        dev.transact(&pcr_extend_command(e.pcr, &digests))
+    let events = events(items, &algs)
+        .into_iter()
+        .map(|e| Event {
+            digests: e
+                .digests
+                .iter()
+                .filter(|(a, _)| banks.iter().any(|b| b.alg == a.id() && b.has(e.pcr)))
+                .cloned()
+                .collect(),
+            ..e
+        })
+        .collect();
+    Ok(Some((dev, events)))
+}
+
+/// Extends `events` in `dev`, in order, logging each as it goes in.
+fn extend(dev: &mut Device, events: &[Event]) -> Result<(), String> {
+    for e in events {
+        dev.transact(&pcr_extend_command(e.pcr, &e.digests))
             .and_then(|r| parse_extend_response(&r))
             .map_err(|err| format!("{}: extending PCR {}: {err}", dev.path, e.pcr))?;
         let mut st = state();
         let n = st.recnum;
-        let rec = cel_record(n, &Event { digests, ..e.clone() });
+        let rec = cel_record(n, e);
         st.log.extend_from_slice(rec.as_bytes());
         st.recnum += 1;
     }
-    let names: Vec<&str> = algs.iter().map(|a| a.name()).collect();
+    Ok(())
+}
+
+/// "PCRs 8, 9 (sha1, sha256)" for the log line.
+fn describe(events: &[Event]) -> String {
+    let mut p: Vec<u32> = events.iter().map(|e| e.pcr).collect();
+    p.sort_unstable();
+    p.dedup();
+    let mut algs: Vec<&str> = events
+        .iter()
+        .flat_map(|e| e.digests.iter().map(|(a, _)| a.name()))
+        .collect();
+    algs.sort_unstable();
+    algs.dedup();
+    format!(
+        "PCRs {} ({})",
+        p.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+        algs.join(", ")
+    )
+}
+
+/// Measures `items` into the TPM now and logs them. `Ok(false)`: there is
+/// no TPM (said once). A failing TPM is an `Err` for the caller to report;
+/// what was extended before the failure is in the log.
+pub fn measure(items: &[Measurement<'_>]) -> Result<bool, String> {
+    let started = std::time::Instant::now();
+    let Some((mut dev, events)) = prepare(items)? else {
+        return Ok(false);
+    };
+    let hashed = started.elapsed();
+    extend(&mut dev, &events)?;
     log::info!(
-        "measured {} events into PCRs {} ({}) in {} ms ({} ms hashing)",
+        "measured {} events into {} in {} ms ({} ms hashing)",
         events.len(),
-        {
-            let mut p = pcrs.clone();
-            p.sort_unstable();
-            p.dedup();
-            p.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-        },
-        names.join(", "),
+        describe(&events),
         started.elapsed().as_millis(),
         hashed.as_millis()
     );
     Ok(true)
 }
 
-/// The gate for [`crate::kexec::load`]: measures the kernel, the command
-/// line and the initrds, and adds the event log to the initrd. A TPM that
-/// fails does not stop the boot (GRUB's default too): it is said loudly.
+/// The gate for [`crate::kexec::load`] when loading is booting (`hopboot
+/// load`): measures the kernel, the command line and the initrds now, and
+/// adds the event log to the initrd. A TPM that fails does not stop the
+/// boot (GRUB's default too): it is said loudly.
 pub fn gate(boot: &mut Boot<'_>) -> Result<(), String> {
     let measured = measure(&boot_measurements(boot));
     match measured {
@@ -583,6 +620,65 @@ pub fn gate(boot: &mut Boot<'_>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The gate for PID 1, which loads the default entry while the menu counts
+/// down and may then boot another: hashes what GRUB would measure and puts
+/// the log, as it will be once they are extended, into the initrd, but
+/// extends the PCRs only in [`commit`], when this kernel is booted. A load
+/// that is not booted leaves no trace in the PCRs. Replaces what an earlier
+/// load left pending.
+pub fn gate_deferred(boot: &mut Boot<'_>) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    state().pending.clear();
+    match prepare(&boot_measurements(boot)) {
+        Ok(None) => {}
+        Ok(Some((_, events))) => {
+            let mut st = state();
+            let mut log = st.log.clone();
+            for (i, e) in events.iter().enumerate() {
+                log.extend_from_slice(cel_record(st.recnum + i as u64, e).as_bytes());
+            }
+            st.in_initrd = st.recnum;
+            boot.initrd_tail = log_archive(&log);
+            log::info!(
+                "hashed {} events for {} in {} ms: extended when this entry boots",
+                events.len(),
+                describe(&events),
+                started.elapsed().as_millis()
+            );
+            st.pending = events;
+        }
+        Err(e) => {
+            log::error!("TPM: {e}; this boot's measurements are incomplete");
+            boot.initrd_tail = archive_for_initrd();
+        }
+    }
+    Ok(())
+}
+
+/// Extends what [`gate_deferred`] left pending: the kernel about to be
+/// booted. Call it just before the kexec reboot. A failing TPM is said
+/// loudly and does not stop the boot.
+pub fn commit() {
+    let events = std::mem::take(&mut state().pending);
+    if events.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let r = Device::open().and_then(|dev| {
+        let mut dev = dev.ok_or_else(|| "the TPM is gone".to_string())?;
+        extend(&mut dev, &events)
+    });
+    match r {
+        Ok(()) => log::info!(
+            "measured {} events into {} in {} ms",
+            events.len(),
+            describe(&events),
+            started.elapsed().as_millis()
+        ),
+        Err(e) => log::error!("TPM: {e}; this boot's measurements are incomplete"),
+    }
 }
 
 /// Before the rescue shell opens: one event in PCRs 8 and 9 so a secret

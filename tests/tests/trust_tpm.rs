@@ -98,6 +98,11 @@ struct Disk {
 }
 
 fn disk(name: &str) -> Disk {
+    disk_with(name, "")
+}
+
+/// [`disk`] with `more` (grub.cfg entries) after its entry.
+fn disk_with(name: &str, more: &str) -> Disk {
     let s = setup();
     let initrd_path = s.work.join(format!("{name}-initrd.img"));
     hopboot_qemu::target::target_initramfs(&initrd_path).unwrap();
@@ -107,7 +112,7 @@ fn disk(name: &str) -> Disk {
     let extra_path = s.work.join(format!("{name}-extra.cpio"));
     std::fs::write(&extra_path, a.to_newc(0)).unwrap();
     let grub = format!(
-        "set timeout=5\nmenuentry 'TPM test' {{\n  linux /boot/vmlinuz {ARGS}\n  initrd /boot/initrd.img /boot/extra.img\n}}\n"
+        "set timeout=5\nmenuentry 'TPM test' {{\n  linux /boot/vmlinuz {ARGS}\n  initrd /boot/initrd.img /boot/extra.img\n}}\n{more}"
     );
     let path = s.work.join(format!("{name}.img"));
     custom_disk(
@@ -284,6 +289,39 @@ fn pcrs_8_and_9_are_what_grub_would_measure_and_the_log_explains_them() {
 }
 
 /// hopboot's initramfs with busybox as /bin/sh: the rescue shell.
+/// PID 1 loads the default entry while the menu counts down; when another
+/// entry is chosen instead, only that one is in the PCRs and the log: the
+/// preload's hashes were never extended.
+#[test]
+fn a_preloaded_entry_that_is_not_booted_leaves_no_trace() {
+    let s = setup();
+    let Some(tpm) = Swtpm::start(&s.work.join("swtpm-preload")) else {
+        return;
+    };
+    let second = format!("menuentry 'second' {{\n  linux /boot/vmlinuz {ARGS} second\n  initrd /boot/initrd.img\n}}\n");
+    let d = disk_with("tpm-preload", &second);
+    let mut vm = Vm::spawn(&vm_config(&s.initramfs, &d, &tpm, "hopboot.timeout=60")).unwrap();
+    vm.wait_for("extended when this entry boots", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", vm.transcript()));
+    vm.send(b"\x1b[B").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    vm.send(b"\r").unwrap();
+    let seen = seen(&mut vm);
+    let line = format!("/boot/vmlinuz {ARGS} second");
+    assert_eq!(seen.cmdline, format!("BOOT_IMAGE={line}"));
+    let pcr8 = extend(&[0; 32], &sha256(line.as_bytes()));
+    let pcr9 = extend(&extend(&[0u8; 32], &sha256(&d.kernel)), &sha256(&d.initrd));
+    assert_eq!(
+        hex(&seen.pcr8),
+        hex(&pcr8),
+        "PCR 8: the second entry's command line only"
+    );
+    assert_eq!(hex(&seen.pcr9), hex(&pcr9), "PCR 9: its kernel and initrd only");
+    let texts: Vec<&str> = seen.log.iter().map(|r| r.text.as_str()).collect();
+    let cmdline_event = format!("kernel_cmdline: {line}");
+    assert_eq!(texts, ["/boot/vmlinuz", cmdline_event.as_str(), "/boot/initrd.img"]);
+}
+
 fn initramfs_with_shell() -> PathBuf {
     let s = setup();
     let out = s.work.join("hopboot-initramfs-shell.cpio.gz");

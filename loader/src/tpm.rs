@@ -567,22 +567,25 @@ fn extend(dev: &mut Device, events: &[Event]) -> Result<(), String> {
     Ok(())
 }
 
-/// "PCRs 8, 9 (sha1, sha256)" for the log line.
+/// "PCRs 8, 9 (sha1, sha256)" for the log line: each PCR once, in order,
+/// and each bank once, in the order met (a few items: inserted in place, not
+/// sorted, which would add a sort's code to the binary).
 fn describe(events: &[Event]) -> String {
-    let mut p: Vec<u32> = events.iter().map(|e| e.pcr).collect();
-    p.sort_unstable();
-    p.dedup();
-    let mut algs: Vec<&str> = events
-        .iter()
-        .flat_map(|e| e.digests.iter().map(|(a, _)| a.name()))
-        .collect();
-    algs.sort_unstable();
-    algs.dedup();
-    format!(
-        "PCRs {} ({})",
-        p.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
-        algs.join(", ")
-    )
+    let mut numbers: Vec<u32> = Vec::new();
+    let mut algs: Vec<&str> = Vec::new();
+    for e in events {
+        if !numbers.contains(&e.pcr) {
+            let at = numbers.iter().position(|&n| n > e.pcr).unwrap_or(numbers.len());
+            numbers.insert(at, e.pcr);
+        }
+        for (a, _) in &e.digests {
+            if !algs.contains(&a.name()) {
+                algs.push(a.name());
+            }
+        }
+    }
+    let pcrs: Vec<String> = numbers.iter().map(u32::to_string).collect();
+    format!("PCRs {} ({})", pcrs.join(", "), algs.join(", "))
 }
 
 /// Measures `items` into the TPM now and logs them. `Ok(false)`: there is

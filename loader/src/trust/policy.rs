@@ -97,17 +97,22 @@ impl Policy {
         let dir = root.join(POLICY_DIR);
         let mut p = Policy::default();
         let keys_dir = dir.join("trusted-keys");
-        let mut names: Vec<_> = std::fs::read_dir(&keys_dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        // Names as strings, sorted (the image builder numbers them).
+        let mut names: Vec<String> = std::fs::read_dir(&keys_dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path().display().to_string())
+                    .filter(|n| n.ends_with(".pub"))
+                    .collect()
+            })
             .unwrap_or_default();
-        names.retain(|n| n.extension().is_some_and(|x| x == "pub"));
         names.sort();
         for n in &names {
             let added = std::fs::read_to_string(n)
                 .map_err(|e| e.to_string())
-                .and_then(|t| p.keys.add(&t, &n.display().to_string()).map_err(|e| e.to_string()));
+                .and_then(|t| p.keys.add(&t, n).map_err(|e| e.to_string()));
             if let Err(e) = added {
-                p.problems.push(format!("{}: {e}", n.display()));
+                p.problems.push(format!("{n}: {e}"));
             }
         }
         match std::fs::read_to_string(dir.join("verify")) {

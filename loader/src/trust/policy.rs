@@ -18,9 +18,30 @@ use crate::kexec::Boot;
 use crate::model::BootEntry;
 use std::path::Path;
 
-/// Where the manifest is looked for on a volume, in order (its signature is
-/// the same path with `.minisig`).
+/// Where the manifest is looked for on a disk's volume after the kernel's
+/// own directory ([`manifest_paths`]); its signature is the same path with
+/// `.minisig`.
 pub const MANIFEST_PATHS: [&str; 2] = ["/hopboot.manifest", "/boot/hopboot.manifest"];
+
+/// Where the manifest for the kernel at `kernel` is looked for, in order:
+/// next to the kernel (`/boot/`, `/EFI/Linux/`, or on a boot server the
+/// kernel's URL or TFTP directory), then, on a disk's volume, at its root
+/// and in `/boot`. The first that exists is used.
+pub fn manifest_paths(kernel: &str) -> Vec<String> {
+    let next_to = match kernel.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/hopboot.manifest"),
+        None => "hopboot.manifest".to_string(),
+    };
+    let mut v = vec![next_to];
+    if kernel.starts_with('/') {
+        for p in MANIFEST_PATHS {
+            if !v.iter().any(|x| x == p) {
+                v.push(p.to_string());
+            }
+        }
+    }
+    v
+}
 /// The policy's directory in the initramfs (or on a live system).
 pub const POLICY_DIR: &str = "etc/hopboot";
 
@@ -152,12 +173,13 @@ impl Policy {
         }
     }
 
-    /// The manifest of the volume `files`, its signature checked; the key's
-    /// id with it.
-    pub fn manifest(&self, files: &dyn FsView) -> Result<(Manifest, String), String> {
-        let Some(path) = MANIFEST_PATHS.iter().find(|p| files.is_file(p)) else {
+    /// The manifest for the kernel at `kernel` on the volume `files`
+    /// ([`manifest_paths`]), its signature checked; the key's id with it.
+    pub fn manifest(&self, files: &dyn FsView, kernel: &str) -> Result<(Manifest, String), String> {
+        let Some(path) = manifest_paths(kernel).into_iter().find(|p| files.is_file(p)) else {
             return Err(format!("{REFUSED}: no hopboot.manifest on its volume"));
         };
+        let path = path.as_str();
         let bytes = files
             .read(path, MAX_MANIFEST)
             .map_err(|e| format!("{REFUSED}: cannot read the manifest: {e}"))?;
@@ -181,7 +203,7 @@ impl Policy {
         if self.mode == Mode::Off {
             return Verdict::Unchecked;
         }
-        let (m, key_id) = match self.manifest(files) {
+        let (m, key_id) = match self.manifest(files, &boot.entry.kernel) {
             Ok(x) => x,
             Err(why) => return Verdict::Unsigned(why),
         };
@@ -202,7 +224,7 @@ impl Policy {
         if self.mode == Mode::Off {
             return Verdict::Unchecked;
         }
-        let (m, key_id) = match self.manifest(files) {
+        let (m, key_id) = match self.manifest(files, &entry.kernel) {
             Ok(x) => x,
             Err(why) => return Verdict::Unsigned(why),
         };
@@ -236,6 +258,63 @@ mod tests {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn the_manifest_is_looked_for_next_to_the_kernel_then_at_the_root() {
+        assert_eq!(
+            manifest_paths("/boot/vmlinuz-6.1"),
+            ["/boot/hopboot.manifest", "/hopboot.manifest"]
+        );
+        assert_eq!(
+            manifest_paths("/EFI/Linux/debian.efi"),
+            [
+                "/EFI/Linux/hopboot.manifest",
+                "/hopboot.manifest",
+                "/boot/hopboot.manifest"
+            ]
+        );
+        assert_eq!(
+            manifest_paths("/vmlinuz"),
+            ["/hopboot.manifest", "/boot/hopboot.manifest"]
+        );
+        // A boot server: the kernel's URL or TFTP directory only.
+        assert_eq!(
+            manifest_paths("http://192.0.2.1/debian/vmlinuz"),
+            ["http://192.0.2.1/debian/hopboot.manifest"]
+        );
+        assert_eq!(
+            manifest_paths("192.0.2.1::images/vmlinuz"),
+            ["192.0.2.1::images/hopboot.manifest"]
+        );
+        assert_eq!(manifest_paths("vmlinuz"), ["hopboot.manifest"]);
+
+        // The first that exists wins: next to the kernel before the root.
+        let d = tempfile::tempdir().unwrap();
+        let key = crate::trust::sign::SigningKey::generate().unwrap();
+        let mut p = Policy::default();
+        p.keys.add(&key.public_text(), "k").unwrap();
+        p.mode = Mode::Enforce;
+        let signed = |rel: &str, title: &str| {
+            let text = format!(
+                "hopboot-manifest 1\nentry {title}\nkernel sha256:{} /k\ncmdline\n",
+                "0".repeat(64)
+            );
+            write(d.path(), rel, &text);
+            write(
+                d.path(),
+                &format!("{rel}.minisig"),
+                &key.sign(text.as_bytes(), "t").unwrap(),
+            );
+        };
+        signed("hopboot.manifest", "root");
+        signed("EFI/Linux/hopboot.manifest", "next to it");
+        let fs = crate::fs::dir::DirFs::new(d.path());
+        assert_eq!(
+            p.manifest(&fs, "/EFI/Linux/x.efi").unwrap().0.entries[0].title,
+            "next to it"
+        );
+        assert_eq!(p.manifest(&fs, "/boot/vmlinuz").unwrap().0.entries[0].title, "root");
     }
 
     #[test]

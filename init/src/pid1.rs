@@ -13,7 +13,7 @@ use hopboot_loader::net::boot::{NicBoot, Watch};
 use hopboot_loader::source::threaded::Threads;
 use hopboot_loader::source::Machine;
 use hopboot_loader::tpm;
-use hopboot_loader::trust::policy::{Mode, Policy, Verdict};
+use hopboot_loader::trust::policy::{Mode, Policy, Prechecks, Verdict};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -782,6 +782,7 @@ fn refused(state: &State) -> Vec<(usize, String)> {
         return Vec::new();
     }
     let append = state.opts.append.as_deref();
+    let mut checks = Prechecks::new(&state.policy);
     state
         .discovery
         .entries
@@ -789,7 +790,7 @@ fn refused(state: &State) -> Vec<(usize, String)> {
         .enumerate()
         .filter_map(|(i, e)| {
             let vol = state.discovery.volume_of(e)?;
-            match state.policy.precheck(e, &e.boot_cmdline(append), vol.fs.as_ref()) {
+            match checks.precheck(e.volume, e, &e.boot_cmdline(append), vol.fs.as_ref()) {
                 Verdict::Unsigned(why) => Some((i, why)),
                 _ => None,
             }

@@ -220,14 +220,14 @@ impl Policy {
     /// A cheap check for the menu, before anything is read: whether the
     /// volume's manifest (signature checked) lists this entry by its file
     /// names and command line. The files' bytes are checked when it boots.
+    /// For many entries, [`Prechecks`] reads each manifest once.
     pub fn precheck(&self, entry: &BootEntry, cmdline: &str, files: &dyn FsView) -> Verdict {
-        if self.mode == Mode::Off {
-            return Verdict::Unchecked;
-        }
-        let (m, key_id) = match self.manifest(files, &entry.kernel) {
-            Ok(x) => x,
-            Err(why) => return Verdict::Unsigned(why),
-        };
+        Prechecks::new(self).precheck(entry.volume, entry, cmdline, files)
+    }
+
+    /// Whether the manifest `m` (signed by `key_id`) lists `entry` by its
+    /// file names and `cmdline`.
+    fn listed(m: &Manifest, key_id: &str, entry: &BootEntry, cmdline: &str) -> Verdict {
         let listed = m.entries.iter().find(|e| {
             e.kernel.path == entry.kernel
                 && e.cmdline == cmdline
@@ -239,13 +239,55 @@ impl Policy {
         });
         match listed {
             Some(e) => Verdict::Signed {
-                key_id,
+                key_id: key_id.to_string(),
                 title: e.title.clone(),
             },
             None if m.entries.iter().any(|e| e.kernel.path == entry.kernel) => Verdict::Unsigned(format!(
                 "{REFUSED}: its command line or initrds are not the ones signed"
             )),
             None => Verdict::Unsigned(format!("{REFUSED}: {} is not in the signed manifest", entry.kernel)),
+        }
+    }
+}
+
+/// A manifest with the id of the key that signed it, or why there is none.
+type Signed = Result<(Manifest, String), String>;
+
+/// [`Policy::precheck`] over many entries: each volume's manifest (for each
+/// kernel directory) is read and its signature checked once, not once per
+/// entry.
+pub struct Prechecks<'p> {
+    policy: &'p Policy,
+    /// (volume, the manifest's candidate paths) → the manifest and its key, or why not.
+    read: Vec<((usize, Vec<String>), Signed)>,
+}
+
+impl<'p> Prechecks<'p> {
+    /// No manifest read yet.
+    pub fn new(policy: &'p Policy) -> Self {
+        Prechecks {
+            policy,
+            read: Vec::new(),
+        }
+    }
+
+    /// [`Policy::precheck`] of `entry` on volume number `volume` (`files`).
+    pub fn precheck(&mut self, volume: usize, entry: &BootEntry, cmdline: &str, files: &dyn FsView) -> Verdict {
+        if self.policy.mode == Mode::Off {
+            return Verdict::Unchecked;
+        }
+        let key = (volume, manifest_paths(&entry.kernel));
+        let at = match self.read.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let r = self.policy.manifest(files, &entry.kernel);
+                self.read.push((key, r));
+                self.read.len() - 1
+            }
+        };
+        match &self.read[at].1 {
+            Ok((m, key_id)) => Policy::listed(m, key_id, entry, cmdline),
+            Err(why) => Verdict::Unsigned(why.clone()),
         }
     }
 }
@@ -315,6 +357,59 @@ mod tests {
             "next to it"
         );
         assert_eq!(p.manifest(&fs, "/boot/vmlinuz").unwrap().0.entries[0].title, "root");
+    }
+
+    #[test]
+    fn prechecks_read_each_manifest_once() {
+        let d = tempfile::tempdir().unwrap();
+        let key = crate::trust::sign::SigningKey::generate().unwrap();
+        let mut p = Policy::default();
+        p.keys.add(&key.public_text(), "k").unwrap();
+        p.mode = Mode::Enforce;
+        let text = format!(
+            "hopboot-manifest 1\nentry a\nkernel sha256:{0} /boot/a\ncmdline x\nentry b\nkernel sha256:{0} /boot/b\ncmdline y\n",
+            "0".repeat(64)
+        );
+        write(d.path(), "hopboot.manifest", &text);
+        write(
+            d.path(),
+            "hopboot.manifest.minisig",
+            &key.sign(text.as_bytes(), "t").unwrap(),
+        );
+        let fs = crate::fs::dir::DirFs::new(d.path());
+        let entry = |k: &str| BootEntry {
+            title: k.into(),
+            format: crate::model::Format::Grub,
+            kernel: k.into(),
+            initrds: vec![],
+            cmdline: String::new(),
+            default: false,
+            device: "vda1".into(),
+            id: k.into(),
+            volume: 0,
+            boot_image: None,
+        };
+        let mut checks = Prechecks::new(&p);
+        assert!(matches!(
+            checks.precheck(0, &entry("/boot/a"), "x", &fs),
+            Verdict::Signed { .. }
+        ));
+        // Gone from the disk now: the second entry is decided on the manifest read once.
+        std::fs::remove_file(d.path().join("hopboot.manifest")).unwrap();
+        assert!(matches!(
+            checks.precheck(0, &entry("/boot/b"), "y", &fs),
+            Verdict::Signed { .. }
+        ));
+        assert!(matches!(
+            checks.precheck(0, &entry("/boot/b"), "z", &fs),
+            Verdict::Unsigned(_)
+        ));
+        // Another volume, and a fresh check, read again.
+        assert!(matches!(
+            checks.precheck(1, &entry("/boot/b"), "y", &fs),
+            Verdict::Unsigned(_)
+        ));
+        assert!(matches!(p.precheck(&entry("/boot/a"), "x", &fs), Verdict::Unsigned(_)));
     }
 
     #[test]

@@ -169,9 +169,57 @@ pub struct Images {
     /// `.ucode` and `.initrd` sections (`/EFI/Linux/x.efi:.initrd`), then the
     /// entry's initrd files.
     pub parts: Vec<(String, std::ops::Range<usize>)>,
+    /// SHA-256 of the kernel and of each initrd, computed once, on first use.
+    sha256: Sha256Memo,
+}
+
+/// The SHA-256 of an [`Images`]' parts, once computed: the signature check and
+/// the TPM's SHA-256 bank hash the same bytes (a Debian kernel and initrd, 38 MB:
+/// about 450 ms under TCG, 22 ms on a host with the SHA extensions).
+#[derive(Debug, Default)]
+struct Sha256Memo {
+    kernel: std::sync::OnceLock<[u8; 32]>,
+    initrds: std::sync::OnceLock<Vec<[u8; 32]>>,
 }
 
 impl Images {
+    /// The kernel, all initrds one after the other, and each initrd's name and
+    /// range in them.
+    pub fn new(kernel: Vec<u8>, initrd: Vec<u8>, parts: Vec<(String, std::ops::Range<usize>)>) -> Images {
+        Images {
+            kernel,
+            initrd,
+            parts,
+            sha256: Sha256Memo::default(),
+        }
+    }
+
+    /// The kernel's SHA-256, computed on the first call.
+    pub fn kernel_sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        *self
+            .sha256
+            .kernel
+            .get_or_init(|| sha2::Sha256::digest(&self.kernel).into())
+    }
+
+    /// Each initrd's SHA-256, in order, computed on the first call.
+    pub fn initrd_sha256s(&self) -> &[[u8; 32]] {
+        use sha2::Digest;
+        self.sha256
+            .initrds
+            .get_or_init(|| self.initrds().map(|(_, b)| sha2::Sha256::digest(b).into()).collect())
+    }
+
+    /// The digests of [`Images::kernel_sha256`] and [`Images::initrd_sha256s`]
+    /// if something already asked for them; nothing is computed here.
+    pub fn known_sha256s(&self) -> (Option<[u8; 32]>, Option<&[[u8; 32]]>) {
+        (
+            self.sha256.kernel.get().copied(),
+            self.sha256.initrds.get().map(Vec::as_slice),
+        )
+    }
+
     /// Each initrd's name and bytes, in order.
     pub fn initrds(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.parts
@@ -290,11 +338,7 @@ pub fn read_images(entry: &BootEntry, files: &dyn FsView) -> Result<Images, Kexe
         files.copy_to(i, n, &mut w).map_err(read_err("initrd", i))?;
         parts.push((i.clone(), have..w.out.len()));
     }
-    Ok(Images {
-        kernel,
-        initrd: w.out,
-        parts,
-    })
+    Ok(Images::new(kernel, w.out, parts))
 }
 
 /// Reads the entry's files from `files` (the filesystem its kernel is on)
@@ -326,6 +370,7 @@ pub fn load(
         mut kernel,
         mut initrd,
         parts,
+        ..
     } = images;
     if !tail.is_empty() {
         append_archive(&mut initrd, &tail)?;

@@ -330,6 +330,10 @@ pub struct Measurement<'a> {
     pub text: String,
     /// What is hashed.
     pub bytes: &'a [u8],
+    /// The SHA-256 of `bytes` when it is already known (the signature check
+    /// hashed the kernel and initrds first), so the SHA-256 bank does not
+    /// hash them again.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// A measured event, as logged.
@@ -356,23 +360,27 @@ pub fn boot_measurements<'a>(boot: &'a Boot<'_>) -> Vec<Measurement<'a>> {
         kernel.clone()
     };
     let line = boot.cmdline.strip_prefix("BOOT_IMAGE=").unwrap_or(boot.cmdline);
+    let (kernel_sha256, initrd_sha256s) = boot.images.known_sha256s();
     let mut m = vec![
         Measurement {
             pcr: FILE_PCR,
             text: kernel_name,
             bytes: &boot.images.kernel,
+            sha256: kernel_sha256,
         },
         Measurement {
             pcr: STRING_PCR,
             text: format!("kernel_cmdline: {line}"),
             bytes: line.as_bytes(),
+            sha256: None,
         },
     ];
-    for (name, bytes) in boot.images.initrds() {
+    for (i, (name, bytes)) in boot.images.initrds().enumerate() {
         m.push(Measurement {
             pcr: FILE_PCR,
             text: name.to_string(),
             bytes,
+            sha256: initrd_sha256s.and_then(|d| d.get(i)).copied(),
         });
     }
     m
@@ -384,7 +392,15 @@ pub fn events(items: &[Measurement<'_>], algs: &[Alg]) -> Vec<Event> {
     // of binary for little (SHA-1 and SHA-256 run on the CPU's SHA extensions).
     let per_alg: Vec<Vec<Vec<u8>>> = algs
         .iter()
-        .map(|&a| items.iter().map(|m| a.digest(m.bytes)).collect())
+        .map(|&a| {
+            items
+                .iter()
+                .map(|m| match (a, m.sha256) {
+                    (Alg::Sha256, Some(d)) => d.to_vec(),
+                    _ => a.digest(m.bytes),
+                })
+                .collect()
+        })
         .collect();
     items
         .iter()
@@ -694,6 +710,7 @@ pub fn measure_shell(shell: &str) {
             pcr,
             text: format!("hopboot_shell: {shell}"),
             bytes: shell.as_bytes(),
+            sha256: None,
         })
         .collect();
     if let Err(e) = measure(&items) {
@@ -863,11 +880,11 @@ mod tests {
 
     #[test]
     fn measurements_follow_grub() {
-        let images = crate::kexec::Images {
-            kernel: b"KERNEL".to_vec(),
-            initrd: b"ONETWO".to_vec(),
-            parts: vec![("/boot/one".into(), 0..3), ("/boot/two".into(), 3..6)],
-        };
+        let images = crate::kexec::Images::new(
+            b"KERNEL".to_vec(),
+            b"ONETWO".to_vec(),
+            vec![("/boot/one".into(), 0..3), ("/boot/two".into(), 3..6)],
+        );
         let e = entry("/boot/vmlinuz", Some("/boot/vmlinuz"));
         let boot = Boot {
             entry: &e,
@@ -902,13 +919,39 @@ mod tests {
         assert_eq!(ev[3].digests[1], (Alg::Sha1, Alg::Sha1.digest(b"TWO")));
     }
 
+    /// After the signature check hashed the kernel and initrds (through the
+    /// images' memo), the SHA-256 bank takes those digests; before, nothing is
+    /// known and the bank hashes the bytes itself. Either way the same events.
+    #[test]
+    fn the_sha256_bank_reuses_the_signature_checks_digests() {
+        let images = crate::kexec::Images::new(
+            b"KERNEL".to_vec(),
+            b"ONETWO".to_vec(),
+            vec![("/boot/one".into(), 0..3), ("/boot/two".into(), 3..6)],
+        );
+        let e = entry("/boot/vmlinuz", Some("/boot/vmlinuz"));
+        let boot = Boot {
+            entry: &e,
+            images: &images,
+            cmdline: "BOOT_IMAGE=/boot/vmlinuz ro",
+            initrd_tail: Vec::new(),
+        };
+        let before = boot_measurements(&boot);
+        assert!(before.iter().all(|m| m.sha256.is_none()));
+        let cold = events(&before, &[Alg::Sha1, Alg::Sha256]);
+        // What the signature check does (Policy::check).
+        assert_eq!(images.kernel_sha256().to_vec(), Alg::Sha256.digest(b"KERNEL"));
+        assert_eq!(images.initrd_sha256s()[1].to_vec(), Alg::Sha256.digest(b"TWO"));
+        let after = boot_measurements(&boot);
+        let known: Vec<bool> = after.iter().map(|m| m.sha256.is_some()).collect();
+        // The command line (PCR 8) is hashed by the TPM code alone.
+        assert_eq!(known, [true, false, true, true]);
+        assert_eq!(events(&after, &[Alg::Sha1, Alg::Sha256]), cold);
+    }
+
     #[test]
     fn a_uki_kernel_is_named_by_its_section() {
-        let images = crate::kexec::Images {
-            kernel: b"K".to_vec(),
-            initrd: Vec::new(),
-            parts: vec![],
-        };
+        let images = crate::kexec::Images::new(b"K".to_vec(), Vec::new(), vec![]);
         let e = entry("/EFI/Linux/x.EFI", None);
         let boot = Boot {
             entry: &e,
@@ -984,11 +1027,13 @@ mod tests {
                 pcr: 9,
                 text: "k".into(),
                 bytes: &kernel,
+                sha256: None,
             },
             Measurement {
                 pcr: 9,
                 text: "i".into(),
                 bytes: &initrd,
+                sha256: None,
             },
         ];
         for algs in [

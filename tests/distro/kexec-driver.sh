@@ -169,7 +169,12 @@ case $step in
     ;;
 3)
     # The boot filesystem unmounted by hand: hopboot reads it from its block device.
-    run umount "$bootmnt"
+    # (/boot on the root filesystem cannot be: the load reads it through the mount.)
+    if [ "$layout" = root-boot ]; then
+        say "nothing to unmount: /boot is a directory of /"
+    else
+        run umount "$bootmnt"
+    fi
     watched hopboot load
     go_on
     ;;

@@ -10,9 +10,11 @@
 //! message without it.
 
 use hopboot_image_build::{cpio::Archive, Compression, Options};
+use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
+use hopboot_qemu::paths::musl_bin;
 use hopboot_qemu::target::MARKER;
 use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
-use hopboot_tests::{busybox, custom_disk, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL};
+use hopboot_tests::{busybox, custom_disk, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL, MODULES};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,6 +105,12 @@ fn disk(name: &str) -> Disk {
 
 /// [`disk`] with `more` (grub.cfg entries) after its entry.
 fn disk_with(name: &str, more: &str) -> Disk {
+    disk_signed(name, more, None)
+}
+
+/// [`disk_with`], its entries signed with the secret key `key` when given
+/// (`hopboot sign manifest`: /boot/hopboot.manifest and its .minisig).
+fn disk_signed(name: &str, more: &str, key: Option<&Path>) -> Disk {
     let s = setup();
     let initrd_path = s.work.join(format!("{name}-initrd.img"));
     hopboot_qemu::target::target_initramfs(&initrd_path).unwrap();
@@ -115,17 +123,39 @@ fn disk_with(name: &str, more: &str) -> Disk {
         "set timeout=5\nmenuentry 'TPM test' {{\n  linux /boot/vmlinuz {ARGS}\n  initrd /boot/initrd.img /boot/extra.img\n}}\n{more}"
     );
     let path = s.work.join(format!("{name}.img"));
-    custom_disk(
-        &path,
-        "8d7c1f1e-5a55-4d2e-9c3b-7d3a1c0e0f01",
-        &[
-            ("/boot/vmlinuz", KERNEL),
-            ("/boot/initrd.img", &format!("{HOST_FILE}{}", initrd_path.display())),
-            ("/boot/extra.img", &format!("{HOST_FILE}{}", extra_path.display())),
-            ("/boot/grub/grub.cfg", &grub),
-        ],
-    )
-    .unwrap();
+    let files = [
+        ("/boot/vmlinuz", KERNEL),
+        ("/boot/initrd.img", &format!("{HOST_FILE}{}", initrd_path.display())),
+        ("/boot/extra.img", &format!("{HOST_FILE}{}", extra_path.display())),
+        ("/boot/grub/grub.cfg", &grub),
+    ];
+    let uuid = "8d7c1f1e-5a55-4d2e-9c3b-7d3a1c0e0f01";
+    match key {
+        None => custom_disk(&path, uuid, &files).unwrap(),
+        Some(key) => {
+            // The tree on the host, signed there, then the disk made from it.
+            let tree = s.work.join(format!("{name}-tree"));
+            let _ = std::fs::remove_dir_all(&tree);
+            std::fs::create_dir_all(tree.join("boot/grub")).unwrap();
+            std::fs::copy(&s.kernel.vmlinuz, tree.join("boot/vmlinuz")).unwrap();
+            std::fs::copy(&initrd_path, tree.join("boot/initrd.img")).unwrap();
+            std::fs::copy(&extra_path, tree.join("boot/extra.img")).unwrap();
+            std::fs::write(tree.join("boot/grub/grub.cfg"), &grub).unwrap();
+            run(Command::new(musl_bin("hopboot").unwrap())
+                .args(["sign", "manifest", "--key"])
+                .arg(key)
+                .arg(&tree));
+            let part = Partition::new(
+                128,
+                "8300",
+                Fs::Ext4 {
+                    uuid: Some(uuid.to_string()),
+                },
+            )
+            .with_staging(&tree);
+            build_disk(&path, Table::Gpt, &[part]).unwrap();
+        }
+    }
     Disk {
         path,
         kernel: std::fs::read(&s.kernel.vmlinuz).unwrap(),
@@ -237,6 +267,17 @@ fn vm_config(initramfs: &Path, d: &Disk, tpm: &Swtpm, append: &str) -> VmConfig 
     cfg
 }
 
+/// Runs `c`, which must succeed.
+fn run(c: &mut Command) {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn pcrs_8_and_9_are_what_grub_would_measure_and_the_log_explains_them() {
     let s = setup();
@@ -246,7 +287,57 @@ fn pcrs_8_and_9_are_what_grub_would_measure_and_the_log_explains_them() {
     let d = disk("tpm-measure");
     let mut vm = Vm::spawn(&vm_config(&s.initramfs, &d, &tpm, "")).unwrap();
     let seen = seen(&mut vm);
+    assert_grub_measurements(&seen, &d, &vm.transcript());
+}
 
+/// Under a signature policy the signature check hashes the kernel and the
+/// initrds first, and the TPM's SHA-256 bank takes its digests instead of
+/// hashing the bytes again: the PCRs and the log must be the same as
+/// without a policy, and the signed entry boots.
+#[test]
+fn a_signed_entry_is_measured_as_an_unsigned_one() {
+    let s = setup();
+    let Some(tpm) = Swtpm::start(&s.work.join("swtpm-signed")) else {
+        return;
+    };
+    let dir = s.work.join("tpm-signed-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (secret, public) = (dir.join("k.key"), dir.join("k.pub"));
+    run(Command::new(musl_bin("hopboot").unwrap())
+        .args(["sign", "keygen"])
+        .arg(&secret)
+        .arg(&public));
+    let d = disk_signed("tpm-signed", "", Some(&secret));
+    let verify = dir.join("verify");
+    std::fs::write(&verify, "enforce\n").unwrap();
+    let initramfs = dir.join("hopboot-enforce.cpio.gz");
+    hopboot_image_build::build(&Options {
+        binary: musl_bin("hopboot").unwrap(),
+        modules_dir: Some(s.kernel.modules_dir.clone()),
+        modules: MODULES.iter().map(|m| m.to_string()).collect(),
+        filesystems: Vec::new(),
+        extra: vec![
+            (public.clone(), "etc/hopboot/trusted-keys/00-k.pub".into()),
+            (verify, "etc/hopboot/verify".into()),
+        ],
+        compression: Compression::Gzip,
+        mtime: 0,
+        output: initramfs.clone(),
+    })
+    .unwrap();
+    let mut vm = Vm::spawn(&vm_config(&initramfs, &d, &tpm, "")).unwrap();
+    let seen = seen(&mut vm);
+    let t = vm.transcript();
+    assert!(t.contains("signature: 'TPM test' is signed by key"), "{t}");
+    assert_grub_measurements(&seen, &d, &t);
+}
+
+/// The PCRs and the log of a boot of [`disk`]'s entry, as GRUB would measure it.
+fn assert_grub_measurements(seen: &Seen, d: &Disk, transcript: &str) {
+    // What the hashing cost in the guest (with --nocapture).
+    for l in transcript.lines().filter(|l| l.contains("hopboot: hashed ")) {
+        eprintln!("{}", l.trim());
+    }
     // GRUB measures the arguments of `linux`, kernel path first, before it
     // puts BOOT_IMAGE= in front.
     let line = format!("/boot/vmlinuz {ARGS}");
@@ -281,7 +372,6 @@ fn pcrs_8_and_9_are_what_grub_would_measure_and_the_log_explains_them() {
     assert_eq!(seen.log[3].sha256, sha256(&d.extra));
     let (r8, r9) = replay(&seen.log);
     assert_eq!((hex(&r8), hex(&r9)), (hex(&seen.pcr8), hex(&seen.pcr9)));
-    let transcript = vm.transcript();
     assert!(
         transcript.contains("hopboot: measured 4 events into PCRs 8, 9"),
         "{transcript}"

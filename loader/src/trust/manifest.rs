@@ -247,8 +247,19 @@ impl Manifest {
     /// The entry that allows exactly this kernel, these initrds (in this
     /// order) and this command line; else why none does, in words.
     pub fn allows(&self, kernel: &[u8], initrds: &[&[u8]], cmdline: &str) -> Result<&ManifestEntry, String> {
-        let k = sha256(kernel);
         let i: Vec<Sha256Digest> = initrds.iter().map(|b| sha256(b)).collect();
+        self.allows_digests(&sha256(kernel), &i, cmdline)
+    }
+
+    /// [`Manifest::allows`] for files whose SHA-256 is known: `k` the kernel's,
+    /// `i` each initrd's in order.
+    pub fn allows_digests(
+        &self,
+        k: &Sha256Digest,
+        i: &[Sha256Digest],
+        cmdline: &str,
+    ) -> Result<&ManifestEntry, String> {
+        let k = *k;
         let same_files =
             |e: &&ManifestEntry| e.kernel.sha256 == k && e.initrds.iter().map(|s| s.sha256).eq(i.iter().copied());
         if let Some(e) = self.entries.iter().filter(same_files).find(|e| e.cmdline == cmdline) {

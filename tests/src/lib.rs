@@ -189,6 +189,19 @@ pub const TARGET_INITRD: &str = "\u{0}TARGET_INITRD";
 /// Placeholder prefix for [`custom_disk`]: a copy of the host file whose path follows.
 pub const HOST_FILE: &str = "\u{0}FILE:";
 
+/// Runs `c`, which must succeed (else the test fails with its output); returns
+/// its standard output.
+pub fn run(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Debian's static busybox (`apt-get download busybox-static`), unpacked
 /// under target/busybox: the shell of the "running system" in the live test.
 pub fn busybox() -> Result<PathBuf> {

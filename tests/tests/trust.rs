@@ -17,21 +17,10 @@ use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
 use hopboot_qemu::paths::musl_bin;
 use hopboot_qemu::target::MARKER;
 use hopboot_qemu::vm::{Vm, VmConfig};
-use hopboot_tests::{boot_tree, setup, BOOT_TIMEOUT};
+use hopboot_tests::{boot_tree, run, setup, BOOT_TIMEOUT};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn run(c: &mut Command) -> String {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn work(name: &str) -> PathBuf {
     let d = setup().work.join(format!("trust-{name}"));

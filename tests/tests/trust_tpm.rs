@@ -14,7 +14,7 @@ use hopboot_qemu::disk::{build_disk, Fs, Partition, Table};
 use hopboot_qemu::paths::musl_bin;
 use hopboot_qemu::target::MARKER;
 use hopboot_qemu::vm::{DiskAttach, Vm, VmConfig};
-use hopboot_tests::{busybox, custom_disk, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL, MODULES};
+use hopboot_tests::{busybox, custom_disk, run, setup, BOOT_TIMEOUT, HOST_FILE, KERNEL, MODULES};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -265,17 +265,6 @@ fn vm_config(initramfs: &Path, d: &Disk, tpm: &Swtpm, append: &str) -> VmConfig 
     .with_disk(DiskAttach::new(&d.path));
     cfg.tpm = Some(tpm.socket.clone());
     cfg
-}
-
-/// Runs `c`, which must succeed.
-fn run(c: &mut Command) {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

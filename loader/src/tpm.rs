@@ -878,13 +878,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn measurements_follow_grub() {
-        let images = crate::kexec::Images::new(
+    /// A kernel and two initrds, "ONE" and "TWO".
+    fn two_initrds() -> crate::kexec::Images {
+        crate::kexec::Images::new(
             b"KERNEL".to_vec(),
             b"ONETWO".to_vec(),
             vec![("/boot/one".into(), 0..3), ("/boot/two".into(), 3..6)],
-        );
+        )
+    }
+
+    #[test]
+    fn measurements_follow_grub() {
+        let images = two_initrds();
         let e = entry("/boot/vmlinuz", Some("/boot/vmlinuz"));
         let boot = Boot {
             entry: &e,
@@ -924,11 +929,7 @@ mod tests {
     /// known and the bank hashes the bytes itself. Either way the same events.
     #[test]
     fn the_sha256_bank_reuses_the_signature_checks_digests() {
-        let images = crate::kexec::Images::new(
-            b"KERNEL".to_vec(),
-            b"ONETWO".to_vec(),
-            vec![("/boot/one".into(), 0..3), ("/boot/two".into(), 3..6)],
-        );
+        let images = two_initrds();
         let e = entry("/boot/vmlinuz", Some("/boot/vmlinuz"));
         let boot = Boot {
             entry: &e,

@@ -8,6 +8,7 @@
 
 use crate::fs::{FsError, FsView, MAX_IMAGE_BYTES};
 use crate::model::BootEntry;
+use crate::trust::manifest::sha256;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -196,19 +197,14 @@ impl Images {
 
     /// The kernel's SHA-256, computed on the first call.
     pub fn kernel_sha256(&self) -> [u8; 32] {
-        use sha2::Digest;
-        *self
-            .sha256
-            .kernel
-            .get_or_init(|| sha2::Sha256::digest(&self.kernel).into())
+        *self.sha256.kernel.get_or_init(|| sha256(&self.kernel))
     }
 
     /// Each initrd's SHA-256, in order, computed on the first call.
     pub fn initrd_sha256s(&self) -> &[[u8; 32]] {
-        use sha2::Digest;
         self.sha256
             .initrds
-            .get_or_init(|| self.initrds().map(|(_, b)| sha2::Sha256::digest(b).into()).collect())
+            .get_or_init(|| self.initrds().map(|(_, b)| sha256(b)).collect())
     }
 
     /// The digests of [`Images::kernel_sha256`] and [`Images::initrd_sha256s`]

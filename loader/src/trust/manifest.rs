@@ -83,13 +83,14 @@ impl ManifestEntry {
         ManifestEntry {
             title: entry.title.clone(),
             kernel: FileSum {
-                sha256: sha256(&images.kernel),
+                sha256: images.kernel_sha256(),
                 path: entry.kernel.clone(),
             },
             initrds: images
                 .initrds()
-                .map(|(name, bytes)| FileSum {
-                    sha256: sha256(bytes),
+                .zip(images.initrd_sha256s())
+                .map(|((name, _), sha256)| FileSum {
+                    sha256: *sha256,
                     path: name.to_string(),
                 })
                 .collect(),
